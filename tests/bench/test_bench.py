@@ -1,0 +1,109 @@
+"""`router bench`: the HTTP runner (server as a child process), --find-max, in-process mode, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from llm_router.bench.http import HttpBenchConfig, run_http_bench, step_passed
+from llm_router.bench.inprocess import InprocessBenchConfig, run_inprocess_bench
+from llm_router.cli import app
+from llm_router.errors import RouterError
+from llm_router.serve import ServeConfig
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def test_http_bench_starts_a_server_and_reports_the_contract_keys(tmp_path):
+    out = tmp_path / "b.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "--model",
+            "fake:1",
+            "--rps",
+            "100",
+            "--duration",
+            "2",
+            "--warmup",
+            "0.5",
+            "--json",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    for key in ("achieved_rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors", "config"):
+        assert key in data
+    assert data["errors"] == 0
+    assert data["sent"] == 200
+    assert data["p50_ms"] >= 1.0
+    assert data["config"]["bench"]["model"] == "fake:1"
+    assert "2 cores" in data["environment"]["note"] or "cores" in data["environment"]["note"]
+    assert "achieved rate" in result.output
+
+
+def test_find_max_brackets_the_capacity_of_a_known_server():
+    # one inference at a time (no batching), 20 ms each: capacity 50 requests/s
+    config = HttpBenchConfig(
+        model="fake:20",
+        serve=ServeConfig(batching=False, timeout_ms=5000),
+        find_max=True,
+        slo_ms=100,
+        start_rps=20,
+        step_duration_s=1.0,
+        step_warmup_s=0.3,
+        step_pause_s=0.2,
+        refine_steps=1,
+    )
+    result = run_http_bench(config)
+    assert result["max_rps"] is not None
+    assert 20 <= result["max_rps"] < 80
+    assert result["first_failing_rps"] > result["max_rps"]
+    assert result["steps"][0]["target_rps"] == 20 and result["steps"][0]["passed"]
+    assert any(not s["passed"] for s in result["steps"])
+    assert {"achieved_rps", "p99_ms", "errors", "config", "environment"} <= set(result)
+
+
+def test_step_passed_needs_slo_no_errors_and_the_rate():
+    base = {"errors": 0, "p99_ms": 10.0, "achieved_rps": 99.0, "target_rps": 100}
+    assert step_passed(base, 50)
+    assert not step_passed(dict(base, p99_ms=60.0), 50)
+    assert not step_passed(dict(base, errors=1), 50)
+    assert not step_passed(dict(base, achieved_rps=80.0), 50)
+    assert not step_passed(dict(base, p99_ms=None), 50)
+
+
+def test_bench_needs_exactly_one_target():
+    with pytest.raises(RouterError):
+        HttpBenchConfig()
+    with pytest.raises(RouterError):
+        HttpBenchConfig(model="fake:0", url="http://127.0.0.1:8000")
+
+
+def test_bench_refuses_a_remote_url():
+    result = CliRunner().invoke(app, ["bench", "--url", "http://example.com:8000", "--duration", "1"])
+    assert result.exit_code == 2
+    assert "loopback" in result.output
+
+
+def test_inprocess_bench_measures_latency_and_throughput():
+    config = InprocessBenchConfig(
+        model="fake:2,per_item_ms=0.5",
+        thread_counts=[1],
+        batch_sizes=[1, 8],
+        latency_calls=20,
+        seconds_per_batch_size=0.1,
+        warmup_calls=2,
+    )
+    result = run_inprocess_bench(config)
+    (lat,) = result["latency"]
+    assert lat["threads"] == 1 and lat["device"] == "cpu"
+    assert lat["p50_ms"] >= 2.5  # 2 ms + 0.5 ms per text
+    sizes = {row["batch_size"]: row for row in result["throughput"]}
+    assert set(sizes) == {1, 8}
+    assert sizes[8]["texts_per_s"] > sizes[1]["texts_per_s"]  # batching amortises the fixed 2 ms
+    assert sizes[8]["ms_per_batch"] >= 6.0
