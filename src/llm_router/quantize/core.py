@@ -1,0 +1,553 @@
+"""`router quantize`: HF folder -> ONNX (checked against PyTorch) -> graph-optimised -> INT8 / fp16, behind an
+accuracy gate on the validation split.
+
+The gate: macro F1 (on routes) of the float ONNX model and of the quantised one on the model's validation split
+(``split.json`` ``val``, else ``test``); when the quantised model loses more than ``tolerance`` F1 points, the output
+folder keeps only the float model (``router.json`` serves ``model.onnx``) and :class:`GateRejected` (exit code 3)
+is raised - unless ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_router.errors import RouterError
+from llm_router.quantize.exporters import (
+    DEFAULT_OPSET,
+    export_onnx,
+    logit_parity,
+    max_abs_logit_diff,
+    model_type,
+    optimize_onnx,
+)
+from llm_router.quantize.int8 import CALIB_METHODS, DEFAULT_DYNAMIC_OPS
+from llm_router.runtime.artefact import RouterInfo, read_router_info
+from llm_router.utils import atomic_output_dir, atomic_write_json, read_json, text_hash
+
+BACKENDS = ("ort", "inc")
+GATE_EXIT_CODE = 3
+FLOAT_FILE = "model.onnx"
+INT8_FILE = "model_int8.onnx"
+FP16_FILE = "model_fp16.onnx"
+# Copied from the source folder; everything else (weights, metrics of the PyTorch model) stays behind.
+CARRIED_FILES = (
+    "config.json",
+    "split.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "tokenizer.model",
+    "train_config.json",
+)
+PARITY_FALLBACK_TEXTS = (
+    "hi",
+    "write a short poem about the sea",
+    "what is the capital of france?",
+    "prove that the square root of two is irrational, step by step",
+    "fix this python error: TypeError: unsupported operand type(s) for +: 'int' and 'str'",
+    "résume ce texte en trois phrases s'il te plaît",
+    "translate 'good morning' into japanese",
+    "plan a three day trip to rome with a budget of 500 euros and explain every choice in detail " * 3,
+)
+PARITY_OK = 1e-3  # float32 export: max |logit diff| above this is flagged in the report
+
+
+@dataclass
+class QuantizeConfig:
+    """Every option of `router quantize`; the defaults export a graph-optimised float32 ONNX model."""
+
+    model: str  # an HF folder (kind hf) or an ONNX folder (re-quantise its model.onnx)
+    out: str
+    int8: bool = False
+    static: bool = False  # with int8: QDQ static quantisation calibrated on texts (else dynamic)
+    calib_data: str | None = (
+        None  # calibration texts (.txt one per line, or a data file); default: train split
+    )
+    calib_method: str = "minmax"  # minmax | entropy | percentile
+    calib_size: int = 256  # calibration texts used (a seeded sample)
+    backend: str = "ort"  # ort (onnxruntime.quantization) | inc (Intel Neural Compressor, accuracy-aware)
+    fp16: bool = False  # float16 model for the CUDA execution provider (GPU only)
+    tolerance: float = 1.0  # the largest macro-F1 drop (points) accepted
+    force: bool = (
+        False  # keep the quantised model even when it fails the gate (or there is no validation data)
+    )
+    data: str | None = None  # override router.json's data path (to find the validation rows)
+    opset: int = DEFAULT_OPSET
+    optimize: bool = True  # ONNX Runtime transformer optimizer (fused attention / layer norm / gelu)
+    per_channel: bool = True
+    op_types: tuple[str, ...] | None = DEFAULT_DYNAMIC_OPS  # ops to quantise; None = every op ORT can
+    threads: int | None = None  # threads for the parity check and the gate's evaluation
+    parity_texts: int = 32
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        def bad(message: str) -> None:
+            raise RouterError(f"bad quantize option: {message}")
+
+        if self.backend not in BACKENDS:
+            bad(f"--backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
+        if self.int8 and self.fp16:
+            bad("--int8 and --fp16 exclude each other")
+        if self.static and not self.int8:
+            bad("--static needs --int8")
+        if self.backend == "inc" and not self.int8:
+            bad("--backend inc needs --int8")
+        if self.calib_data and not self.static:
+            bad("--calib-data needs --int8 --static")
+        if self.calib_method not in CALIB_METHODS:
+            bad(f"--calib-method {self.calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
+        if self.calib_size < 1:
+            bad(f"--calib-size must be >= 1 (got {self.calib_size})")
+        if not 11 <= self.opset <= 23:
+            bad(f"--opset must be in 11..23 (got {self.opset})")
+        if self.tolerance != self.tolerance:
+            bad("--tolerance is NaN")
+
+    @property
+    def mode(self) -> str:
+        if self.fp16:
+            return "fp16"
+        if not self.int8:
+            return "float"
+        return ("inc-" if self.backend == "inc" else "") + ("int8-static" if self.static else "int8-dynamic")
+
+
+@dataclass
+class QuantizeResult:
+    """What `router quantize` did; also written as ``quantize.json`` in the output folder."""
+
+    out: str
+    source: str
+    mode: str
+    served_file: str
+    decision: str  # "float" (nothing to gate) | "accepted" | "rejected" | "forced" | "ungated"
+    exporter: str
+    opset: int
+    optimized: bool
+    fused_ops: dict[str, int] | None
+    max_abs_logit_diff: float | None  # float ONNX vs PyTorch
+    parity_ok: bool | None
+    n_parity_texts: int
+    f1_float: float | None = None  # macro F1 in points (0-100) on the validation split
+    f1_quantized: float | None = None
+    f1_drop: float | None = None
+    tolerance: float = 1.0
+    n_val: int = 0
+    val_split: str | None = None
+    agreement: float | None = None  # share of validation texts routed the same by float and quantised model
+    max_abs_logprob_diff_quantized: float | None = None  # quantised vs float ONNX on the validation texts
+    calib_method: str | None = None
+    n_calib: int = 0
+    sizes_mb: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class GateRejected(RouterError):
+    """The quantised model lost more than the tolerance; the folder keeps the float model. Exit code 3."""
+
+    def __init__(self, result: QuantizeResult):
+        self.result = result
+        kept = f"kept the float model ({Path(result.out) / FLOAT_FILE})"
+        if result.f1_drop is None:  # INC's tuning found no recipe within the tolerance
+            message = (
+                f"accuracy gate: no quantised model within {result.tolerance:g} F1 points of the float "
+                f"model ({result.f1_float:.2f}); {kept}"
+            )
+        else:
+            message = (
+                f"accuracy gate: macro F1 dropped {result.f1_drop:.2f} points ({result.f1_float:.2f} -> "
+                f"{result.f1_quantized:.2f}) > tolerance {result.tolerance:g}; {kept}; --force keeps the "
+                f"quantised one"
+            )
+        super().__init__(message, exit_code=GATE_EXIT_CODE)
+
+
+# --------------------------------------------------------------------------------------------- data for the gate
+@dataclass
+class EvalSet:
+    texts: list[str]
+    truths: list[str]
+    split: str
+
+
+def _data_source(
+    info: RouterInfo, data_override: str | None
+) -> tuple[Path | None, dict[str, Any], str | None]:
+    data = dict(info.data or {})
+    path = data_override or data.get("path")
+    if not path:
+        return None, data, "router.json names no data file"
+    path = Path(path).expanduser()
+    if not path.exists():
+        return None, data, f"the data file {path} does not exist (pass --data)"
+    return path, data, None
+
+
+def split_rows(
+    folder: Path, info: RouterInfo, data_override: str | None, splits: Sequence[str]
+) -> tuple[EvalSet | None, str | None]:
+    """Rows of the model's data whose text hash is in the first non-empty split of ``splits`` (from split.json)."""
+    split_file = folder / "split.json"
+    if not split_file.exists():
+        return None, f"{folder} has no split.json"
+    split = read_json(split_file)
+    name = next((s for s in splits if split.get(s)), None)
+    if name is None:
+        return None, f"split.json has no {'/'.join(splits)} rows"
+    path, data, reason = _data_source(info, data_override)
+    if path is None:
+        return None, reason
+    from llm_router.data import load_dataset
+
+    df = load_dataset(path, data.get("text_col", "text"), data.get("label_col", "label"))
+    wanted = set(split[name])
+    mask = df["text"].map(lambda t: text_hash(t) in wanted)
+    if not mask.any():
+        return None, f"none of the {name} rows of split.json are in {path} (wrong --data?)"
+    rows = df[mask].drop_duplicates("text")
+    return EvalSet(rows["text"].tolist(), rows["label"].tolist(), name), None
+
+
+def read_texts(path: str | Path, text_col: str = "text") -> list[str]:
+    """Calibration texts: a ``.txt`` file (one per line) or any data file with a ``text_col`` column."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise RouterError(f"{path}: no such file")
+    if path.suffix.lower() == ".txt":
+        texts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    else:
+        from llm_router.data import read_table
+
+        table = read_table(path)
+        if text_col not in table.columns:
+            raise RouterError(
+                f"{path}: no text column {text_col!r} (columns: {', '.join(map(str, table.columns))})"
+            )
+        texts = [str(t).strip() for t in table[text_col].dropna()]
+    texts = [t for t in texts if t]
+    if not texts:
+        raise RouterError(f"{path}: no texts")
+    return texts
+
+
+def macro_f1(truths: Sequence[str], predictions: Sequence[str]) -> float:
+    """Macro F1 in points (0-100), over every class seen in either list."""
+    from sklearn.metrics import f1_score
+
+    return 100.0 * float(f1_score(list(truths), list(predictions), average="macro", zero_division=0))
+
+
+# --------------------------------------------------------------------------------------------- the command
+@contextlib.contextmanager
+def _step(console, message: str) -> Iterator[None]:
+    if console is None:
+        yield
+        return
+    start = time.perf_counter()
+    with console.status(f"{message}..."):
+        yield
+    console.print(f"[green]✓[/] {message} [dim]({time.perf_counter() - start:.1f}s)[/]")
+
+
+def _size_mb(path: Path) -> float:
+    return round(path.stat().st_size / 1e6, 2)
+
+
+def _copy_support_files(src: Path, dst: Path) -> None:
+    for name in CARRIED_FILES:
+        if (src / name).exists():
+            shutil.copyfile(src / name, dst / name)
+    if not (dst / "tokenizer.json").exists():  # the runtime tokenises with the fast tokenizer's JSON
+        from llm_router.runtime.tokenize import load_fast_tokenizer
+
+        load_fast_tokenizer(src).save(str(dst / "tokenizer.json"))
+
+
+def _router_json(info: RouterInfo, onnx_file: str, mode: str) -> dict[str, Any]:
+    raw = (
+        dict(info.raw)
+        if info.raw
+        else {
+            "format": "llm-router/1",
+            "labels": info.labels,
+            "routes": info.routes,
+            "route_map": info.route_map,
+            "text_prefix": info.text_prefix,
+            "max_length": info.max_length,
+            "base_model": info.base_model,
+            "data": info.data,
+        }
+    )
+    raw.update(kind="onnx", onnx_file=onnx_file, created_by="router quantize", quantization=mode)
+    return raw
+
+
+def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
+    """Run `router quantize`. Returns the result; raises :class:`GateRejected` (exit code 3) after writing the
+    folder (float model only) when the quantised model fails the gate and ``config.force`` is off."""
+    from llm_router.runtime.onnx_backend import OnnxPredictor
+
+    started = time.perf_counter()
+    source, info = read_router_info(config.model)
+    if info.kind not in ("hf", "onnx"):
+        raise RouterError(f"{source}: kind {info.kind!r} cannot be quantised (needs an HF or ONNX folder)")
+    if info.kind == "onnx" and not (source / FLOAT_FILE).exists():
+        raise RouterError(f"{source}: an ONNX folder to re-quantise needs its float {FLOAT_FILE}")
+    out = Path(config.out).expanduser()
+    if out.resolve() == source.resolve():
+        raise RouterError("--out must differ from --model")
+    if config.backend == "inc":
+        from llm_router.quantize.inc import require_inc
+
+        require_inc()
+
+    gated = config.int8 or config.fp16
+    notes: list[str] = []
+    val = None
+    if gated:
+        val, reason = split_rows(source, info, config.data, ("val", "test"))
+        if val is None:
+            if not config.force:
+                raise RouterError(
+                    f"cannot run the accuracy gate: {reason} (pass --data FILE, or --force to "
+                    f"quantise without it)"
+                )
+            notes.append(f"no accuracy gate: {reason}")
+    calib_texts: list[str] = []
+    if config.static:
+        if config.calib_data:
+            text_col = (info.data or {}).get("text_col", "text")
+            calib_texts = read_texts(config.calib_data, text_col)
+        else:
+            train, reason = split_rows(source, info, config.data, ("train",))
+            if train is None:
+                raise RouterError(f"no calibration texts: {reason} (pass --calib-data FILE)")
+            calib_texts = train.texts
+        if len(calib_texts) > config.calib_size:
+            calib_texts = random.Random(config.seed).sample(calib_texts, config.calib_size)
+
+    result = QuantizeResult(
+        out=str(out),
+        source=str(source),
+        mode=config.mode,
+        served_file=FLOAT_FILE,
+        decision="float",
+        exporter="",
+        opset=config.opset,
+        optimized=False,
+        fused_ops=None,
+        max_abs_logit_diff=None,
+        parity_ok=None,
+        n_parity_texts=0,
+        tolerance=config.tolerance,
+        n_val=len(val.texts) if val else 0,
+        val_split=val.split if val else None,
+        notes=notes,
+    )
+    with atomic_output_dir(out) as tmp:
+        _copy_support_files(source, tmp)
+        scratch = tmp / ".scratch"
+        scratch.mkdir()
+        float_file = tmp / FLOAT_FILE
+        atomic_write_json(tmp / "router.json", _router_json(info, FLOAT_FILE, config.mode))
+
+        raw_file = scratch / "exported.onnx"  # the export before the transformer optimizer (INT8 starts here)
+        if info.kind == "hf":
+            with _step(console, f"exporting {source.name} to ONNX (opset {config.opset})"):
+                result.exporter = export_onnx(source, raw_file, config.opset)
+            if config.optimize:
+                with _step(console, "optimising the graph (ONNX Runtime transformer optimizer)"):
+                    result.fused_ops = optimize_onnx(raw_file, float_file, model_type(source))
+                result.optimized = result.fused_ops is not None
+                if not result.optimized:
+                    notes.append(
+                        f"transformer optimizer skipped: model type {model_type(source)!r} not BERT-like"
+                    )
+            else:
+                shutil.copyfile(raw_file, float_file)
+            with _step(console, "checking ONNX against PyTorch"):
+                from llm_router.runtime.torch_backend import TorchPredictor
+
+                parity = list(val.texts[: config.parity_texts]) if val else []
+                parity = parity or list(PARITY_FALLBACK_TEXTS)
+                torch_predictor = TorchPredictor(source, info, threads=config.threads)
+                onnx_float = OnnxPredictor(tmp, info, threads=config.threads, onnx_file=FLOAT_FILE)
+                result.max_abs_logit_diff = logit_parity(torch_predictor, onnx_float, parity)
+                result.parity_ok = result.max_abs_logit_diff <= PARITY_OK
+                result.n_parity_texts = len(parity)
+                del torch_predictor
+            if not result.parity_ok:
+                notes.append(f"max |logit diff| vs PyTorch {result.max_abs_logit_diff:.2e} > {PARITY_OK:g}")
+        else:
+            shutil.copyfile(source / FLOAT_FILE, float_file)
+            shutil.copyfile(float_file, raw_file)
+            result.exporter = "copied"
+            onnx_float = OnnxPredictor(tmp, info, threads=config.threads, onnx_file=FLOAT_FILE)
+        result.sizes_mb[FLOAT_FILE] = _size_mb(float_file)
+
+        if gated:
+            quant_name = FP16_FILE if config.fp16 else INT8_FILE
+            quant_file = tmp / quant_name
+            with _step(console, f"quantising ({config.mode})"):
+                _quantize(
+                    config, info, tmp, float_file, raw_file, quant_file, onnx_float, val, calib_texts, result
+                )
+            if quant_file.exists():  # (INC writes nothing when no recipe met the tolerance)
+                result.sizes_mb[quant_name] = _size_mb(quant_file)
+                if val is not None:
+                    with _step(console, f"accuracy gate on {len(val.texts)} {val.split} texts"):
+                        _gate(config, info, tmp, quant_name, onnx_float, val, result)
+                else:
+                    result.decision = "ungated"
+            if result.decision == "rejected":
+                quant_file.unlink(missing_ok=True)
+                result.sizes_mb.pop(quant_name, None)
+            else:
+                result.served_file = quant_name
+        del onnx_float
+        shutil.rmtree(scratch)
+        served_mode = config.mode if result.served_file != FLOAT_FILE else "float"
+        atomic_write_json(tmp / "router.json", _router_json(info, result.served_file, served_mode))
+        result.seconds = round(time.perf_counter() - started, 2)
+        atomic_write_json(tmp / "quantize.json", result.to_dict())
+    if result.decision == "rejected":
+        raise GateRejected(result)
+    return result
+
+
+def _quantize(
+    config: QuantizeConfig,
+    info: RouterInfo,
+    tmp: Path,
+    float_file: Path,
+    raw_file: Path,
+    quant_file: Path,
+    onnx_float,
+    val: EvalSet | None,
+    calib_texts: list[str],
+    result: QuantizeResult,
+) -> None:
+    if config.fp16:
+        from llm_router.quantize.exporters import convert_fp16
+
+        convert_fp16(float_file, quant_file)
+        return
+    from llm_router.quantize.int8 import TextCalibrationReader, quantize_dynamic_int8, quantize_static_int8
+
+    reader = TextCalibrationReader(
+        onnx_float.tokenizer,
+        calib_texts,
+        onnx_float.input_names,
+        fixed_shape=config.static and config.calib_method != "minmax",
+    )
+    if config.static:
+        result.calib_method = config.calib_method
+        result.n_calib = len(calib_texts)
+    if config.backend == "inc":
+        from llm_router.quantize.inc import quantize_with_inc
+        from llm_router.runtime.onnx_backend import OnnxPredictor
+
+        if val is None:
+            raise RouterError("--backend inc tunes against the validation split, and there is none")
+
+        def evaluate(candidate: Path) -> float:
+            predictor = OnnxPredictor(tmp, info, threads=config.threads, onnx_file=str(candidate.resolve()))
+            return macro_f1(val.truths, predictor.predict(val.texts).routes)
+
+        baseline = macro_f1(val.truths, onnx_float.predict(val.texts).routes)
+        # INC pattern-matches the plain exported graph (it runs ORT's own basic optimisation), not the fused one
+        trials, found = quantize_with_inc(
+            raw_file,
+            quant_file,
+            evaluate=evaluate,
+            baseline_f1=baseline,
+            reader=reader,
+            static=config.static,
+            tolerance_points=config.tolerance,
+            calibrate_method=config.calib_method,
+        )
+        result.notes.append(f"Intel Neural Compressor: {trials} recipe(s) evaluated")
+        if not found:
+            result.f1_float = round(baseline, 4)
+            result.decision = "rejected"
+            result.notes.append(f"no INC recipe stayed within {config.tolerance:g} F1 points")
+    # INT8 starts from the plain export, not the fused graph: quantising the fused graph's MatMuls leaves the
+    # fused Attention's QKV projection in float (measured 1.4x slower on BERT-base); ONNX Runtime fuses the
+    # quantised graph itself when it loads it.
+    elif config.static:
+        quantize_static_int8(
+            raw_file,
+            quant_file,
+            reader,
+            method=config.calib_method,
+            per_channel=config.per_channel,
+            op_types=config.op_types,
+        )
+    else:
+        quantize_dynamic_int8(raw_file, quant_file, per_channel=config.per_channel, op_types=config.op_types)
+
+
+def _gate(
+    config: QuantizeConfig,
+    info: RouterInfo,
+    tmp: Path,
+    quant_name: str,
+    onnx_float,
+    val: EvalSet,
+    result: QuantizeResult,
+) -> None:
+    from llm_router.runtime.onnx_backend import OnnxPredictor
+
+    device = "cpu"
+    if config.fp16:
+        import onnxruntime as ort
+
+        device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
+    before = onnx_float.predict(val.texts)
+    try:
+        quantized = OnnxPredictor(tmp, info, device=device, threads=config.threads, onnx_file=quant_name)
+        after = quantized.predict(val.texts)
+    except Exception as exc:
+        if not config.force:
+            raise RouterError(
+                f"cannot evaluate {quant_name} on {device} for the accuracy gate "
+                f"({' '.join(str(exc).split())[:200]}); --force keeps it ungated"
+            ) from None
+        result.notes.append(f"{quant_name} could not be evaluated on {device}: kept ungated (--force)")
+        result.decision = "ungated"
+        return
+    result.f1_float = round(macro_f1(val.truths, before.routes), 4)
+    result.f1_quantized = round(macro_f1(val.truths, after.routes), 4)
+    result.f1_drop = round(result.f1_float - result.f1_quantized, 4)
+    result.agreement = round(
+        float(np.mean([a == b for a, b in zip(before.routes, after.routes, strict=True)])), 4
+    )
+    result.max_abs_logprob_diff_quantized = max_abs_logit_diff(
+        np.log(np.clip(before.label_probs, 1e-12, None)), np.log(np.clip(after.label_probs, 1e-12, None))
+    )
+    if result.f1_drop > config.tolerance:
+        result.decision = "forced" if config.force else "rejected"
+    else:
+        result.decision = "accepted"

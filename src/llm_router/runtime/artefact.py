@@ -1,0 +1,131 @@
+"""Read what a model folder says about itself (``router.json``, see docs/ARTEFACTS.md) into one small dataclass."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_router.errors import RouterError
+
+KINDS = ("hf", "onnx", "static")
+DEFAULT_MAX_LENGTH = 128
+
+
+@dataclass
+class RouterInfo:
+    """The parts of ``router.json`` the runtime needs, with defaults for a bare HF / ONNX / model2vec folder."""
+
+    kind: str
+    labels: list[str]
+    routes: list[str]
+    route_map: dict[str, str] | None = None
+    text_prefix: str = ""
+    max_length: int = DEFAULT_MAX_LENGTH
+    base_model: str | None = None
+    onnx_file: str | None = None
+    data: dict[str, Any] | None = None
+    raw: dict[str, Any] = field(default_factory=dict)  # the whole router.json (empty when there was none)
+
+    def route_matrix(self) -> np.ndarray:
+        """``[n_labels, n_routes]`` 0/1 matrix: ``label_probs @ M`` gives each route's probability (the sum of
+        its labels' probabilities)."""
+        return route_matrix(self.labels, self.routes, self.route_map)
+
+
+def route_matrix(labels: list[str], routes: list[str], route_map: dict[str, str] | None) -> np.ndarray:
+    index = {route: j for j, route in enumerate(routes)}
+    matrix = np.zeros((len(labels), len(routes)), dtype=np.float32)
+    for i, label in enumerate(labels):
+        route = route_map.get(label) if route_map else label
+        if route not in index:
+            how = (
+                "route_map sends it to"
+                if route_map
+                else "it is not one of the routes and there is no route_map;"
+            )
+            raise RouterError(f"label {label!r}: {how} {route!r} (routes: {', '.join(routes)})")
+        matrix[i, index[route]] = 1.0
+    return matrix
+
+
+def detect_kind(folder: Path) -> str:
+    """The kind of a folder without a ``router.json``: ONNX file -> onnx, ``head.npz`` -> static, else hf."""
+    if any(folder.glob("*.onnx")):
+        return "onnx"
+    if (folder / "head.npz").exists():
+        return "static"
+    if (folder / "config.json").exists():
+        return "hf"
+    raise RouterError(f"{folder}: not a model folder (no router.json, config.json, *.onnx or head.npz)")
+
+
+def _labels_from_config(folder: Path) -> list[str] | None:
+    config = folder / "config.json"
+    if not config.exists():
+        return None
+    id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label") or {}
+    if not id2label:
+        return None
+    return [str(id2label[k]) for k in sorted(id2label, key=lambda k: int(k))]
+
+
+def read_router_info(path: str | Path) -> tuple[Path, RouterInfo]:
+    """``(folder, info)`` for a model folder, or for an ``.onnx`` file inside one (which then is the one served).
+
+    Missing ``router.json`` is fine for a plain HF / ONNX export folder: labels come from ``config.json``
+    (``id2label``) and the routes are the labels.
+    """
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise RouterError(f"{path}: no such model file or folder")
+    onnx_file = None
+    if path.is_file():
+        if path.suffix != ".onnx":
+            raise RouterError(f"{path}: expected a model folder or an .onnx file")
+        onnx_file, path = path.name, path.parent
+    raw: dict[str, Any] = {}
+    if (path / "router.json").exists():
+        try:
+            raw = json.loads((path / "router.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise RouterError(f"{path / 'router.json'}: not valid JSON ({exc.msg})") from None
+    kind = "onnx" if onnx_file else raw.get("kind") or detect_kind(path)
+    if kind not in KINDS:
+        raise RouterError(f"{path / 'router.json'}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
+    labels = raw.get("labels") or _labels_from_config(path)
+    if not labels:
+        raise RouterError(
+            f"{path}: cannot tell the model's labels (no router.json labels, no config.json id2label)"
+        )
+    labels = [str(x) for x in labels]
+    routes = [
+        str(x)
+        for x in (
+            raw.get("routes") or (sorted(set(raw["route_map"].values())) if raw.get("route_map") else labels)
+        )
+    ]
+    if kind == "onnx" and onnx_file is None:
+        onnx_file = raw.get("onnx_file")
+        if onnx_file is None:
+            found = sorted(p.name for p in path.glob("*.onnx"))
+            if not found:
+                raise RouterError(f"{path}: kind onnx but no .onnx file")
+            onnx_file = "model.onnx" if "model.onnx" in found else found[0]
+    info = RouterInfo(
+        kind=kind,
+        labels=labels,
+        routes=routes,
+        route_map=raw.get("route_map") or None,
+        text_prefix=raw.get("text_prefix") or "",
+        max_length=int(raw.get("max_length") or DEFAULT_MAX_LENGTH),
+        base_model=raw.get("base_model"),
+        onnx_file=onnx_file,
+        data=raw.get("data"),
+        raw=raw,
+    )
+    info.route_matrix()  # fail early on an inconsistent route map
+    return path, info

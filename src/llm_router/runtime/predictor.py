@@ -1,0 +1,178 @@
+"""`Predictor`: one object that turns texts into routes for any model folder (HF/PyTorch, ONNX, model2vec static).
+
+>>> predictor = Predictor.load("runs/demo/student-int8", device="cpu", threads=2)
+>>> predictor.predict(["write me a haiku"]).routes
+['Claude']
+
+This is what the HTTP server calls for every batch, so the path from text to route is kept lean: fast tokenizer,
+one forward, a softmax and a small matrix product in numpy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from llm_router.errors import RouterError
+from llm_router.runtime.artefact import RouterInfo, read_router_info
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass
+class Prediction:
+    """Predictions for ``n`` texts. Columns of ``route_probs`` follow ``Predictor.routes``, columns of
+    ``label_probs`` follow ``Predictor.labels``."""
+
+    routes: list[str]
+    route_probs: np.ndarray  # [n, n_routes]
+    labels: list[str]
+    label_probs: np.ndarray  # [n, n_labels]
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    logits = np.asarray(logits, dtype=np.float32)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def default_threads() -> int:
+    """All the cores this process may use (``os.sched_getaffinity``), which is what a 2-core box serves with."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return os.cpu_count() or 1
+
+
+def resolve_device(device: str) -> str:
+    if device not in DEVICES:
+        raise RouterError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    if device == "auto":
+        try:
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        except ImportError:  # pragma: no cover
+            return "cpu"
+    return device
+
+
+class Predictor:
+    """Base class: subclasses implement :meth:`_logits` (texts -> ``[n, n_labels]`` float logits)."""
+
+    kind: ClassVar[str] = ""
+
+    def __init__(
+        self, path: str | Path, info: RouterInfo, *, device: str = "cpu", threads: int | None = None
+    ):
+        self.path = Path(path)
+        self.info = info
+        self.device = resolve_device(device)
+        self.threads = int(threads) if threads else default_threads()
+        if self.threads < 1:
+            raise RouterError(f"threads must be >= 1 (got {threads})")
+        self.labels: list[str] = list(info.labels)
+        self.routes: list[str] = list(info.routes)
+        self.max_length = info.max_length
+        self.text_prefix = info.text_prefix
+        self._route_matrix = info.route_matrix()
+        self._identity_routes = self.labels == self.routes
+
+    # ------------------------------------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu", threads: int | None = None, **options) -> Predictor:
+        """Load any artefact: an HF folder (PyTorch), an ONNX folder or ``.onnx`` file (ONNX Runtime), a static
+        model2vec folder. ``options`` go to the backend (e.g. ``dtype="float16"`` for PyTorch on CUDA,
+        ``onnx_file="model.onnx"`` to pick another file of an ONNX folder). Called on a subclass, that backend is
+        used whatever ``router.json`` says (e.g. ``OnnxPredictor.load(folder)``)."""
+        folder, info = read_router_info(path)
+        backend = _backend_for(info.kind) if cls is Predictor else cls
+        return backend(folder, info, device=device, threads=threads, **options)
+
+    @property
+    def name(self) -> str:
+        """A short display name: ``<folder>`` (plus the ONNX file when there is one)."""
+        return self.path.name
+
+    # ------------------------------------------------------------------------------------------- predicting
+    def _logits(self, texts: Sequence[str]) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _make_prediction(self, logits: np.ndarray) -> Prediction:
+        label_probs = softmax(logits)
+        labels = self.labels
+        label_idx = label_probs.argmax(axis=1)
+        if self._identity_routes:
+            route_probs = label_probs
+            route_idx = label_idx
+        else:
+            route_probs = label_probs @ self._route_matrix
+            route_idx = route_probs.argmax(axis=1)
+        routes = self.routes
+        return Prediction(
+            routes=[routes[i] for i in route_idx],
+            route_probs=route_probs,
+            labels=[labels[i] for i in label_idx],
+            label_probs=label_probs,
+        )
+
+    def predict_one(self, text: str) -> Prediction:
+        """One text (the batch-1 hot path: no padding, no sorting)."""
+        return self._make_prediction(self._logits([text]))
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> Prediction:
+        """Route ``texts``. Batches of similar length (sorted by length, returned in input order) keep padding low."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        n = len(texts)
+        if n == 0:
+            empty = np.zeros((0, len(self.labels)), dtype=np.float32)
+            return self._make_prediction(empty)
+        if n == 1:
+            return self.predict_one(texts[0])
+        if batch_size < 1:
+            raise RouterError(f"batch size must be >= 1 (got {batch_size})")
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        logits = np.empty((n, len(self.labels)), dtype=np.float32)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            logits[idx] = self._logits([texts[i] for i in idx])
+        return self._make_prediction(logits)
+
+    def warmup(self, n: int = 3) -> None:
+        """Run a few predictions so that lazy initialisation (allocators, kernels, graphs) is out of the way."""
+        for _ in range(n):
+            self.predict_one("warm up the router with a typical question about code")
+            self.predict(["hello", "write a story about a dragon and a knight"])
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(path={str(self.path)!r}, kind={self.kind!r}, device={self.device!r}, "
+            f"threads={self.threads}, routes={self.routes})"
+        )
+
+
+def _backend_for(kind: str) -> type[Predictor]:
+    if kind == "hf":
+        from llm_router.runtime.torch_backend import TorchPredictor
+
+        return TorchPredictor
+    if kind == "onnx":
+        from llm_router.runtime.onnx_backend import OnnxPredictor
+
+        return OnnxPredictor
+    if kind == "static":
+        from llm_router.runtime.static_backend import StaticPredictor
+
+        return StaticPredictor
+    raise RouterError(f"no runtime for model kind {kind!r}")
