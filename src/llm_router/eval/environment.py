@@ -33,9 +33,22 @@ def collect_environment() -> dict:
         "cores": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
-        "versions": {p: _version(p) for p in ("llm-router", "torch", "transformers", "onnxruntime", "onnx",
-                                               "sentence-transformers", "setfit", "model2vec", "fastapi",
-                                               "uvicorn", "scikit-learn")},
+        "versions": {
+            p: _version(p)
+            for p in (
+                "llm-router",
+                "torch",
+                "transformers",
+                "onnxruntime",
+                "onnx",
+                "sentence-transformers",
+                "setfit",
+                "model2vec",
+                "fastapi",
+                "uvicorn",
+                "scikit-learn",
+            )
+        },
         "threads_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
     }
     try:

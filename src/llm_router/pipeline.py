@@ -1,0 +1,432 @@
+"""`router pipeline`: the main job, end to end, with resumable stages.
+
+analyse -> leak-free split + teacher training -> distillation -> quantisation (behind the accuracy gate) ->
+evaluation of every artefact on the same test split -> benchmarks (in-process and HTTP at a fixed rate) -> report.
+
+Each stage writes its artefacts atomically into the run folder and records what it did in ``pipeline.json``
+(config hash, seconds, one-line result). Re-running skips a stage whose artefacts exist with the same config;
+``force`` redoes the named stages (and, since later stages read their artefacts, everything after them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+from llm_router.errors import RouterError
+from llm_router.utils import atomic_write_json, read_json
+
+
+@dataclass
+class PipelineConfig:
+    """Everything `router pipeline` does is decided here; the defaults run on the bundled demo set on 2 cores."""
+
+    data: str | None = None
+    text_col: str = "text"
+    label_col: str = "label"
+    train_label_col: str | None = None  # e.g. "intent": train on the finer label, decide on routes
+    route_map: str | None = None  # JSON file or "auto" (with train_label_col)
+    out: str = "runs/demo"
+    seed: int = 42
+    teacher_model: str = "intfloat/multilingual-e5-small"
+    teacher_epochs: int | None = None  # None: the tuned default of `router train`
+    student: str = "layers:4"
+    student_epochs: int | None = None
+    static_student: bool = True
+    int8_static: bool = True
+    threads: int = 1  # inference threads for compare/bench (the HTTP client needs the other core)
+    bench_rps: float = 100.0
+    bench_duration: float = 30.0
+    find_max: bool = True
+    slo_ms: float = 50.0
+    sample: int | None = None  # use only this many rows (stratified): for smoke tests
+    fast: bool = False  # tiny settings for CI: few epochs, short benchmarks
+
+    def resolved(self) -> PipelineConfig:
+        """Apply ``fast``: the same stages with tiny settings."""
+        if not self.fast:
+            return self
+        cfg = PipelineConfig(**asdict(self))
+        cfg.teacher_epochs = cfg.teacher_epochs or 1
+        cfg.student_epochs = cfg.student_epochs or 1
+        cfg.bench_duration = min(cfg.bench_duration, 3.0)
+        cfg.find_max = False
+        cfg.int8_static = False
+        return cfg
+
+
+STAGES = ("analyze", "teacher", "student", "static", "quantize", "compare", "bench", "report")
+
+
+@dataclass
+class Stage:
+    name: str
+    run: Callable[[PipelineConfig, Path], str]  # returns the one-line result
+    outputs: tuple[str, ...]
+    config_keys: tuple[str, ...]
+    enabled: Callable[[PipelineConfig], bool] = field(default=lambda cfg: True)
+
+
+def _config_hash(cfg: PipelineConfig, keys: tuple[str, ...], upstream: list[str]) -> str:
+    payload = json.dumps({"cfg": {k: getattr(cfg, k) for k in keys}, "upstream": upstream}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+class PipelineRunner:
+    """Runs stages in order, skipping those already done with the same config."""
+
+    def __init__(self, cfg: PipelineConfig, stages: list[Stage], console: Console | None = None):
+        self.cfg = cfg.resolved()
+        self.stages = stages
+        self.console = console or Console()
+        self.out = Path(self.cfg.out)
+        self.state_path = self.out / "pipeline.json"
+
+    def _load_state(self) -> dict:
+        if self.state_path.exists():
+            try:
+                return read_json(self.state_path)
+            except (OSError, ValueError):
+                return {}
+        return {}
+
+    def run(self, force: tuple[str, ...] = ()) -> dict:
+        unknown = sorted(set(force) - set(STAGES) - {"all"})
+        if unknown:
+            raise RouterError(f"--force: unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGES)})")
+        self.out.mkdir(parents=True, exist_ok=True)
+        state = self._load_state()
+        state["config"] = asdict(self.cfg)
+        stages_state = state.setdefault("stages", {})
+        upstream: list[str] = []
+        redo_rest = "all" in force
+        for stage in self.stages:
+            if not stage.enabled(self.cfg):
+                stages_state[stage.name] = {"status": "disabled"}
+                continue
+            h = _config_hash(self.cfg, stage.config_keys, upstream)
+            prev = stages_state.get(stage.name, {})
+            have = all((self.out / o).exists() for o in stage.outputs)
+            redo = (
+                redo_rest
+                or stage.name in force
+                or prev.get("hash") != h
+                or prev.get("status") != "done"
+                or not have
+            )
+            if not redo:
+                self.console.print(
+                    f"[dim]{stage.name:>9}[/] skipped (done, same config): {prev.get('summary', '')}",
+                    highlight=False,
+                )
+                upstream.append(h)
+                continue
+            redo_rest = True  # later stages read this stage's artefacts
+            self.console.rule(f"[bold]{stage.name}")
+            t0 = time.perf_counter()
+            try:
+                summary = stage.run(self.cfg, self.out)
+            except RouterError as exc:
+                stages_state[stage.name] = {"status": "failed", "error": str(exc)}
+                atomic_write_json(self.state_path, state)
+                raise RouterError(
+                    f"stage '{stage.name}' failed: {exc} (earlier artefacts in {self.out} are intact)",
+                    exit_code=exc.exit_code,
+                ) from None
+            except Exception as exc:
+                stages_state[stage.name] = {
+                    "status": "failed",
+                    "error": repr(exc),
+                    "traceback": traceback.format_exc(limit=8),
+                }
+                atomic_write_json(self.state_path, state)
+                raise RouterError(
+                    f"stage '{stage.name}' failed: {type(exc).__name__}: {exc} "
+                    f"(details in {self.state_path}; earlier artefacts are intact)"
+                ) from None
+            secs = time.perf_counter() - t0
+            stages_state[stage.name] = {
+                "status": "done",
+                "hash": h,
+                "seconds": round(secs, 1),
+                "summary": summary,
+            }
+            atomic_write_json(self.state_path, state)
+            self.console.print(f"[green]{stage.name:>9}[/] {summary} [dim]({secs:.0f} s)[/]", highlight=False)
+            upstream.append(h)
+        return state
+
+
+# ------------------------------------------------------------------------------------------------- stages
+# Artefact folders inside the run folder; the names are what the report and `router compare` call them.
+TEACHER, STUDENT, STATIC = "teacher", "student", "static"
+TEACHER_INT8, STUDENT_INT8, STUDENT_INT8_STATIC = "teacher-int8", "student-int8", "student-int8-static"
+
+
+def _load_data(cfg: PipelineConfig):
+    import pandas as pd
+
+    from llm_router.data import load_dataset
+
+    extra = [cfg.train_label_col] if cfg.train_label_col and cfg.train_label_col != cfg.label_col else []
+    df = load_dataset(cfg.data, cfg.text_col, cfg.label_col, extra_cols=extra)
+    if cfg.sample and cfg.sample < len(df):
+        from sklearn.model_selection import train_test_split
+
+        attrs = dict(df.attrs)
+        df, _ = train_test_split(df, train_size=cfg.sample, random_state=cfg.seed, stratify=df["label"])
+        df = pd.DataFrame(df).reset_index(drop=True)
+        df.attrs.update(attrs)
+    return df
+
+
+def stage_analyze(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.data import analyze_dataset
+    from llm_router.eval.environment import collect_environment
+
+    df = _load_data(cfg)
+    res = analyze_dataset(df, tokenizer_name=cfg.teacher_model)
+    atomic_write_json(out / "analysis.json", res)
+    atomic_write_json(out / "environment.json", collect_environment())
+    counts = ", ".join(f"{k} {v}" for k, v in res["label_counts"].items())
+    return (
+        f"{res['rows']} rows, {res['distinct_texts']} distinct ({res['duplicate_rows']} duplicates), {counts}; "
+        f"imbalance {res['imbalance_ratio_dedup']:.1f}x after dedup"
+    )
+
+
+def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.distill.config import TrainConfig
+    from llm_router.distill.train import train
+
+    df = _load_data(cfg)
+    opts = {"model": cfg.teacher_model, "seed": cfg.seed}
+    if cfg.teacher_epochs:
+        opts["epochs"] = cfg.teacher_epochs
+    if cfg.train_label_col:
+        opts["train_label_col"] = cfg.train_label_col
+        opts["route_map"] = cfg.route_map or "auto"
+    result = train(df, TrainConfig(**opts), out / TEACHER, created_by="router pipeline")
+    m = result.metrics or {}
+    return (
+        f"teacher {cfg.teacher_model}: test macro F1 {m.get('macro_f1', float('nan')):.3f}, "
+        f"accuracy {m.get('accuracy', float('nan')):.3f}"
+    )
+
+
+def _distill(cfg: PipelineConfig, out: Path, student: str, name: str) -> str:
+    from llm_router.distill.distill import DistillConfig, distill
+
+    opts: dict = {"student": student, "seed": cfg.seed}
+    if cfg.student_epochs:
+        opts["epochs"] = cfg.student_epochs
+    result = distill(out / TEACHER, out / name, DistillConfig(**opts))
+    m = result.metrics or {}
+    return f"{name} ({student}): test macro F1 {m.get('macro_f1', float('nan')):.3f}"
+
+
+def stage_student(cfg: PipelineConfig, out: Path) -> str:
+    return _distill(cfg, out, cfg.student, STUDENT)
+
+
+def stage_static(cfg: PipelineConfig, out: Path) -> str:
+    return _distill(cfg, out, "static", STATIC)
+
+
+def _quantized_folders(cfg: PipelineConfig) -> list[tuple[str, str, bool]]:
+    """(output folder, source folder, static?) for every quantisation the pipeline runs."""
+    jobs = [(STUDENT_INT8, STUDENT, False), (TEACHER_INT8, TEACHER, False)]
+    if cfg.int8_static:
+        jobs.append((STUDENT_INT8_STATIC, STUDENT, True))
+    return jobs
+
+
+def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.quantize.core import GateRejected, QuantizeConfig, quantize_model
+
+    parts = []
+    for name, src, static in _quantized_folders(cfg):
+        qcfg = QuantizeConfig(model=str(out / src), out=str(out / name), int8=True, static=static)
+        try:
+            res = quantize_model(qcfg)
+            parts.append(
+                f"{name}: F1 {res.f1_float:.1f} -> {res.f1_quantized:.1f} ({res.decision})"
+                if res.f1_float is not None
+                else f"{name}: {res.decision}"
+            )
+        except GateRejected as exc:  # the float ONNX model is kept and served instead
+            parts.append(f"{name}: INT8 refused by the accuracy gate, float ONNX kept ({exc})")
+    return "; ".join(parts)
+
+
+def _artefacts(cfg: PipelineConfig, out: Path) -> list[str]:
+    names = [TEACHER, TEACHER_INT8, STUDENT, STUDENT_INT8]
+    if cfg.int8_static:
+        names.append(STUDENT_INT8_STATIC)
+    if cfg.static_student:
+        names.append(STATIC)
+    return [n for n in names if (out / n).exists()]
+
+
+def stage_compare(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.eval import evaluate
+    from llm_router.eval.compare import CompareConfig, compare_models, pareto_png
+
+    names = _artefacts(cfg, out)
+    rows = compare_models([f"{n}={out / n}" for n in names], CompareConfig(threads=cfg.threads))
+    atomic_write_json(out / "compare.json", rows)
+    pareto_png(rows, out / "compare.png", title=f"macro F1 vs p99 latency, batch 1, {cfg.threads} thread(s)")
+    for n in names:
+        atomic_write_json(out / "eval" / f"{n}.json", evaluate(out / n, threads=cfg.threads))
+    best = max(rows, key=lambda r: (r["macro_f1"], -r["p50_ms"]))
+    fastest = min(rows, key=lambda r: r["p50_ms"])
+    return (
+        f"{len(rows)} artefacts; best F1 {best['model']} {best['macro_f1']:.3f}; fastest {fastest['model']} "
+        f"p50 {fastest['p50_ms']:.2f} ms"
+    )
+
+
+def _final_artefact(out: Path) -> str:
+    """The artefact served in the 'after' row: the INT8 student (float ONNX when the gate refused INT8)."""
+    return STUDENT_INT8 if (out / STUDENT_INT8).exists() else STUDENT
+
+
+def stage_bench(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.bench.http import HttpBenchConfig, run_http_bench
+    from llm_router.bench.inprocess import InprocessBenchConfig, run_inprocess_bench
+    from llm_router.serve.config import ServeConfig
+
+    final = _final_artefact(out)
+    bench_dir = out / "bench"
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    inproc = run_inprocess_bench(
+        InprocessBenchConfig(
+            model=str(out / final),
+            thread_counts=sorted({1, cfg.threads, 2}),
+            data=cfg.data,
+            text_col=cfg.text_col,
+            seconds_per_batch_size=0.5 if cfg.fast else 2.0,
+            latency_calls=50 if cfg.fast else 300,
+        )
+    )
+    atomic_write_json(bench_dir / "inprocess.json", inproc)
+
+    runs = [  # (file, system, artefact, serving, role, batching)
+        (
+            "before.json",
+            "teacher, eager PyTorch",
+            TEACHER,
+            "FastAPI, one inference per request",
+            "before",
+            False,
+        ),
+        (
+            "teacher_batching.json",
+            "teacher, eager PyTorch",
+            TEACHER,
+            "FastAPI + micro-batching",
+            "step",
+            True,
+        ),
+        (
+            "student_int8_nobatching.json",
+            f"{final}, ONNX Runtime",
+            final,
+            "FastAPI, one inference per request",
+            "step",
+            False,
+        ),
+        ("after.json", f"{final}, ONNX Runtime", final, "FastAPI + micro-batching", "after", True),
+    ]
+    if cfg.fast:
+        runs = [r for r in runs if r[4] in ("before", "after")]
+    summary = []
+    for file, system, artefact, serving, role, batching in runs:
+        hcfg = HttpBenchConfig(
+            model=str(out / artefact),
+            rps=cfg.bench_rps,
+            duration_s=cfg.bench_duration,
+            warmup_s=2.0 if cfg.fast else 5.0,
+            data=cfg.data,
+            text_col=cfg.text_col,
+            serve=ServeConfig(threads=cfg.threads, batching=batching),
+        )
+        res = run_http_bench(hcfg)
+        atomic_write_json(bench_dir / file, res)
+        summary.append(
+            {
+                "file": file,
+                "system": system,
+                "artefact": artefact,
+                "serving": serving,
+                "role": role,
+                "rps": cfg.bench_rps,
+                "p95_ms": res.get("p95_ms"),
+                "p99_ms": res.get("p99_ms"),
+                "errors": res.get("errors"),
+            }
+        )
+    if cfg.find_max:
+        hcfg = HttpBenchConfig(
+            model=str(out / final),
+            find_max=True,
+            slo_ms=cfg.slo_ms,
+            data=cfg.data,
+            text_col=cfg.text_col,
+            serve=ServeConfig(threads=cfg.threads),
+        )
+        atomic_write_json(bench_dir / "find_max.json", run_http_bench(hcfg))
+    atomic_write_json(bench_dir / "summary.json", summary)
+    after = next(s for s in summary if s["role"] == "after")
+    before = next(s for s in summary if s["role"] == "before")
+    return (
+        f"{cfg.bench_rps:g} req/s: before p99 {before['p99_ms']} ms ({before['errors']} errors), "
+        f"after p99 {after['p99_ms']} ms ({after['errors']} errors)"
+    )
+
+
+def stage_report(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.eval.report import build_report
+
+    res = build_report(out)
+    c = res["conclusion"]
+    if not c:
+        return f"wrote {res['report']}"
+    verdict = "meets" if c["meets_slo"] else "misses"
+    return (
+        f"wrote {res['report']}: {c['strategy']} {verdict} the SLO (p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms "
+        f"at {c['rps']:g} req/s), macro F1 {c['macro_f1']:.3f}"
+    )
+
+
+_DATA_KEYS = ("data", "text_col", "label_col", "train_label_col", "route_map", "seed", "sample")
+
+
+def build_stages() -> list[Stage]:
+    return [
+        Stage("analyze", stage_analyze, ("analysis.json",), _DATA_KEYS + ("teacher_model",)),
+        Stage("teacher", stage_teacher, (TEACHER,), _DATA_KEYS + ("teacher_model", "teacher_epochs")),
+        Stage("student", stage_student, (STUDENT,), ("student", "student_epochs")),
+        Stage("static", stage_static, (STATIC,), ("student_epochs",), enabled=lambda c: c.static_student),
+        Stage("quantize", stage_quantize, (STUDENT_INT8, TEACHER_INT8), ("int8_static",)),
+        Stage("compare", stage_compare, ("compare.json",), ("threads",)),
+        Stage(
+            "bench",
+            stage_bench,
+            ("bench/summary.json",),
+            ("threads", "bench_rps", "bench_duration", "find_max", "slo_ms"),
+        ),
+        Stage("report", stage_report, ("REPORT.md",), ()),
+    ]
+
+
+def run_pipeline(cfg: PipelineConfig, force: tuple[str, ...] = (), console: Console | None = None) -> dict:
+    """Run (or resume) the whole pipeline; returns ``pipeline.json``'s content."""
+    return PipelineRunner(cfg, build_stages(), console=console).run(force=force)
