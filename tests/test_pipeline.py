@@ -1,0 +1,86 @@
+"""`router pipeline --fast` end to end on a tiny random teacher: every artefact and the report exist and agree;
+re-running skips finished stages; a failing stage names itself and leaves earlier artefacts intact."""
+
+import json
+import os
+import re
+
+import pytest
+
+from llm_router.errors import RouterError
+from llm_router.pipeline import PipelineConfig, run_pipeline
+
+pytestmark = [pytest.mark.slow, pytest.mark.ci]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_classifier_dir, tmp_path_factory):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    info = json.loads((tiny_classifier_dir / "router.json").read_text("utf-8"))
+    out = tmp_path_factory.mktemp("pipeline") / "run"
+    cfg = PipelineConfig(data=info["data"]["path"], teacher_model=str(tiny_classifier_dir), out=str(out),
+                         fast=True, student="layers:1", bench_duration=2.0, bench_rps=50.0)
+    state = run_pipeline(cfg)
+    return cfg, out, state
+
+
+def read(path):
+    return json.loads(path.read_text("utf-8"))
+
+
+def test_every_stage_ran_and_every_artefact_exists(tiny_run):
+    _cfg, out, state = tiny_run
+    assert {name: s["status"] for name, s in state["stages"].items()} == {
+        "analyze": "done", "teacher": "done", "student": "done", "static": "done", "quantize": "done",
+        "compare": "done", "bench": "done", "report": "done"}
+    for name in ("teacher", "student", "static", "student-int8", "teacher-int8"):
+        assert (out / name / "router.json").exists(), name
+    for rel in ("analysis.json", "environment.json", "compare.json", "compare.png", "bench/summary.json",
+                "bench/before.json", "bench/after.json", "bench/inprocess.json", "REPORT.md", "latency_cdf.png"):
+        assert (out / rel).exists(), rel
+    assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary folders left behind"
+
+
+def test_report_numbers_match_the_stage_outputs(tiny_run):
+    _cfg, out, _state = tiny_run
+    report = (out / "REPORT.md").read_text("utf-8")
+    compare = read(out / "compare.json")
+    assert [r["model"] for r in compare][:4] == ["teacher", "teacher-int8", "student", "student-int8"]
+    for row in compare:
+        ev = read(out / "eval" / f"{row['model']}.json")
+        assert ev["macro_f1"] == pytest.approx(row["macro_f1"], abs=1e-9), row["model"]
+        assert f"{row['macro_f1']:.3f}" in report
+        assert f"{row['p50_ms']:.2f}" in report
+    after = read(out / "bench" / "after.json")
+    final = read(out / "eval" / "student-int8.json")
+    conclusion = re.search(r"p95 ([\d.]+) ms, p99 ([\d.]+) ms.*macro F1 ([\d.]+)", report)
+    assert conclusion, report[:500]
+    assert float(conclusion.group(1)) == pytest.approx(after["p95_ms"], abs=0.01)
+    assert float(conclusion.group(2)) == pytest.approx(after["p99_ms"], abs=0.01)
+    assert float(conclusion.group(3)) == pytest.approx(final["macro_f1"], abs=1e-3)
+    assert after["target_rps"] == 50.0 and after["sent"] > 0
+
+
+def test_rerun_skips_done_stages_and_force_redoes_from_a_stage(tiny_run):
+    cfg, out, state = tiny_run
+    teacher_mtime = (out / "teacher" / "router.json").stat().st_mtime
+    again = run_pipeline(cfg)
+    assert again["stages"]["teacher"]["hash"] == state["stages"]["teacher"]["hash"]
+    assert (out / "teacher" / "router.json").stat().st_mtime == teacher_mtime
+    before_report = (out / "REPORT.md").stat().st_mtime
+    run_pipeline(cfg, force=("report",))
+    assert (out / "REPORT.md").stat().st_mtime > before_report
+    assert (out / "teacher" / "router.json").stat().st_mtime == teacher_mtime
+
+
+def test_failing_stage_names_itself_and_keeps_earlier_artefacts(tiny_run):
+    cfg, out, _state = tiny_run
+    from dataclasses import replace
+
+    bad = replace(cfg, student="layers:0")
+    with pytest.raises(RouterError, match="stage 'student' failed"):
+        run_pipeline(bad, force=("student",))
+    assert (out / "teacher" / "router.json").exists()
+    assert read(out / "pipeline.json")["stages"]["student"]["status"] == "failed"
+    with pytest.raises(RouterError, match="unknown stage"):
+        run_pipeline(cfg, force=("nope",))
