@@ -1,0 +1,380 @@
+"""`router compare`: every artefact in one table - one run, the same test split, the same thread count.
+
+For each model (an HF, ONNX or static folder, or an ``.onnx`` file inside an ONNX folder), loaded with
+:meth:`llm_router.runtime.Predictor.load`:
+
+- ``params``: numel of the weights (safetensors / torch state dict), the summed initializer sizes of the served ONNX
+  graph, or the static model's vocabulary x dimension (+ the head);
+- ``size_mb``: the files actually served (weights or the served ``.onnx`` + external data, tokenizer files,
+  ``config.json``; for a static model its embeddings, tokenizer and ``head.npz``), in MB (10^6 bytes);
+- ``p50_ms`` / ``p99_ms``: batch-1 latency of ``predict_one`` over ``n_latency`` test texts after a warm-up;
+- ``throughput_b32``: texts/s of ``predict`` over the test texts in batches of 32;
+- ``accuracy`` / ``macro_f1``: routes on the shared test split (``split.json`` ``test``, which must be the same for
+  every model), via :func:`llm_router.eval.metrics.classification_report`;
+- ``speedup``: the first model's p50 / this model's p50.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from llm_router.errors import RouterError
+from llm_router.utils import read_json
+
+#: The keys every row of ``router compare --json`` has (more may follow).
+ROW_KEYS = (
+    "model",
+    "params",
+    "size_mb",
+    "p50_ms",
+    "p99_ms",
+    "throughput_b32",
+    "accuracy",
+    "macro_f1",
+    "speedup",
+)
+
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+    "merges.txt",
+    "vocab.json",
+    "added_tokens.json",
+)
+
+
+@dataclass
+class CompareConfig:
+    """How `router compare` measures. Every field has a working default."""
+
+    threads: int = 2  # the same for every model: torch threads / ONNX Runtime intra-op threads
+    n_latency: int = 300  # batch-1 calls timed per model (test texts, cycled)
+    warmup: int = 20  # untimed batch-1 calls first
+    batch_size: int = 32  # throughput batch
+    min_throughput_texts: int = 256  # the test texts are repeated up to this many for the throughput run
+    data: str | None = None  # override the data file named in router.json
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ------------------------------------------------------------------------------------------------ static facts
+def parse_model_arg(arg: str) -> tuple[str, Path]:
+    """``NAME=PATH`` or ``PATH`` (the name is then the path as given)."""
+    name, sep, path = arg.partition("=")
+    if sep and name and "/" not in name and not Path(arg).exists():
+        return name, Path(path)
+    return arg, Path(arg)
+
+
+def served_files(folder: Path, info) -> list[Path]:
+    """The files a server loads for this artefact (what its size on disk is)."""
+    files: list[Path] = []
+    if info.kind == "onnx":
+        onnx_path = folder / info.onnx_file
+        files.append(onnx_path)
+        files += [
+            p
+            for p in folder.iterdir()
+            if p.is_file() and p.name.startswith(info.onnx_file) and p != onnx_path
+        ]
+        files += _external_data_files(onnx_path)
+    elif info.kind == "static":
+        files += [p for p in folder.glob("*.safetensors")] + [folder / "head.npz"]
+    else:
+        weights = list(folder.glob("*.safetensors")) or list(folder.glob("pytorch_model*.bin"))
+        files += weights
+    files += [folder / n for n in (*TOKENIZER_FILES, "config.json") if (folder / n).exists()]
+    seen, out = set(), []
+    for f in files:
+        if f.exists() and f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out
+
+
+def _external_data_files(onnx_path: Path) -> list[Path]:
+    try:
+        import onnx
+        from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+    except ImportError:  # pragma: no cover
+        return []
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    names = {ExternalDataInfo(t).location for t in model.graph.initializer if uses_external_data(t)}
+    return [onnx_path.parent / n for n in sorted(names)]
+
+
+def count_parameters(folder: Path, info) -> int:
+    """Weights of the served artefact (see the module docstring)."""
+    if info.kind == "onnx":
+        return _onnx_parameters(folder / info.onnx_file)
+    if info.kind == "static":
+        total = 0
+        for f in folder.glob("*.safetensors"):
+            total += _safetensors_numel(f)
+        if (folder / "head.npz").exists():
+            with np.load(folder / "head.npz") as head:
+                total += sum(int(head[k].size) for k in head.files)
+        return total
+    files = list(folder.glob("*.safetensors"))
+    if files:
+        return sum(_safetensors_numel(f) for f in files)
+    import torch
+
+    total = 0
+    for f in folder.glob("pytorch_model*.bin"):
+        state = torch.load(f, map_location="cpu", weights_only=True)
+        total += sum(int(v.numel()) for v in state.values())
+    return total
+
+
+def _safetensors_numel(path: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    with safe_open(str(path), framework="np") as fh:
+        for key in fh.keys():  # noqa: SIM118 - safe_open is not a dict
+            total += int(math.prod(fh.get_slice(key).get_shape()))
+    return total
+
+
+def _onnx_parameters(path: Path) -> int:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    total = sum(int(math.prod(t.dims)) for t in model.graph.initializer)
+    for node in model.graph.node:  # constants folded into Constant nodes count too
+        if node.op_type == "Constant":
+            for attr in node.attribute:
+                if attr.name == "value":
+                    total += int(math.prod(attr.t.dims))
+    return total
+
+
+# ------------------------------------------------------------------------------------------------ measuring
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else float("nan")
+
+
+def measure_latency(predictor, texts: Sequence[str], n: int, warmup: int) -> list[float]:
+    """Batch-1 wall times (ms) of ``predict_one`` over ``n`` texts (cycled), after ``warmup`` untimed calls."""
+    texts = list(texts)
+    for i in range(warmup):
+        predictor.predict_one(texts[i % len(texts)])
+    times = []
+    for i in range(n):
+        text = texts[i % len(texts)]
+        start = time.perf_counter()
+        predictor.predict_one(text)
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def measure_throughput(predictor, texts: Sequence[str], batch_size: int, min_texts: int) -> float:
+    """Texts per second of ``predict(texts, batch_size)`` (texts repeated up to ``min_texts``)."""
+    texts = list(texts)
+    reps = max(1, math.ceil(min_texts / max(len(texts), 1)))
+    texts = (texts * reps)[: max(min_texts, len(texts))]
+    predictor.predict(texts[:batch_size], batch_size=batch_size)  # warm the batch shapes
+    start = time.perf_counter()
+    predictor.predict(texts, batch_size=batch_size)
+    return len(texts) / (time.perf_counter() - start)
+
+
+def _split_test(folder: Path) -> list[str]:
+    split_file = folder / "split.json"
+    if not split_file.exists():
+        raise RouterError(f"{folder}: no split.json - cannot tell which rows are its held-out test split")
+    return sorted(read_json(split_file).get("test") or [])
+
+
+def compare_models(
+    models: Sequence[str], config: CompareConfig | None = None, progress: bool = True
+) -> list[dict]:
+    """Measure every model on the same test split with the same threads; returns the rows (``ROW_KEYS`` + extra:
+    ``kind``, ``path``, ``p95_ms``, ``weighted_f1``, ``n_test``, ``threads``)."""
+    from llm_router.distill.distill import load_folder_data
+    from llm_router.eval.metrics import classification_report
+    from llm_router.runtime.artefact import read_router_info
+    from llm_router.runtime.predictor import Predictor
+
+    config = config or CompareConfig()
+    if not models:
+        raise RouterError("no models to compare (give --models A B ...)")
+    if config.threads < 1:
+        raise RouterError(f"threads must be >= 1 (got {config.threads})")
+    parsed = [parse_model_arg(m) for m in models]
+    located = []
+    for name, path in parsed:
+        folder, info = read_router_info(path)
+        located.append((name, path, folder, info))
+    tests = {name: _split_test(folder) for name, _p, folder, _i in located}
+    first_name = located[0][0]
+    for name, test in tests.items():
+        if test != tests[first_name]:
+            raise RouterError(
+                f"{name} was held out on a different test split than {first_name} "
+                f"({len(test)} vs {len(tests[first_name])} texts); compare models of the same split.json"
+            )
+    data = load_folder_data(located[0][2], config.data)
+    texts, gold = list(data.test["text"]), list(data.test["route"])
+    if not texts:
+        raise RouterError(f"{located[0][2]}/split.json: empty test split")
+    routes = located[0][3].routes
+    for name, _p, _f, info in located:
+        if sorted(info.routes) != sorted(routes):
+            raise RouterError(f"{name} routes {info.routes} differ from {first_name}'s {routes}")
+    latency_texts = sorted(texts, key=len)  # cycled in a fixed order for every model
+    rng = np.random.default_rng(0)
+    latency_texts = [latency_texts[i] for i in rng.permutation(len(latency_texts))]
+
+    rows = []
+    from rich.progress import Progress
+
+    with Progress(transient=True, disable=not progress) as bar:
+        task = bar.add_task("comparing", total=len(located))
+        for name, path, folder, info in located:
+            bar.update(task, description=f"measuring {name}")
+            predictor = Predictor.load(path, threads=config.threads)
+            predictor.warmup()
+            pred = predictor.predict(texts, batch_size=config.batch_size)
+            report = classification_report(gold, pred.routes, routes, n_boot=0)
+            times = measure_latency(predictor, latency_texts, config.n_latency, config.warmup)
+            throughput = measure_throughput(predictor, texts, config.batch_size, config.min_throughput_texts)
+            files = served_files(folder, info)
+            rows.append(
+                {
+                    "model": name,
+                    "params": count_parameters(folder, info),
+                    "size_mb": sum(f.stat().st_size for f in files) / 1e6,
+                    "p50_ms": _percentile(times, 50),
+                    "p99_ms": _percentile(times, 99),
+                    "throughput_b32": throughput,
+                    "accuracy": report["accuracy"],
+                    "macro_f1": report["macro_f1"],
+                    "speedup": None,
+                    "kind": info.kind if info.kind != "onnx" else f"onnx:{info.onnx_file}",
+                    "path": str(path),
+                    "p95_ms": _percentile(times, 95),
+                    "weighted_f1": report["weighted_f1"],
+                    "n_test": len(texts),
+                    "threads": config.threads,
+                }
+            )
+            del predictor, pred
+            gc.collect()
+            bar.advance(task)
+    base = rows[0]["p50_ms"]
+    for row in rows:
+        row["speedup"] = base / row["p50_ms"] if row["p50_ms"] > 0 else None
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ output
+def comparison_table(rows: Sequence[dict], title: str | None = None):
+    """A rich Table of the rows."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col, justify in [
+        ("model", "left"),
+        ("kind", "left"),
+        ("params", "right"),
+        ("MB", "right"),
+        ("p50 ms", "right"),
+        ("p99 ms", "right"),
+        ("texts/s @32", "right"),
+        ("accuracy", "right"),
+        ("macro F1", "right"),
+        ("speedup", "right"),
+    ]:
+        table.add_column(col, justify=justify)
+    for r in rows:
+        table.add_row(
+            str(r["model"]),
+            str(r.get("kind", "")),
+            _human(r["params"]),
+            f"{r['size_mb']:.1f}",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['throughput_b32']:.0f}",
+            f"{r['accuracy']:.3f}",
+            f"{r['macro_f1']:.3f}",
+            f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
+        )
+    return table
+
+
+def _human(n: int) -> str:
+    for unit, div in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f}{unit}"
+    return str(n)
+
+
+def pareto_front(rows: Sequence[dict]) -> list[dict]:
+    """Rows no other row beats on both p99 latency (lower) and macro F1 (higher), by latency."""
+    front = []
+    for r in rows:
+        dominated = any(
+            o is not r
+            and o["p99_ms"] <= r["p99_ms"]
+            and o["macro_f1"] >= r["macro_f1"]
+            and (o["p99_ms"] < r["p99_ms"] or o["macro_f1"] > r["macro_f1"])
+            for o in rows
+        )
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=lambda r: r["p99_ms"])
+
+
+def pareto_png(rows: Sequence[dict], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Macro F1 against p99 batch-1 latency (log scale), every model labelled, the Pareto front joined."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        ax.scatter(r["p99_ms"], r["macro_f1"], s=40 + 60 * math.log10(max(r["size_mb"], 1.0)), zorder=3)
+        ax.annotate(
+            f"{r['model']}\n{r['size_mb']:.0f} MB",
+            (r["p99_ms"], r["macro_f1"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
+    front = pareto_front(rows)
+    ax.plot(
+        [r["p99_ms"] for r in front],
+        [r["macro_f1"] for r in front],
+        "--",
+        color="grey",
+        zorder=2,
+        label="Pareto front",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel(f"p99 latency, batch 1, {rows[0].get('threads', '?')} threads (ms, log scale)")
+    ax.set_ylabel("macro F1 (test split)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title or "accuracy vs latency")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,82 @@
+"""PNG figures (matplotlib, Agg backend: no display needed): confusion matrix and training curves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_matrix_png(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike[str], title: str = ""
+) -> Path:
+    """Confusion matrix heat-map (rows = true, columns = predicted), counts and row-normalised share per cell."""
+    plt = _pyplot()
+    cm = np.asarray(matrix, dtype=float)
+    row_sums = cm.sum(1, keepdims=True)
+    share = np.divide(cm, row_sums, out=np.zeros_like(cm), where=row_sums > 0)
+    size = max(3.5, 0.9 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size * 0.85))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}\n{share[i, j]:.0%}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if share[i, j] > 0.6 else "black",
+            )
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def training_curves_png(history: Sequence[dict], path: str | os.PathLike[str], title: str = "") -> Path:
+    """Per-epoch train loss (left axis) and validation macro F1 (right axis) from ``history.json`` rows."""
+    plt = _pyplot()
+    history = [h for h in history if h.get("train_loss") is not None or h.get("val_macro_f1") is not None]
+    epochs = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    loss = [np.nan if h.get("train_loss") is None else h["train_loss"] for h in history]
+    ax.plot(epochs, loss, "o-", color="tab:blue", label="train loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("train loss", color="tab:blue")
+    val = [h.get("val_macro_f1") for h in history]
+    if any(v is not None for v in val):
+        ax2 = ax.twinx()
+        ax2.plot(
+            epochs, [np.nan if v is None else v for v in val], "s-", color="tab:orange", label="val macro F1"
+        )
+        ax2.set_ylabel("validation macro F1", color="tab:orange")
+        ax2.set_ylim(0, 1)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

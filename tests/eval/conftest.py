@@ -1,0 +1,15 @@
+"""Re-use the tiny random models of tests/distill (built in code, no download)."""
+
+import importlib.util
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location(
+    "_distill_fixtures", Path(__file__).resolve().parents[1] / "distill" / "conftest.py"
+)
+_fixtures = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_fixtures)
+
+tiny_tokenizer = _fixtures.tiny_tokenizer
+tiny_bert_dir = _fixtures.tiny_bert_dir
+toy_df = _fixtures.toy_df
+toy_frame = _fixtures.toy_frame
