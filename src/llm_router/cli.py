@@ -6,7 +6,6 @@ Every command turns a :class:`~llm_router.errors.RouterError` into one line on s
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -111,6 +110,812 @@ def analyze(
     if json_path:
         atomic_write_json(json_path, result)
         console.print(f"wrote {json_path}")
+
+
+# ------------------------------------------------------------------------------------------------ models
+models_app = sub_app("models", "Base models: where they come from offline, and preparing them.")
+
+
+@models_app.command("list")
+def models_list(
+    no_hub: Annotated[
+        bool, typer.Option("--no-hub", help="Do not check whether the hub is reachable.")
+    ] = False,
+) -> None:
+    """Show every preset: where it resolves from, whether it is ready, its folder."""
+    from rich.table import Table
+
+    from llm_router.models import list_models
+
+    table = Table(title="models")
+    for column in ("name", "source", "ready", "path"):
+        table.add_column(column, overflow="fold")
+    for loc in list_models(check_hub=not no_hub):
+        ready = "[green]yes[/]" if loc.ready else "[yellow]no[/]"
+        where = str(loc.path) if loc.path else ""
+        if loc.hint:
+            where = f"{where} ({loc.hint})" if where else loc.hint
+        table.add_row(loc.name, loc.source, ready, rich_escape(where))
+    console.print(table)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    name: Annotated[
+        str, typer.Argument(help="Hub id (e.g. intfloat/multilingual-e5-small) or local folder.")
+    ],
+    force: Annotated[bool, typer.Option("--force", help="Rebuild a cached conversion.")] = False,
+) -> None:
+    """Download or convert a model now; the last line of stdout is its folder."""
+    from llm_router.models import prepare
+
+    path = prepare(name, force=force)
+    typer.echo(str(path))
+
+
+# ---------------------------------------------------------------------------------------------- quantize
+@app.command()
+def quantize(
+    model: Annotated[Path, typer.Option("--model", help="HF model folder (router.json + split.json), or an ONNX folder to re-quantise.")],
+    out: Annotated[Path, typer.Option("--out", help="Output ONNX folder (written atomically).")],
+    int8: Annotated[bool, typer.Option("--int8", help="INT8 quantisation (dynamic per-channel unless --static).")] = False,
+    static: Annotated[bool, typer.Option("--static", help="With --int8: static QDQ quantisation, calibrated on texts.")] = False,
+    calib_data: Annotated[
+        Path | None, typer.Option("--calib-data", help="Calibration texts (.txt, one per line, or a data file); default: the train split.")
+    ] = None,
+    calib_method: Annotated[str, typer.Option("--calib-method", help="minmax, entropy or percentile.")] = "minmax",
+    calib_size: Annotated[int, typer.Option("--calib-size", help="Calibration texts used (seeded sample).")] = 256,
+    backend: Annotated[
+        str, typer.Option("--backend", help="ort (onnxruntime.quantization) or inc (Intel Neural Compressor accuracy-aware tuning).")
+    ] = "ort",
+    fp16: Annotated[bool, typer.Option("--fp16", help="Float16 model, GPU only (CUDA execution provider).")] = False,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", help="Largest validation macro-F1 drop accepted, in points.")
+    ] = 1.0,
+    force: Annotated[bool, typer.Option("--force", help="Keep the quantised model even if it fails the gate.")] = False,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data file of the model (default: the one router.json names).")
+    ] = None,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 18,
+    optimize: Annotated[
+        bool, typer.Option("--optimize/--no-optimize", help="ONNX Runtime transformer graph optimisation.")
+    ] = True,
+    per_channel: Annotated[
+        bool, typer.Option("--per-channel/--per-tensor", help="INT8 weight scales per output channel or per tensor.")
+    ] = True,
+    threads: Annotated[int | None, typer.Option("--threads", help="Threads for the checks.")] = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Export to ONNX (checked against PyTorch), optimise, and quantise behind an accuracy gate.
+
+    The validation macro F1 of the float and the quantised model is compared; a drop above --tolerance exits with code 3 and keeps only the float model (unless --force).
+    """
+    from llm_router.quantize import GateRejected, QuantizeConfig, quantize_model
+    from llm_router.quantize.report import print_quantize_result
+
+    config = QuantizeConfig(
+        model=str(model), out=str(out), int8=int8, static=static, calib_data=str(calib_data) if calib_data else None,
+        calib_method=calib_method, calib_size=calib_size, backend=backend, fp16=fp16, tolerance=tolerance,
+        force=force, data=str(data) if data else None, opset=opset, optimize=optimize, per_channel=per_channel,
+        threads=threads,
+    )
+    try:
+        result = quantize_model(config, console=console)
+    except GateRejected as rejected:
+        print_quantize_result(rejected.result, console)
+        if json_path:
+            from llm_router.utils import atomic_write_json
+
+            atomic_write_json(json_path, rejected.result.to_dict())
+        raise
+    print_quantize_result(result, console)
+    if json_path:
+        from llm_router.utils import atomic_write_json
+
+        atomic_write_json(json_path, result.to_dict())
+
+
+# ------------------------------------------------------------------------------------------------- serve
+@app.command()
+def serve(
+    model: Annotated[
+        str,
+        typer.Option("--model", help="Model folder (or .onnx file), or fake:DELAY_MS for a stand-in model."),
+    ],
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    threads: Annotated[int, typer.Option("--threads", help="Intra-op threads of the model.")] = 1,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Most texts per inference.")] = 32,
+    infer_batch_size: Annotated[
+        int | None,
+        typer.Option("--infer-batch-size", help="Texts per model call within a batch, sorted by length."),
+    ] = None,
+    max_wait_ms: Annotated[
+        float, typer.Option("--max-wait-ms", help="Longest a request waits for its batch to fill.")
+    ] = 2.0,
+    max_queue: Annotated[int, typer.Option("--max-queue", help="Texts waiting before 429s.")] = 1024,
+    timeout_ms: Annotated[
+        float, typer.Option("--timeout-ms", help="Deadline per request (503 after).")
+    ] = 1000.0,
+    no_batching: Annotated[
+        bool, typer.Option("--no-batching", help="One inference per request (the 'before' configuration).")
+    ] = False,
+    adaptive_wait: Annotated[
+        bool,
+        typer.Option(
+            "--adaptive-wait/--no-adaptive-wait", help="Wait for a batch only when more requests are due."
+        ),
+    ] = True,
+    max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", help="Larger bodies get 413.")] = 65536,
+    max_batch_texts: Annotated[
+        int, typer.Option("--max-batch-texts", help="Most texts per /route/batch.")
+    ] = 256,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve a router model over HTTP: POST /route, /route/batch; GET /health, /ready, /metrics."""
+    from llm_router.serve import ServeConfig, run_server
+
+    config = ServeConfig(
+        host=host,
+        port=port,
+        device=device,
+        threads=threads,
+        max_batch=max_batch,
+        infer_batch_size=infer_batch_size,
+        max_wait_ms=max_wait_ms,
+        max_queue=max_queue,
+        timeout_ms=timeout_ms,
+        batching=not no_batching,
+        adaptive_wait=adaptive_wait,
+        max_body_bytes=max_body_bytes,
+        max_batch_texts=max_batch_texts,
+        log_level=log_level,
+    )
+    run_server(model, config)
+
+
+# ------------------------------------------------------------------------------------------------- bench
+def _int_list(value: str | None, name: str) -> list[int] | None:
+    if not value:
+        return None
+    try:
+        return [int(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        raise RouterError(f"{name} must be comma-separated integers, got {value!r}") from None
+
+
+@app.command()
+def bench(
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model folder or fake:DELAY_MS (a server is started for it)."),
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", help="A running server (loopback only).")] = None,
+    mode: Annotated[
+        str, typer.Option("--mode", help="http (open-loop load) or inprocess (model alone).")
+    ] = "http",
+    rps: Annotated[float, typer.Option("--rps", help="Requests per second.")] = 100.0,
+    duration: Annotated[float, typer.Option("--duration", help="Measured seconds.")] = 60.0,
+    warmup: Annotated[
+        float, typer.Option("--warmup", help="Seconds at the same rate before measuring.")
+    ] = 5.0,
+    arrival: Annotated[str, typer.Option("--arrival", help="uniform or poisson.")] = "uniform",
+    data: DataOpt = None,
+    text_col: TextColOpt = "text",
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda (server, or in-process).")] = "cpu",
+    threads: Annotated[int, typer.Option("--threads", help="Model intra-op threads in the server.")] = 1,
+    max_batch: Annotated[int, typer.Option("--max-batch", help="Server micro-batch size.")] = 32,
+    infer_batch_size: Annotated[
+        int | None, typer.Option("--infer-batch-size", help="Server: texts per model call within a batch.")
+    ] = None,
+    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="Server micro-batch wait.")] = 2.0,
+    max_queue: Annotated[int, typer.Option("--max-queue", help="Server queue bound.")] = 1024,
+    timeout_ms: Annotated[float, typer.Option("--timeout-ms", help="Server deadline per request.")] = 1000.0,
+    no_batching: Annotated[
+        bool, typer.Option("--no-batching", help="Server without micro-batching.")
+    ] = False,
+    connections: Annotated[
+        int, typer.Option("--connections", help="Initial client connections (0: auto).")
+    ] = 0,
+    find_max: Annotated[
+        bool, typer.Option("--find-max", help="Raise the rate step by step until the SLO breaks.")
+    ] = False,
+    slo_ms: Annotated[float, typer.Option("--slo-ms", help="p99 SLO for --find-max.")] = 50.0,
+    start_rps: Annotated[float, typer.Option("--start-rps", help="First --find-max rate.")] = 100.0,
+    step_duration: Annotated[
+        float, typer.Option("--step-duration", help="Seconds per --find-max step.")
+    ] = 10.0,
+    thread_counts: Annotated[
+        str | None, typer.Option("--thread-counts", help="inprocess: e.g. 1,2 (default 1 and all cores).")
+    ] = None,
+    batch_sizes: Annotated[
+        str | None, typer.Option("--batch-sizes", help="inprocess: e.g. 1,2,4,8,16,32,64.")
+    ] = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Benchmark: open-loop HTTP load (p50..p99.9 at a fixed rate, or --find-max) or the model in-process."""
+    from llm_router.bench.report import print_http_result, print_inprocess_result
+    from llm_router.utils import atomic_write_json
+
+    def say(msg: str) -> None:
+        err_console.print(f"[dim]{rich_escape(msg)}[/]", highlight=False)
+
+    if mode == "inprocess":
+        from llm_router.bench.inprocess import InprocessBenchConfig, cuda_available, run_inprocess_bench
+
+        if model is None:
+            raise RouterError("--mode inprocess needs --model")
+        devices = [device]
+        if device == "cpu" and not model.startswith("fake") and cuda_available():
+            devices.append("cuda")
+        icfg = InprocessBenchConfig(
+            model=model, devices=devices, data=str(data) if data else None, text_col=text_col
+        )
+        if thread_counts:
+            icfg.thread_counts = _int_list(thread_counts, "--thread-counts")
+        if batch_sizes:
+            icfg.batch_sizes = _int_list(batch_sizes, "--batch-sizes")
+        icfg.__post_init__()
+        result = run_inprocess_bench(icfg, progress=say)
+        print_inprocess_result(result, console)
+    elif mode == "http":
+        from llm_router.bench.http import HttpBenchConfig, run_http_bench
+        from llm_router.serve import ServeConfig
+
+        serve_config = ServeConfig(
+            device=device,
+            threads=threads,
+            max_batch=max_batch,
+            infer_batch_size=infer_batch_size,
+            max_wait_ms=max_wait_ms,
+            max_queue=max_queue,
+            timeout_ms=timeout_ms,
+            batching=not no_batching,
+        )
+        hcfg = HttpBenchConfig(
+            model=model,
+            url=url,
+            rps=rps,
+            duration_s=duration,
+            warmup_s=warmup,
+            arrival=arrival,
+            data=str(data) if data else None,
+            text_col=text_col,
+            connections=connections,
+            serve=serve_config,
+            find_max=find_max,
+            slo_ms=slo_ms,
+            start_rps=start_rps,
+            step_duration_s=step_duration,
+        )
+        result = run_http_bench(hcfg, progress=say)
+        print_http_result(result, console)
+    else:
+        raise RouterError(f"--mode must be http or inprocess, got {mode!r}")
+    if json_path:
+        atomic_write_json(json_path, result)
+        console.print(f"wrote {json_path}")
+
+
+# ----------------------------------------------------------------------------------------------- distill
+@app.command()
+def distill(
+    teacher: Annotated[Path, typer.Option("--teacher", help="Teacher model folder (`router train` output).")],
+    out: Annotated[Path, typer.Option("--out", help="Student folder to write (same format as the teacher).")],
+    student: Annotated[
+        str,
+        typer.Option(
+            "--student",
+            help="layers:K (cut from the teacher, pruned vocabulary) | static (model2vec) | "
+            "a Hugging Face model name or folder.",
+        ),
+    ] = "layers:4",
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="The teacher's data file, if it moved (default: router.json's)."),
+    ] = None,
+    unlabeled: Annotated[
+        Path | None,
+        typer.Option(
+            "--unlabeled", help="Extra unlabelled texts for the transfer set (.txt lines or a table)."
+        ),
+    ] = None,
+    unlabeled_col: Annotated[
+        str, typer.Option("--unlabeled-col", help="Text column of --unlabeled.")
+    ] = "text",
+    augment: Annotated[
+        str | None,
+        typer.Option(
+            "--augment",
+            help="Augmented copies of the training texts, e.g. 'typo:2,swap:1'; 'none' to disable.",
+        ),
+    ] = None,
+    mix: Annotated[
+        int | None,
+        typer.Option("--mix", help="Unlabelled mixed texts per training text (word swaps, splices)."),
+    ] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
+    alpha: Annotated[
+        float | None,
+        typer.Option("--alpha", help="Weight of the gold-label CE; 1-alpha goes to the KD term."),
+    ] = None,
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", help="KD softmax temperature.")
+    ] = None,
+    hidden_weight: Annotated[
+        float | None, typer.Option("--hidden-weight", help="layers:K: hidden-state MSE weight (TinyBERT).")
+    ] = None,
+    attention_weight: Annotated[
+        float | None,
+        typer.Option("--attention-weight", help="layers:K: attention-map MSE weight (TinyBERT)."),
+    ] = None,
+    prune_vocab: Annotated[
+        bool, typer.Option("--prune-vocab/--no-prune-vocab", help="Keep only the transfer texts' tokens.")
+    ] = True,
+    keep_chars: Annotated[
+        str | None,
+        typer.Option("--keep-chars", help="With pruning, also keep 1-char pieces: script | seen | none."),
+    ] = None,
+    keep_frequent: Annotated[
+        int | None,
+        typer.Option("--keep-frequent", help="With pruning, keep the N commonest pieces of seen scripts."),
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option("--patience", help="Early-stopping patience (epochs).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Torch threads for training.")] = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Distil a teacher into a small, fast student (layers:K, an HF model, or a static model)."""
+    from llm_router.distill.distill import DistillConfig
+    from llm_router.distill.distill import distill as run_distill
+    from llm_router.utils import atomic_write_json
+
+    config = DistillConfig(student=student, prune_vocab=prune_vocab).replace(
+        data=str(data) if data else None,
+        unlabeled=str(unlabeled) if unlabeled else None,
+        unlabeled_col=unlabeled_col,
+        augment="" if augment and augment.lower() == "none" else augment,
+        mix=mix,
+        keep_chars=keep_chars,
+        keep_frequent=keep_frequent,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        alpha=alpha,
+        temperature=temperature,
+        hidden_weight=hidden_weight,
+        attention_weight=attention_weight,
+        patience=patience,
+        seed=seed,
+        threads=threads,
+    )
+    result = run_distill(teacher, out, config)
+    print_distill_result(result)
+    if json_path:
+        atomic_write_json(
+            json_path,
+            {
+                "out": str(result.out_dir),
+                "metrics": result.metrics,
+                "teacher_metrics": result.teacher_metrics,
+                "info": result.info,
+            },
+        )
+        console.print(f"wrote {json_path}")
+
+
+def print_distill_result(result) -> None:
+    from rich.table import Table
+
+    info = result.info
+    table = Table(title=f"{result.student} student -> {result.out_dir}")
+    table.add_column("")
+    table.add_column("teacher", justify="right")
+    table.add_column("student", justify="right")
+    m, t = result.metrics, result.teacher_metrics
+    if m and t:
+        table.add_row("test macro F1", f"{t['macro_f1']:.3f}", f"{m['macro_f1']:.3f}")
+        table.add_row("test accuracy", f"{t['accuracy']:.3f}", f"{m['accuracy']:.3f}")
+    table.add_row("parameters", f"{info.get('teacher_params', 0):,}", f"{info.get('student_params', 0):,}")
+    vocab = info.get("vocab")
+    if vocab:
+        table.add_row("vocabulary", f"{vocab['old_vocab_size']:,}", f"{vocab['new_vocab_size']:,}")
+        unk = vocab.get("test_unknown") or {}
+        if unk.get("n_texts"):
+            table.add_row("test texts with an unknown token", "", f"{unk['texts_with_unk']}/{unk['n_texts']}")
+    console.print(table)
+    console.print(f"transfer set: {info['transfer_set']}")
+
+
+# ----------------------------------------------------------------------------------------------- compare
+@app.command()
+def compare(
+    models: Annotated[
+        list[str],
+        typer.Argument(
+            help="Model folders (or .onnx files), optionally NAME=PATH; the first is the speed baseline."
+        ),
+    ],
+    models_flag: Annotated[
+        bool, typer.Option("--models", help="Optional marker before the model list: --models A B C.")
+    ] = False,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="The models' data file, if it moved (default: router.json's)."),
+    ] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Threads for every model.")] = 2,
+    n_latency: Annotated[int, typer.Option("--n-latency", help="Batch-1 calls timed per model.")] = 300,
+    json_path: JsonOpt = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Pareto PNG (macro F1 vs p99); default: next to --json.")
+    ] = None,
+) -> None:
+    """Compare models on the same test split and threads: size, latency, throughput, accuracy, macro F1."""
+    from llm_router.eval.compare import CompareConfig, compare_models, comparison_table, pareto_png
+    from llm_router.utils import atomic_write_json
+
+    config = CompareConfig(threads=threads, n_latency=n_latency, data=str(data) if data else None)
+    rows = compare_models(models, config)
+    console.print(
+        comparison_table(rows, title=f"same test split ({rows[0]['n_test']} texts), {threads} threads")
+    )
+    if json_path:
+        atomic_write_json(json_path, rows)
+        console.print(f"wrote {json_path}")
+    plot = plot or (json_path.with_suffix(".png") if json_path else None)
+    if plot:
+        pareto_png(rows, plot)
+        console.print(f"wrote {plot}")
+
+
+# ------------------------------------------------------------------------------------------ train / cv / tune
+# Every training option maps 1:1 onto a field of llm_router.distill.config.TrainConfig; None = "not given", so
+# `--config best.json` supplies it (or the TrainConfig default does).
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="JSON of training options (e.g. `router tune` output); "
+                              "options given on the command line override it.")
+]
+MethodOpt = Annotated[str | None, typer.Option("--method", help="finetune | setfit.")]
+ModelOpt = Annotated[
+    str | None, typer.Option("--model", help="Base encoder: hub id or local folder "
+                             "(default intfloat/multilingual-e5-small).")
+]
+EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs.")]
+LrOpt = Annotated[float | None, typer.Option("--lr", "--learning-rate", help="Learning rate of the encoder.")]
+HeadLrOpt = Annotated[float | None, typer.Option("--head-lr", help="Learning rate of the classification head.")]
+HeadWarmupOpt = Annotated[
+    int | None, typer.Option("--head-warmup-epochs", help="Train only the head this many epochs first (LP-FT).")
+]
+LlrdOpt = Annotated[
+    float | None, typer.Option("--layer-lr-decay", help="Layer-wise lr decay (< 1: lower layers learn slower).")
+]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Training batch size.")]
+MaxLenOpt = Annotated[int | None, typer.Option("--max-length", help="Token truncation (default: the model's profile).")]
+WarmupOpt = Annotated[float | None, typer.Option("--warmup", help="Warm-up share of the training steps.")]
+WdOpt = Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay.")]
+DropoutOpt = Annotated[float | None, typer.Option("--dropout", help="Dropout of every layer (default: the model's).")]
+OptimOpt = Annotated[str | None, typer.Option("--optimizer", help="adamw | adam | sgd.")]
+SchedOpt = Annotated[str | None, typer.Option("--scheduler", help="linear | cosine | constant (after warm-up).")]
+SmoothOpt = Annotated[float | None, typer.Option("--label-smoothing", help="Cross-entropy label smoothing.")]
+FreezeOpt = Annotated[
+    bool | None, typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the word-embedding matrix.")
+]
+LayersOpt = Annotated[
+    int | None, typer.Option("--trainable-layers", help="Train only the top K encoder layers (the rest is computed "
+                             "once and cached); default all.")
+]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (split, initialisation, order).")]
+WeightsOpt = Annotated[str | None, typer.Option("--class-weights", help="none | balanced | sqrt.")]
+OversampleOpt = Annotated[
+    float | None, typer.Option("--oversample", help="Repeat minority-class rows up to this share of the majority "
+                               "class (0 = off, 1 = fully balanced).")
+]
+AugmentOpt = Annotated[
+    str | None, typer.Option("--augment", help="Augmenters and copies per minority example, e.g. "
+                             "'typo:2,spacing:1,swap:1' or 'backtranslate:1@FWD+BWD'; 'none' = off.")
+]
+AugScopeOpt = Annotated[str | None, typer.Option("--augment-scope", help="minority | all: which rows to augment.")]
+TrainLabelOpt = Annotated[
+    str | None, typer.Option("--train-label-col", help="Train on this finer label column (e.g. intent) and map "
+                             "predictions to routes with --route-map.")
+]
+RouteMapOpt = Annotated[
+    str | None, typer.Option("--route-map", help="JSON {label: route}, or 'auto' (each label's majority route).")
+]
+PatienceOpt = Annotated[
+    int | None, typer.Option("--early-stopping", help="Stop after this many epochs without a validation macro-F1 "
+                             "gain and keep the best epoch (0 = off).")
+]
+BestEpochOpt = Annotated[
+    bool | None, typer.Option("--select-best-epoch/--last-epoch", help="Keep the best validation epoch.")
+]
+TestSizeOpt = Annotated[float | None, typer.Option("--test-size", help="Held-out test share (train).")]
+ValSizeOpt = Annotated[float | None, typer.Option("--val-size", help="Validation share (0 = none).")]
+SetfitItersOpt = Annotated[int | None, typer.Option("--setfit-iterations", help="SetFit pairs per example.")]
+SetfitEpochsOpt = Annotated[int | None, typer.Option("--setfit-body-epochs", help="SetFit contrastive epochs.")]
+SetfitLrOpt = Annotated[float | None, typer.Option("--setfit-body-lr", help="SetFit contrastive learning rate.")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Torch threads (default 2).")]
+
+
+def _load_training_data(data, text_col, label_col, labels, strict, config):
+    from llm_router.data import load_dataset
+
+    extra = (config.train_label_col,) if config.train_label_col != "label" else ()
+    return load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra)
+
+
+@app.command()
+def train(
+    data: DataOpt = None,
+    text_col: TextColOpt = "text",
+    label_col: LabelColOpt = "label",
+    labels: LabelsOpt = None,
+    strict: StrictOpt = False,
+    out: Annotated[Path, typer.Option("--out", help="Model folder to write.")] = Path("router-model"),
+    config: ConfigOpt = None,
+    method: MethodOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    learning_rate: LrOpt = None,
+    head_learning_rate: HeadLrOpt = None,
+    layer_lr_decay: LlrdOpt = None,
+    head_warmup_epochs: HeadWarmupOpt = None,
+    batch_size: BatchOpt = None,
+    max_length: MaxLenOpt = None,
+    warmup_ratio: WarmupOpt = None,
+    weight_decay: WdOpt = None,
+    dropout: DropoutOpt = None,
+    optimizer: OptimOpt = None,
+    scheduler: SchedOpt = None,
+    label_smoothing: SmoothOpt = None,
+    freeze_embeddings: FreezeOpt = None,
+    trainable_layers: LayersOpt = None,
+    seed: SeedOpt = None,
+    class_weights: WeightsOpt = None,
+    oversample: OversampleOpt = None,
+    augment: AugmentOpt = None,
+    augment_scope: AugScopeOpt = None,
+    train_label_col: TrainLabelOpt = None,
+    route_map: RouteMapOpt = None,
+    early_stopping_patience: PatienceOpt = None,
+    select_best_epoch: BestEpochOpt = None,
+    test_size: TestSizeOpt = None,
+    val_size: ValSizeOpt = None,
+    setfit_iterations: SetfitItersOpt = None,
+    setfit_body_epochs: SetfitEpochsOpt = None,
+    setfit_body_learning_rate: SetfitLrOpt = None,
+    threads: ThreadsOpt = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Fine-tune a router (sequence classifier) and write the model folder with its test-split metrics."""
+    options = {k: v for k, v in locals().items() if k not in TRAIN_IO_PARAMS}
+    from llm_router.distill.config import config_from_options
+    from llm_router.distill.train import print_route_map, print_train_result
+    from llm_router.distill.train import train as run_train
+    from llm_router.utils import atomic_write_json
+
+    cfg = config_from_options(config, **options)
+    df = _load_training_data(data, text_col, label_col, labels, strict, cfg)
+    result = run_train(df, cfg, out)
+    if result.targets.route_map and cfg.route_map == "auto":
+        print_route_map(result.targets, console, cfg.train_label_col)
+    print_train_result(result, console)
+    if json_path:
+        atomic_write_json(json_path, {"out": str(result.out_dir), "metrics": result.metrics,
+                                      "history": result.history, "config": cfg.to_dict()})
+        console.print(f"wrote {json_path}")
+
+
+TRAIN_IO_PARAMS = {"data", "text_col", "label_col", "labels", "strict", "out", "config", "json_path", "folds",
+                   "repeats", "trials", "timeout", "best_out"}
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[Path, typer.Option("--model", help="Model folder (hf, onnx or static) or .onnx file.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Score on this file (default: the model's own held-out test split).")
+    ] = None,
+    text_col: Annotated[str | None, typer.Option("--text-col", help="Text column of --data.")] = None,
+    label_col: Annotated[str | None, typer.Option("--label-col", help="Label (route) column of --data.")] = None,
+    labels: LabelsOpt = None,
+    strict: StrictOpt = False,
+    n_boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the macro-F1 interval.")] = 1000,
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Confusion-matrix figure (default: beside --json, else in the "
+                                  "model folder as eval_confusion_matrix.png).")
+    ] = None,
+    threads: ThreadsOpt = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Accuracy, macro/weighted F1 with a bootstrap interval, per-class scores, confusion matrix, misroutes."""
+    from llm_router.eval import evaluate, print_report
+    from llm_router.utils import atomic_write_json, read_json
+
+    df = None
+    if data is not None:
+        from llm_router.data import load_dataset
+
+        info = read_json(model / "router.json").get("data", {}) if (model / "router.json").is_file() else {}
+        info = info or {}
+        df = load_dataset(data, text_col or info.get("text_col") or "text",
+                          label_col or info.get("label_col") or "label", labels=parse_labels(labels), strict=strict)
+    if png is None:
+        folder = model if model.is_dir() else model.parent
+        png = json_path.with_suffix(".png") if json_path else folder / "eval_confusion_matrix.png"
+    report = evaluate(model, df, n_boot=n_boot, threads=threads, confusion_png=png)
+    print_report(report, console, title=f"router eval {model}")
+    if json_path:
+        atomic_write_json(json_path, report)
+        console.print(f"wrote {json_path}")
+
+
+@app.command()
+def cv(
+    data: DataOpt = None,
+    text_col: TextColOpt = "text",
+    label_col: LabelColOpt = "label",
+    labels: LabelsOpt = None,
+    strict: StrictOpt = False,
+    folds: Annotated[int, typer.Option("--folds", help="Number of folds.")] = 5,
+    repeats: Annotated[int, typer.Option("--repeats", help="Repeat the k-fold split with new shuffles.")] = 1,
+    config: ConfigOpt = None,
+    method: MethodOpt = None,
+    model: ModelOpt = None,
+    epochs: EpochsOpt = None,
+    learning_rate: LrOpt = None,
+    head_learning_rate: HeadLrOpt = None,
+    layer_lr_decay: LlrdOpt = None,
+    head_warmup_epochs: HeadWarmupOpt = None,
+    batch_size: BatchOpt = None,
+    max_length: MaxLenOpt = None,
+    warmup_ratio: WarmupOpt = None,
+    weight_decay: WdOpt = None,
+    dropout: DropoutOpt = None,
+    optimizer: OptimOpt = None,
+    scheduler: SchedOpt = None,
+    label_smoothing: SmoothOpt = None,
+    freeze_embeddings: FreezeOpt = None,
+    trainable_layers: LayersOpt = None,
+    seed: SeedOpt = None,
+    class_weights: WeightsOpt = None,
+    oversample: OversampleOpt = None,
+    augment: AugmentOpt = None,
+    augment_scope: AugScopeOpt = None,
+    train_label_col: TrainLabelOpt = None,
+    route_map: RouteMapOpt = None,
+    early_stopping_patience: PatienceOpt = None,
+    select_best_epoch: BestEpochOpt = None,
+    test_size: TestSizeOpt = None,
+    val_size: ValSizeOpt = None,
+    setfit_iterations: SetfitItersOpt = None,
+    setfit_body_epochs: SetfitEpochsOpt = None,
+    setfit_body_learning_rate: SetfitLrOpt = None,
+    threads: ThreadsOpt = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Cross-validate one training configuration (deduplicated, stratified folds): mean and std of each metric."""
+    options = {k: v for k, v in locals().items() if k not in TRAIN_IO_PARAMS}
+    from llm_router.distill.config import config_from_options
+    from llm_router.distill.train import cross_validate, print_cv_result
+    from llm_router.utils import atomic_write_json
+
+    cfg = config_from_options(config, **options)
+    df = _load_training_data(data, text_col, label_col, labels, strict, cfg)
+    result = cross_validate(df, cfg, folds=folds, repeats=repeats)
+    print_cv_result(result, console)
+    if json_path:
+        atomic_write_json(json_path, result)
+        console.print(f"wrote {json_path}")
+
+
+@app.command()
+def tune(
+    data: DataOpt = None,
+    text_col: TextColOpt = "text",
+    label_col: LabelColOpt = "label",
+    labels: LabelsOpt = None,
+    strict: StrictOpt = False,
+    trials: Annotated[int, typer.Option("--trials", help="Number of configurations to try.")] = 20,
+    folds: Annotated[
+        int, typer.Option("--folds", help="CV folds per trial (0 = one validation split: faster, noisier).")
+    ] = 3,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop starting new trials after this many s.")] = None,
+    best_out: Annotated[Path, typer.Option("--out", help="Best configuration (for --config).")] = Path("best.json"),
+    config: ConfigOpt = None,
+    model: ModelOpt = None,
+    method: MethodOpt = None,
+    max_length: MaxLenOpt = None,
+    seed: SeedOpt = None,
+    threads: ThreadsOpt = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Search learning rate, batch size, epochs, dropout, weighting, over-sampling, augmentation (Optuna)."""
+    options = {k: v for k, v in locals().items() if k not in TRAIN_IO_PARAMS}
+    from llm_router.data import demo_data_path, load_dataset, read_table
+    from llm_router.distill.config import config_from_options
+    from llm_router.distill.tune import print_trials
+    from llm_router.distill.tune import tune as run_tune
+    from llm_router.utils import atomic_write_json
+
+    base = config_from_options(config, **options)
+    columns = set(read_table(data or demo_data_path()).columns)  # finer label columns are searched when present
+    extra = tuple(c for c in ("category", "intent") if c in columns)
+    df = load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra)
+    result = run_tune(df, base, trials=trials, folds=folds, timeout=timeout,
+                      on_trial=lambda r: console.print(f"trial {r['trial']}: {r['state']}, macro F1 "
+                                                       f"{r['macro_f1']:.3f}", highlight=False))
+    print_trials(result, console)
+    result.config.to_json(best_out)
+    console.print(f"best macro F1 {result.best_value:.3f}; wrote {best_out} (use: router train --config {best_out})")
+    if json_path:
+        atomic_write_json(json_path, result.to_dict())
+        console.print(f"wrote {json_path}")
+
+
+# ---------------------------------------------------------------------------------------------- pipeline
+@app.command()
+def pipeline(
+    data: DataOpt = None,
+    text_col: TextColOpt = "text",
+    label_col: LabelColOpt = "label",
+    train_label_col: Annotated[
+        str | None, typer.Option("--train-label-col", help="Train on this finer label (e.g. intent), decide routes.")
+    ] = None,
+    route_map: Annotated[
+        str | None, typer.Option("--route-map", help="JSON {label: route} or 'auto' (with --train-label-col).")
+    ] = None,
+    out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
+    teacher_model: Annotated[str, typer.Option("--teacher-model", help="Teacher encoder.")] = (
+        "intfloat/multilingual-e5-small"
+    ),
+    student: Annotated[str, typer.Option("--student", help="Student spec (layers:K, static, or a model).")] = (
+        "layers:4"
+    ),
+    threads: Annotated[int, typer.Option("--threads", help="Inference threads for compare and serve.")] = 1,
+    rps: Annotated[float, typer.Option("--rps", help="Request rate of the HTTP benchmarks.")] = 100.0,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds per HTTP benchmark run.")] = 30.0,
+    find_max: Annotated[bool, typer.Option("--find-max/--no-find-max", help="Search the max rate under the SLO.")] = True,
+    sample: Annotated[int | None, typer.Option("--sample", help="Use only this many rows (stratified).")] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 42,
+    fast: Annotated[bool, typer.Option("--fast", help="Tiny settings (1 epoch, 3 s benchmarks): a smoke test.")] = False,
+    force: Annotated[
+        list[str] | None, typer.Option("--force", help="Redo this stage (and the ones after it); 'all' redoes all.")
+    ] = None,
+) -> None:
+    """The main job: analyse, split, train, distil, quantise, evaluate, benchmark and report, resumably."""
+    from llm_router.pipeline import PipelineConfig, run_pipeline
+
+    cfg = PipelineConfig(
+        data=str(data) if data else None, text_col=text_col, label_col=label_col, train_label_col=train_label_col,
+        route_map=route_map, out=str(out), teacher_model=teacher_model, student=student, threads=threads,
+        bench_rps=rps, bench_duration=duration, find_max=find_max, sample=sample, seed=seed, fast=fast,
+    )
+    state = run_pipeline(cfg, force=tuple(force or ()), console=console)
+    report = state.get("stages", {}).get("report", {})
+    console.print(f"[bold]done:[/] {report.get('summary', '')}", highlight=False)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Option("--run", help="A `router pipeline` run folder.")] = Path("runs/demo"),
+) -> None:
+    """Write REPORT.md and its PNGs for a pipeline run, and print the conclusion."""
+    from llm_router.eval.report import build_report
+
+    res = build_report(run)
+    c = res["conclusion"]
+    console.print(f"wrote {res['report']}")
+    if c:
+        verdict = "[green]meets[/]" if c["meets_slo"] else "[red]misses[/]"
+        console.print(f"{c['strategy']} {verdict} the SLO: p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms at "
+                      f"{c['rps']:g} req/s, macro F1 {c['macro_f1']:.3f}", highlight=False)
+
 
 
 def main() -> None:

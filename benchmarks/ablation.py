@@ -1,0 +1,363 @@
+"""Ablation: which technique bought what, in k-fold cross-validated macro F1 on the seed data.
+
+Reproduces the table of ``docs/ABLATION.md``::
+
+    HF_HUB_OFFLINE=1 python benchmarks/ablation.py                       # every row (about an hour on 2 cores)
+    HF_HUB_OFFLINE=1 python benchmarks/ablation.py --rows tfidf,course   # some rows
+    HF_HUB_OFFLINE=1 python benchmarks/ablation.py --list                # what the rows are
+
+Each finished row is stored in ``--results`` (JSON) right away and skipped on the next run (``--force`` reruns
+it), so the ablation can be run in pieces; the markdown table is rebuilt from that file every time
+(``--table``). Rows:
+
+- baselines: majority class; TF-IDF character n-grams + logistic regression; frozen multilingual-e5-small
+  embeddings (mean pooled, ``query: `` prefix) + logistic regression;
+- the course recipe as-is (3 epochs, no class weights, every parameter trained, folds cut from the raw file so the
+  112 duplicate rows leak between train and test), then the same on deduplicated folds, then one change at a time
+  up to the best configuration;
+- SetFit, intent-level training, the tuned best (the ``TrainConfig`` defaults);
+- the best recipe on RouterBench (English, 7.5x imbalance) with multilingual-e5-small vs all-MiniLM-L6-v2.
+
+Every fine-tuning row is :func:`llm_router.distill.train.cross_validate` with a :class:`TrainConfig`: the same
+code path as ``router cv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+SEED_DATA = SHARED / "seed" / "labeled_data.csv"
+ROUTERBENCH = SHARED / "routerbench" / "routerbench_3class.csv"
+
+# The course recipe, as far as it translates: 3 epochs, HF Trainer-like defaults (lr 5e-5, no warm-up, no weight
+# decay, no class weights), every parameter trained. Its model (ModernBERT-korean-large) is not available offline;
+# multilingual-e5-small stands in for it, so only the recipe is compared, not the model.
+COURSE = {
+    "epochs": 3,
+    "learning_rate": 5e-5,
+    "warmup_ratio": 0.0,
+    "weight_decay": 0.0,
+    "class_weights": "none",
+    "freeze_embeddings": False,
+    "trainable_layers": None,
+    "oversample": 0.0,
+    "augment": "",
+}
+# The issue's reference fine-tune: 8 epochs, lr 5e-5, class-weighted loss.
+PLAIN = {**COURSE, "epochs": 8, "warmup_ratio": 0.1, "weight_decay": 0.01, "class_weights": "balanced"}
+
+
+@dataclass
+class Row:
+    key: str
+    name: str
+    kind: str  # majority | tfidf | frozen | cv
+    data: str = "seed"  # seed | routerbench
+    config: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides (kind cv)
+    dedup: bool = True
+    note: str = ""
+
+
+def rows() -> list[Row]:
+    from llm_router.distill.config import TrainConfig
+
+    best = {}  # the TrainConfig defaults are the tuned best
+    fast = {"freeze_embeddings": True}
+    return [
+        Row("majority", "majority class", "majority"),
+        Row("tfidf", "TF-IDF char 1-4-grams + logistic regression", "tfidf"),
+        Row("frozen", "frozen e5-small embeddings + logistic regression", "frozen"),
+        Row(
+            "course",
+            "course recipe as-is (3 epochs, duplicates leak across folds)",
+            "cv",
+            config=COURSE,
+            dedup=False,
+        ),
+        Row("course_dedup", "+ dedup (leak-free folds)", "cv", config=COURSE),
+        Row("plain", "+ 8 epochs, warm-up, weight decay", "cv", config={**PLAIN, "class_weights": "none"}),
+        Row("weights", "+ class weights (balanced)", "cv", config=PLAIN),
+        Row("frozen_emb", "+ frozen word embeddings", "cv", config={**PLAIN, **fast}),
+        Row(
+            "oversample",
+            "+ over-sampling (minorities to 100%)",
+            "cv",
+            config={**PLAIN, **fast, "oversample": 1.0},
+        ),
+        Row(
+            "augment",
+            "+ augmentation (typo, spacing: 1 copy each per minority example)",
+            "cv",
+            config={**PLAIN, **fast, "oversample": 1.0, "augment": "typo:1,spacing:1"},
+        ),
+        Row(
+            "setfit",
+            "SetFit (contrastive body, then the classifier head)",
+            "cv",
+            config={**PLAIN, **fast, "method": "setfit", "epochs": 4},
+        ),
+        Row(
+            "intent",
+            "intent-level training (27 intents -> 3 routes, auto map)",
+            "cv",
+            config={**PLAIN, **fast, "train_label_col": "intent", "route_map": "auto"},
+        ),
+        Row(
+            "category",
+            "category-level training (5 categories -> 3 routes, auto map)",
+            "cv",
+            config={**PLAIN, **fast, "train_label_col": "category", "route_map": "auto"},
+        ),
+        Row(
+            "best",
+            "tuned best (the `router train` / `router cv` defaults)",
+            "cv",
+            config=best,
+            note=json.dumps({k: v for k, v in TrainConfig().to_dict().items() if k != "extra"}),
+        ),
+        Row(
+            "rb_e5", "RouterBench: best recipe, multilingual-e5-small", "cv", data="routerbench", config=best
+        ),
+        Row(
+            "rb_minilm",
+            "RouterBench: best recipe, all-MiniLM-L6-v2",
+            "cv",
+            data="routerbench",
+            config={**best, "model": "sentence-transformers/all-MiniLM-L6-v2"},
+        ),
+        Row(
+            "rb_tfidf",
+            "RouterBench: TF-IDF char 1-4-grams + logistic regression",
+            "tfidf",
+            data="routerbench",
+        ),
+    ]
+
+
+# ------------------------------------------------------------------------------------------------- data
+def load(data: str):
+    from llm_router.data import load_dataset
+
+    if data == "seed":
+        return load_dataset(SEED_DATA, "user_message", "llm", extra_cols=("intent", "category"))
+    return load_dataset(ROUTERBENCH, "query", "label")
+
+
+# ---------------------------------------------------------------------------------------------- baselines
+def sklearn_cv(df, folds: int, seed: int, make_features, make_model) -> dict:
+    from llm_router.data import dedup, kfold_splits
+    from llm_router.eval.metrics import classification_report
+
+    df, _ = dedup(df)
+    labels = sorted(df["label"].unique())
+    features = make_features(df["text"].tolist())
+    scores = []
+    for tr, te in kfold_splits(df, folds=folds, seed=seed):
+        model = make_model()
+        model.fit(
+            features[tr] if not isinstance(features, list) else [features[i] for i in tr],
+            df["label"].to_numpy()[tr],
+        )
+        x_te = features[te] if not isinstance(features, list) else [features[i] for i in te]
+        rep = classification_report(df["label"].to_numpy()[te], model.predict(x_te), labels, n_boot=0)
+        scores.append(rep)
+    return summarise(scores, len(df))
+
+
+def summarise(reports: list[dict], n: int) -> dict:
+    out = {"n": n, "folds": len(reports)}
+    for key in ("macro_f1", "accuracy", "weighted_f1"):
+        values = np.array([r[key] for r in reports])
+        out[f"{key}_mean"] = float(values.mean())
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+    return out
+
+
+def run_majority(df, folds, seed):
+    from sklearn.dummy import DummyClassifier
+
+    return sklearn_cv(
+        df,
+        folds,
+        seed,
+        lambda texts: np.zeros((len(texts), 1)),
+        lambda: DummyClassifier(strategy="most_frequent"),
+    )
+
+
+def run_tfidf(df, folds, seed):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return sklearn_cv(
+        df,
+        folds,
+        seed,
+        lambda texts: texts,
+        lambda: make_pipeline(
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=1),
+            LogisticRegression(C=10, max_iter=2000, class_weight="balanced"),
+        ),
+    )
+
+
+def run_frozen(df, folds, seed, model_name="intfloat/multilingual-e5-small"):
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoModel, AutoTokenizer
+
+    from llm_router.models import model_profile, resolve
+
+    path, profile = resolve(model_name), model_profile(model_name)
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    torch.set_num_threads(2)
+
+    def embed(texts):
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(texts), 64):
+                enc = tokenizer(
+                    [profile.text_prefix + t for t in texts[i : i + 64]],
+                    padding=True,
+                    truncation=True,
+                    max_length=profile.max_length,
+                    return_tensors="pt",
+                )
+                hidden = model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                vec = (hidden * mask).sum(1) / mask.sum(1)
+                out.append(torch.nn.functional.normalize(vec, dim=-1).numpy())
+        return np.concatenate(out)
+
+    return sklearn_cv(
+        df, folds, seed, embed, lambda: LogisticRegression(C=10, max_iter=3000, class_weight="balanced")
+    )
+
+
+def run_cv(df, row: Row, folds: int, seed: int):
+    from llm_router.distill.config import TrainConfig
+    from llm_router.distill.train import cross_validate
+
+    config = TrainConfig.from_dict(TrainConfig().to_dict() | row.config | {"seed": seed})
+    result = cross_validate(df, config, folds=folds, dedup_first=row.dedup, progress=sys.stderr.isatty())
+    return {k: v for k, v in result.items() if k not in ("oof",)} | {
+        "oof_macro_f1": result["oof"]["macro_f1"]
+    }
+
+
+# -------------------------------------------------------------------------------------------------- table
+def table(results: dict, selected: list[Row]) -> str:
+    lines = [
+        "| row | data | macro F1 (mean +/- std) | accuracy | folds | time |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in selected:
+        r = results.get(row.key)
+        if r is None:
+            lines.append(f"| {row.name} | {row.data} | (not run) | | | |")
+            continue
+        secs = r.get("seconds")
+        lines.append(
+            f"| {row.name} | {row.data} | {r['macro_f1_mean']:.3f} +/- {r['macro_f1_std']:.3f} | "
+            f"{r['accuracy_mean']:.3f} | {r['folds']} | {'' if secs is None else f'{secs / 60:.1f} min'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads, no GPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default="all", help="comma-separated row keys (see --list), or 'all'")
+    parser.add_argument("--folds", type=int, default=5, help="folds on the seed data")
+    parser.add_argument("--rb-folds", type=int, default=3, help="folds on RouterBench (bigger, longer texts)")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results" / "ablation.json")
+    parser.add_argument("--table", type=Path, default=ROOT / "docs" / "results" / "ablation_table.md")
+    parser.add_argument("--force", action="store_true", help="rerun rows that already have results")
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    all_rows = rows()
+    if args.list:
+        for row in all_rows:
+            print(f"{row.key:14} {row.data:12} {row.name}")
+        return 0
+    wanted = [r.key for r in all_rows] if args.rows == "all" else [k.strip() for k in args.rows.split(",")]
+    unknown = set(wanted) - {r.key for r in all_rows}
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    if not SEED_DATA.exists():
+        print(f"skipped: {SEED_DATA} is absent", file=sys.stderr)
+        return 0
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    frames: dict[str, Any] = {}
+    for row in all_rows:
+        if row.key not in wanted or (row.key in results and not args.force):
+            continue
+        if row.data == "routerbench" and not ROUTERBENCH.exists():
+            print(f"skipped {row.key}: {ROUTERBENCH} is absent", file=sys.stderr)
+            continue
+        df = frames.setdefault(row.data, load(row.data))
+        folds = args.folds if row.data == "seed" else args.rb_folds
+        print(f"[{time.strftime('%H:%M:%S')}] {row.key}: {row.name} ({folds} folds)", flush=True)
+        start = time.perf_counter()
+        if row.kind == "cv":
+            result = run_cv(df, row, folds, args.seed)
+        else:
+            result = {"majority": run_majority, "tfidf": run_tfidf, "frozen": run_frozen}[row.kind](
+                df, folds, args.seed
+            )
+        result["seconds"] = round(time.perf_counter() - start, 1)
+        result.update(
+            {
+                "name": row.name,
+                "data": row.data,
+                "dedup": row.dedup,
+                "date": str(date.today()),
+                "machine": machine(),
+            }
+        )
+        results[row.key] = result
+        print(
+            f"    macro F1 {result['macro_f1_mean']:.3f} +/- {result['macro_f1_std']:.3f}, accuracy "
+            f"{result['accuracy_mean']:.3f} ({result['seconds'] / 60:.1f} min)",
+            flush=True,
+        )
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        args.table.write_text(table(results, all_rows))
+    args.table.parent.mkdir(parents=True, exist_ok=True)
+    args.table.write_text(table(results, all_rows))
+    print(table(results, all_rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    raise SystemExit(main())

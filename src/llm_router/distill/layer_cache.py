@@ -1,0 +1,144 @@
+"""Train only the top encoder layers, computing the frozen bottom once.
+
+With ``trainable_layers=k`` the embeddings and the bottom ``n - k`` layers are frozen. Their output for a text never
+changes, so it is computed once per training text (no dropout, batched) and cached; each training step then runs
+only the top ``k`` layers and the head, forward and backward. On a 2-core CPU that is the difference between
+minutes and tens of minutes per cross-validation, and on a few hundred examples it loses little or nothing (the
+bottom layers' general-purpose features are what a tiny data set cannot improve anyway).
+
+Mechanics, generic over architectures: inside :func:`top_layers_only` the base model's embedding module is swapped
+for a stub that returns the cached hidden states of the batch, and its layer list is cut to the top ``k`` layers.
+The model's own forward does everything else (attention masks, pooling, head), so the result is bit-for-bit the
+same computation as the full model (tested). Where the embedding module and layer list live is the only
+per-architecture knowledge, in :data:`LAYOUTS`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+# model_type -> (embedding module, layer list), as attribute paths under ``model.base_model``.
+LAYOUTS: dict[str, tuple[str, str]] = {
+    "bert": ("embeddings", "encoder.layer"),
+    "roberta": ("embeddings", "encoder.layer"),
+    "xlm-roberta": ("embeddings", "encoder.layer"),
+    "camembert": ("embeddings", "encoder.layer"),
+    "electra": ("embeddings", "encoder.layer"),
+    "mpnet": ("embeddings", "encoder.layer"),
+    "distilbert": ("embeddings", "transformer.layer"),
+    "modernbert": ("embeddings", "layers"),
+}
+
+
+def _get(obj, path: str):
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _set(obj, path: str, value) -> None:
+    *parents, last = path.split(".")
+    for part in parents:
+        obj = getattr(obj, part)
+    setattr(obj, last, value)
+
+
+def layout(model) -> tuple[str, str] | None:
+    """(embedding path, layer-list path) for this model's architecture, or None if unknown."""
+    return LAYOUTS.get(getattr(model.config, "model_type", ""))
+
+
+def num_layers(model) -> int | None:
+    paths = layout(model)
+    return None if paths is None else len(_get(model.base_model, paths[1]))
+
+
+def frozen_bottom(model, trainable_layers: int | None) -> int:
+    """How many bottom layers ``trainable_layers`` leaves frozen (0 = train everything)."""
+    n = num_layers(model)
+    if trainable_layers is None or n is None or trainable_layers >= n:
+        return 0
+    return n - max(0, trainable_layers)
+
+
+def freeze_bottom(model, k: int) -> None:
+    """``requires_grad=False`` for the embeddings and the bottom ``k`` layers."""
+    emb_path, layers_path = layout(model)
+    base = model.base_model
+    for module in [_get(base, emb_path), *list(_get(base, layers_path))[:k]]:
+        module.requires_grad_(False)
+
+
+def compute_bottom_states(
+    model, features: Sequence[dict[str, list[int]]], k: int, pad_token_id: int, batch_size: int = 64
+) -> list:
+    """Hidden states after the bottom ``k`` layers for each tokenised example ([len_i, hidden] tensors, unpadded).
+    Runs in eval mode (no dropout) without gradients."""
+    import torch
+
+    from llm_router.distill.train import pad_batch
+
+    was_training = model.training
+    model.eval()
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
+    states: list = [None] * len(features)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = pad_batch([features[i] for i in idx], pad_token_id)
+            out = model.base_model(**batch, output_hidden_states=True)
+            hidden = out.hidden_states[k]
+            for row, i in enumerate(idx):
+                states[i] = hidden[row, : len(features[i]["input_ids"])].clone()
+    model.train(was_training)
+    return states
+
+
+def pad_states(states: Sequence, width: int):
+    """Stack [len_i, hidden] tensors into [batch, width, hidden], zero-padded on the right."""
+    import torch
+
+    hidden = states[0].shape[-1]
+    out = torch.zeros(len(states), width, hidden, dtype=states[0].dtype)
+    for i, s in enumerate(states):
+        out[i, : s.shape[0]] = s
+    return out
+
+
+class _CachedEmbeddings:
+    """Stand-in for the embedding module: returns whatever hidden states were set for the current batch."""
+
+    def __new__(cls):
+        import torch
+
+        class CachedEmbeddings(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.states = None
+
+            def forward(self, *args, **kwargs):
+                return self.states
+
+        return CachedEmbeddings()
+
+
+@contextlib.contextmanager
+def top_layers_only(model, k: int) -> Iterator:
+    """Within the block the model runs only its layers ``k..n-1`` on states set with ``stub.states = ...``
+    (the yielded stub); on exit the original embeddings and full layer list are back in place."""
+    import torch
+
+    emb_path, layers_path = layout(model)
+    base = model.base_model
+    embeddings, layers = _get(base, emb_path), _get(base, layers_path)
+    stub = _CachedEmbeddings()
+    _set(base, emb_path, stub)
+    _set(base, layers_path, torch.nn.ModuleList(list(layers)[k:]))
+    try:
+        yield stub
+    finally:
+        _set(base, emb_path, embeddings)
+        _set(base, layers_path, layers)

@@ -1,0 +1,174 @@
+"""Student models: what `router distill --student SPEC` builds before training.
+
+- ``layers:K`` - a TinyBERT-style student cut from the teacher itself: its embeddings (vocabulary pruned to the
+  transfer texts), K evenly spaced encoder layers, pooler and classifier. Same width as the teacher, so hidden
+  states and attention maps can be matched layer to layer without projections.
+- any Hugging Face model name or folder (``huawei-noah/TinyBERT_General_4L_312D``,
+  ``sentence-transformers/all-MiniLM-L6-v2``): a fresh sequence-classification head on that encoder, its own
+  tokenizer, trained on the teacher's soft labels only (no layer matching: widths differ).
+- ``static`` - a model2vec static-embedding model distilled from the teacher's encoder plus a linear head
+  (see :mod:`llm_router.distill.static`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from llm_router.errors import RouterError
+
+#: ``encoder.layer.3.attention...`` (BERT, XLM-R, e5), ``layers.3.`` (ModernBERT), ``transformer.layer.3.`` (DistilBERT)
+_LAYER_KEY = re.compile(r"^(?P<head>(?:.*\.)?(?:layer|layers))\.(?P<idx>\d+)\.(?P<tail>.*)$")
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """A parsed ``--student`` value: ``kind`` is ``layers``, ``hf`` or ``static``."""
+
+    kind: str
+    num_layers: int | None = None
+    model_name: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "layers":
+            return f"layers:{self.num_layers}"
+        return self.model_name if self.kind == "hf" else "static"
+
+
+def parse_student_spec(spec: str) -> StudentSpec:
+    """``layers:K`` | ``static`` | a Hugging Face model id or local folder."""
+    spec = (spec or "").strip()
+    if not spec:
+        raise RouterError("empty --student (use layers:K, static, or a model name)")
+    if spec == "static":
+        return StudentSpec("static")
+    if spec.startswith("layers:") or spec.startswith("layers="):
+        value = spec.split(":", 1)[-1] if ":" in spec else spec.split("=", 1)[-1]
+        try:
+            k = int(value)
+        except ValueError:
+            raise RouterError(f"--student {spec!r}: K in layers:K must be an integer") from None
+        if k < 1:
+            raise RouterError(f"--student {spec!r}: need at least one layer")
+        return StudentSpec("layers", num_layers=k)
+    return StudentSpec("hf", model_name=spec)
+
+
+def select_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]:
+    """Which teacher layers (0-based) initialise the student: the last layer of each of K equal blocks.
+
+    For 12 -> 4 that is [2, 5, 8, 11], TinyBERT's uniform mapping g(m) = 3m: student layer m starts as teacher
+    layer 3m+2 and, with hidden-state matching, learns to reproduce that same layer's output. The last student layer
+    is the teacher's last layer, the one the pooler and classifier were trained on top of."""
+    if num_student_layers > num_teacher_layers:
+        raise RouterError(
+            f"a layers:{num_student_layers} student cannot be cut from a {num_teacher_layers}-layer teacher"
+        )
+    n, k = num_teacher_layers, num_student_layers
+    return [round((m + 1) * n / k) - 1 for m in range(k)]
+
+
+def find_layer_list(model):
+    """The encoder's ``nn.ModuleList`` of transformer layers (the one whose length is ``num_hidden_layers``)."""
+    import torch
+
+    n = model.config.num_hidden_layers
+    for name, module in model.named_modules():
+        if (
+            isinstance(module, torch.nn.ModuleList)
+            and len(module) == n
+            and re.search(r"(^|\.)layers?$", name)
+        ):
+            return name, module
+    raise RouterError(f"cannot find the {n} encoder layers of {type(model).__name__}")
+
+
+def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
+    """A new ``AutoModelForSequenceClassification`` with ``num_layers`` layers, initialised from ``teacher``:
+    every non-layer weight copied (embedding rows sliced to ``kept_ids`` when given), student layer m copied from
+    teacher layer ``select_layers(...)[m]``. Returns ``(student, layer_map)``."""
+    import copy
+
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from llm_router.distill.vocab import SPECIAL_ID_ATTRS
+
+    layer_map = select_layers(teacher.config.num_hidden_layers, num_layers)
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = num_layers
+    for attr in ("layer_types",):  # per-layer lists (newer configs) follow the selection
+        value = getattr(config, attr, None)
+        if isinstance(value, list) and len(value) == teacher.config.num_hidden_layers:
+            setattr(config, attr, [value[i] for i in layer_map])
+    embedding_key = None
+    emb_weight = teacher.get_input_embeddings().weight
+    for name, param in teacher.named_parameters():
+        if param is emb_weight:
+            embedding_key = name
+    if kept_ids is not None:
+        config.vocab_size = len(kept_ids)
+        old_to_new = {old: new for new, old in enumerate(kept_ids)}
+        for attr in SPECIAL_ID_ATTRS:
+            value = getattr(config, attr, None)
+            if isinstance(value, int):
+                setattr(config, attr, old_to_new.get(value))
+    attn = getattr(teacher.config, "_attn_implementation", None)
+    student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn)
+
+    inverse = {t: s for s, t in enumerate(layer_map)}
+    state = {}
+    for key, value in teacher.state_dict().items():
+        match = _LAYER_KEY.match(key)
+        if match and not key.startswith(("classifier", "score")):
+            idx = int(match["idx"])
+            if idx not in inverse:
+                continue
+            key = f"{match['head']}.{inverse[idx]}.{match['tail']}"
+        elif key == embedding_key and kept_ids is not None:
+            value = value[torch.as_tensor(kept_ids, dtype=torch.long)]
+        state[key] = value.clone()
+    missing, unexpected = student.load_state_dict(state, strict=False)
+    # Buffers such as position_ids may legitimately be absent from a state dict; weights may not.
+    missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
+    if missing or unexpected:
+        raise RouterError(
+            f"cannot map the teacher's weights onto a {num_layers}-layer student "
+            f"(missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
+    return student, layer_map
+
+
+def hf_student(model_name: str, labels: list[str]):
+    """A sequence classifier on the encoder ``model_name`` (hub id or folder; resolved offline-first through
+    :func:`llm_router.models.resolve`) with a fresh head for ``labels``, and its tokenizer."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = resolve_model(model_name)
+    id2label = dict(enumerate(labels))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path,
+            num_labels=len(labels),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
+            ignore_mismatched_sizes=True,
+        )
+    except OSError as exc:
+        raise RouterError(f"cannot load student model {model_name!r}: {str(exc).splitlines()[0]}") from None
+    return model, tokenizer
+
+
+def resolve_model(name: str) -> str:
+    """A local folder for ``name``: an existing folder as is, else :func:`llm_router.models.resolve` (which knows the
+    offline copies), else the name itself (transformers downloads it for online users)."""
+    from pathlib import Path
+
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    try:
+        from llm_router.models import resolve
+    except ImportError:  # the models stage is not there yet
+        return name
+    return str(resolve(name))

@@ -1,0 +1,40 @@
+"""`router tune`: a couple of Optuna trials on a tiny model; the best config reproduces through --config."""
+
+from llm_router.distill.config import TrainConfig
+from llm_router.distill.tune import default_space, tune
+
+
+def small_space(trial, df, base):
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
+        "class_weights": trial.suggest_categorical("class_weights", ["none", "balanced"]),
+    }
+
+
+def test_tune_on_validation_split(tiny_bert_dir, toy_df, tmp_path):
+    base = TrainConfig(model=str(tiny_bert_dir), epochs=1)
+    result = tune(toy_df, base, trials=2, folds=0, space=small_space, progress=False)
+    assert len(result.trials) == 2 and result.objective == "val"
+    assert result.best_value == max(t["macro_f1"] for t in result.trials)
+    assert result.config.model == str(tiny_bert_dir) and result.config.epochs == 1
+    assert result.config.learning_rate == result.best_params["learning_rate"]
+    path = result.config.to_json(tmp_path / "best.json")
+    assert TrainConfig.from_json(path) == result.config
+
+
+def test_tune_with_cv_and_default_space(tiny_bert_dir, toy_df):
+    base = TrainConfig(model=str(tiny_bert_dir), epochs=1)
+    seen = []
+
+    def quick_default_space(trial, df, base):  # the real search space, but every trial trains one epoch
+        return default_space(trial, df, base) | {"epochs": 1, "trainable_layers": 1}
+
+    result = tune(
+        toy_df, base, trials=2, folds=2, space=quick_default_space, progress=False, on_trial=seen.append
+    )
+    assert [r["trial"] for r in seen] == [0, 1]
+    assert {"learning_rate", "batch_size", "augment", "class_weights", "oversample"} <= set(result.trials[0])
+    assert result.config.extra["tuned"]["folds"] == 2
+    # the tuned config is a valid TrainConfig that differs from the base only in searched options
+    differing = {k for k, v in result.config.to_dict().items() if v != base.to_dict()[k]} - {"extra"}
+    assert differing <= set(result.best_params)
