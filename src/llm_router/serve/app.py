@@ -327,14 +327,15 @@ async def read_asgi_body(scope, receive, limit: int) -> bytes:
     if message["type"] != "http.request":
         raise ClientDisconnected()
     body = message.get("body", b"")
-    while message.get("more_body", False):
+    while True:  # the first message may already hold the whole (chunked) body: check it too
+        if len(body) > limit:
+            raise ApiError(413, "body_too_large", f"body exceeds the {limit}-byte limit")
+        if not message.get("more_body", False):
+            return body
         message = await receive()
         if message["type"] != "http.request":
             raise ClientDisconnected()
         body += message.get("body", b"")
-        if len(body) > limit:
-            raise ApiError(413, "body_too_large", f"body exceeds the {limit}-byte limit")
-    return body
 
 
 _JSON_HEADER = (b"content-type", JSON_TYPE.encode("ascii"))
