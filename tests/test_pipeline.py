@@ -18,8 +18,15 @@ def tiny_run(tiny_classifier_dir, tmp_path_factory):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     info = json.loads((tiny_classifier_dir / "router.json").read_text("utf-8"))
     out = tmp_path_factory.mktemp("pipeline") / "run"
-    cfg = PipelineConfig(data=info["data"]["path"], teacher_model=str(tiny_classifier_dir), out=str(out),
-                         fast=True, student="layers:1", bench_duration=2.0, bench_rps=50.0)
+    cfg = PipelineConfig(
+        data=info["data"]["path"],
+        teacher_model=str(tiny_classifier_dir),
+        out=str(out),
+        fast=True,
+        student="layers:1",
+        bench_duration=2.0,
+        bench_rps=50.0,
+    )
     state = run_pipeline(cfg)
     return cfg, out, state
 
@@ -31,12 +38,29 @@ def read(path):
 def test_every_stage_ran_and_every_artefact_exists(tiny_run):
     _cfg, out, state = tiny_run
     assert {name: s["status"] for name, s in state["stages"].items()} == {
-        "analyze": "done", "teacher": "done", "student": "done", "static": "done", "quantize": "done",
-        "compare": "done", "bench": "done", "report": "done"}
+        "analyze": "done",
+        "teacher": "done",
+        "student": "done",
+        "static": "done",
+        "quantize": "done",
+        "compare": "done",
+        "bench": "done",
+        "report": "done",
+    }
     for name in ("teacher", "student", "static", "student-int8", "teacher-int8"):
         assert (out / name / "router.json").exists(), name
-    for rel in ("analysis.json", "environment.json", "compare.json", "compare.png", "bench/summary.json",
-                "bench/before.json", "bench/after.json", "bench/inprocess.json", "REPORT.md", "latency_cdf.png"):
+    for rel in (
+        "analysis.json",
+        "environment.json",
+        "compare.json",
+        "compare.png",
+        "bench/summary.json",
+        "bench/before.json",
+        "bench/after.json",
+        "bench/inprocess.json",
+        "REPORT.md",
+        "latency_cdf.png",
+    ):
         assert (out / rel).exists(), rel
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary folders left behind"
 

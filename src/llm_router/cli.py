@@ -156,32 +156,61 @@ def models_prepare(
 # ---------------------------------------------------------------------------------------------- quantize
 @app.command()
 def quantize(
-    model: Annotated[Path, typer.Option("--model", help="HF model folder (router.json + split.json), or an ONNX folder to re-quantise.")],
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", help="HF model folder (router.json + split.json), or an ONNX folder to re-quantise."
+        ),
+    ],
     out: Annotated[Path, typer.Option("--out", help="Output ONNX folder (written atomically).")],
-    int8: Annotated[bool, typer.Option("--int8", help="INT8 quantisation (dynamic per-channel unless --static).")] = False,
-    static: Annotated[bool, typer.Option("--static", help="With --int8: static QDQ quantisation, calibrated on texts.")] = False,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="INT8 quantisation (dynamic per-channel unless --static).")
+    ] = False,
+    static: Annotated[
+        bool, typer.Option("--static", help="With --int8: static QDQ quantisation, calibrated on texts.")
+    ] = False,
     calib_data: Annotated[
-        Path | None, typer.Option("--calib-data", help="Calibration texts (.txt, one per line, or a data file); default: the train split.")
+        Path | None,
+        typer.Option(
+            "--calib-data",
+            help="Calibration texts (.txt, one per line, or a data file); default: the train split.",
+        ),
     ] = None,
-    calib_method: Annotated[str, typer.Option("--calib-method", help="minmax, entropy or percentile.")] = "minmax",
-    calib_size: Annotated[int, typer.Option("--calib-size", help="Calibration texts used (seeded sample).")] = 256,
+    calib_method: Annotated[
+        str, typer.Option("--calib-method", help="minmax, entropy or percentile.")
+    ] = "minmax",
+    calib_size: Annotated[
+        int, typer.Option("--calib-size", help="Calibration texts used (seeded sample).")
+    ] = 256,
     backend: Annotated[
-        str, typer.Option("--backend", help="ort (onnxruntime.quantization) or inc (Intel Neural Compressor accuracy-aware tuning).")
+        str,
+        typer.Option(
+            "--backend",
+            help="ort (onnxruntime.quantization) or inc (Intel Neural Compressor accuracy-aware tuning).",
+        ),
     ] = "ort",
-    fp16: Annotated[bool, typer.Option("--fp16", help="Float16 model, GPU only (CUDA execution provider).")] = False,
+    fp16: Annotated[
+        bool, typer.Option("--fp16", help="Float16 model, GPU only (CUDA execution provider).")
+    ] = False,
     tolerance: Annotated[
         float, typer.Option("--tolerance", help="Largest validation macro-F1 drop accepted, in points.")
     ] = 1.0,
-    force: Annotated[bool, typer.Option("--force", help="Keep the quantised model even if it fails the gate.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Keep the quantised model even if it fails the gate.")
+    ] = False,
     data: Annotated[
-        Path | None, typer.Option("--data", help="Data file of the model (default: the one router.json names).")
+        Path | None,
+        typer.Option("--data", help="Data file of the model (default: the one router.json names)."),
     ] = None,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 18,
     optimize: Annotated[
         bool, typer.Option("--optimize/--no-optimize", help="ONNX Runtime transformer graph optimisation.")
     ] = True,
     per_channel: Annotated[
-        bool, typer.Option("--per-channel/--per-tensor", help="INT8 weight scales per output channel or per tensor.")
+        bool,
+        typer.Option(
+            "--per-channel/--per-tensor", help="INT8 weight scales per output channel or per tensor."
+        ),
     ] = True,
     threads: Annotated[int | None, typer.Option("--threads", help="Threads for the checks.")] = None,
     json_path: JsonOpt = None,
@@ -194,9 +223,21 @@ def quantize(
     from llm_router.quantize.report import print_quantize_result
 
     config = QuantizeConfig(
-        model=str(model), out=str(out), int8=int8, static=static, calib_data=str(calib_data) if calib_data else None,
-        calib_method=calib_method, calib_size=calib_size, backend=backend, fp16=fp16, tolerance=tolerance,
-        force=force, data=str(data) if data else None, opset=opset, optimize=optimize, per_channel=per_channel,
+        model=str(model),
+        out=str(out),
+        int8=int8,
+        static=static,
+        calib_data=str(calib_data) if calib_data else None,
+        calib_method=calib_method,
+        calib_size=calib_size,
+        backend=backend,
+        fp16=fp16,
+        tolerance=tolerance,
+        force=force,
+        data=str(data) if data else None,
+        opset=opset,
+        optimize=optimize,
+        per_channel=per_channel,
         threads=threads,
     )
     try:
@@ -577,59 +618,97 @@ def compare(
 # Every training option maps 1:1 onto a field of llm_router.distill.config.TrainConfig; None = "not given", so
 # `--config best.json` supplies it (or the TrainConfig default does).
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="JSON of training options (e.g. `router tune` output); "
-                              "options given on the command line override it.")
+    Path | None,
+    typer.Option(
+        "--config",
+        help="JSON of training options (e.g. `router tune` output); "
+        "options given on the command line override it.",
+    ),
 ]
 MethodOpt = Annotated[str | None, typer.Option("--method", help="finetune | setfit.")]
 ModelOpt = Annotated[
-    str | None, typer.Option("--model", help="Base encoder: hub id or local folder "
-                             "(default intfloat/multilingual-e5-small).")
+    str | None,
+    typer.Option(
+        "--model", help="Base encoder: hub id or local folder (default intfloat/multilingual-e5-small)."
+    ),
 ]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs.")]
 LrOpt = Annotated[float | None, typer.Option("--lr", "--learning-rate", help="Learning rate of the encoder.")]
-HeadLrOpt = Annotated[float | None, typer.Option("--head-lr", help="Learning rate of the classification head.")]
+HeadLrOpt = Annotated[
+    float | None, typer.Option("--head-lr", help="Learning rate of the classification head.")
+]
 HeadWarmupOpt = Annotated[
-    int | None, typer.Option("--head-warmup-epochs", help="Train only the head this many epochs first (LP-FT).")
+    int | None,
+    typer.Option("--head-warmup-epochs", help="Train only the head this many epochs first (LP-FT)."),
 ]
 LlrdOpt = Annotated[
-    float | None, typer.Option("--layer-lr-decay", help="Layer-wise lr decay (< 1: lower layers learn slower).")
+    float | None,
+    typer.Option("--layer-lr-decay", help="Layer-wise lr decay (< 1: lower layers learn slower)."),
 ]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Training batch size.")]
-MaxLenOpt = Annotated[int | None, typer.Option("--max-length", help="Token truncation (default: the model's profile).")]
+MaxLenOpt = Annotated[
+    int | None, typer.Option("--max-length", help="Token truncation (default: the model's profile).")
+]
 WarmupOpt = Annotated[float | None, typer.Option("--warmup", help="Warm-up share of the training steps.")]
 WdOpt = Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay.")]
-DropoutOpt = Annotated[float | None, typer.Option("--dropout", help="Dropout of every layer (default: the model's).")]
+DropoutOpt = Annotated[
+    float | None, typer.Option("--dropout", help="Dropout of every layer (default: the model's).")
+]
 OptimOpt = Annotated[str | None, typer.Option("--optimizer", help="adamw | adam | sgd.")]
-SchedOpt = Annotated[str | None, typer.Option("--scheduler", help="linear | cosine | constant (after warm-up).")]
+SchedOpt = Annotated[
+    str | None, typer.Option("--scheduler", help="linear | cosine | constant (after warm-up).")
+]
 SmoothOpt = Annotated[float | None, typer.Option("--label-smoothing", help="Cross-entropy label smoothing.")]
 FreezeOpt = Annotated[
-    bool | None, typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the word-embedding matrix.")
+    bool | None,
+    typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the word-embedding matrix."),
 ]
 LayersOpt = Annotated[
-    int | None, typer.Option("--trainable-layers", help="Train only the top K encoder layers (the rest is computed "
-                             "once and cached); default all.")
+    int | None,
+    typer.Option(
+        "--trainable-layers",
+        help="Train only the top K encoder layers (the rest is computed once and cached); default all.",
+    ),
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (split, initialisation, order).")]
 WeightsOpt = Annotated[str | None, typer.Option("--class-weights", help="none | balanced | sqrt.")]
 OversampleOpt = Annotated[
-    float | None, typer.Option("--oversample", help="Repeat minority-class rows up to this share of the majority "
-                               "class (0 = off, 1 = fully balanced).")
+    float | None,
+    typer.Option(
+        "--oversample",
+        help="Repeat minority-class rows up to this share of the majority "
+        "class (0 = off, 1 = fully balanced).",
+    ),
 ]
 AugmentOpt = Annotated[
-    str | None, typer.Option("--augment", help="Augmenters and copies per minority example, e.g. "
-                             "'typo:2,spacing:1,swap:1' or 'backtranslate:1@FWD+BWD'; 'none' = off.")
+    str | None,
+    typer.Option(
+        "--augment",
+        help="Augmenters and copies per minority example, e.g. "
+        "'typo:2,spacing:1,swap:1' or 'backtranslate:1@FWD+BWD'; 'none' = off.",
+    ),
 ]
-AugScopeOpt = Annotated[str | None, typer.Option("--augment-scope", help="minority | all: which rows to augment.")]
+AugScopeOpt = Annotated[
+    str | None, typer.Option("--augment-scope", help="minority | all: which rows to augment.")
+]
 TrainLabelOpt = Annotated[
-    str | None, typer.Option("--train-label-col", help="Train on this finer label column (e.g. intent) and map "
-                             "predictions to routes with --route-map.")
+    str | None,
+    typer.Option(
+        "--train-label-col",
+        help="Train on this finer label column (e.g. intent) and map predictions to routes with --route-map.",
+    ),
 ]
 RouteMapOpt = Annotated[
-    str | None, typer.Option("--route-map", help="JSON {label: route}, or 'auto' (each label's majority route).")
+    str | None,
+    typer.Option("--route-map", help="JSON {label: route}, or 'auto' (each label's majority route)."),
 ]
 PatienceOpt = Annotated[
-    int | None, typer.Option("--early-stopping", help="Stop after this many epochs without a validation macro-F1 "
-                             "gain and keep the best epoch (0 = off).")
+    int | None,
+    typer.Option(
+        "--early-stopping",
+        help="Stop after this many epochs without a validation macro-F1 "
+        "gain and keep the best epoch (0 = off).",
+    ),
 ]
 BestEpochOpt = Annotated[
     bool | None, typer.Option("--select-best-epoch/--last-epoch", help="Keep the best validation epoch.")
@@ -637,16 +716,27 @@ BestEpochOpt = Annotated[
 TestSizeOpt = Annotated[float | None, typer.Option("--test-size", help="Held-out test share (train).")]
 ValSizeOpt = Annotated[float | None, typer.Option("--val-size", help="Validation share (0 = none).")]
 SetfitItersOpt = Annotated[int | None, typer.Option("--setfit-iterations", help="SetFit pairs per example.")]
-SetfitEpochsOpt = Annotated[int | None, typer.Option("--setfit-body-epochs", help="SetFit contrastive epochs.")]
-SetfitLrOpt = Annotated[float | None, typer.Option("--setfit-body-lr", help="SetFit contrastive learning rate.")]
+SetfitEpochsOpt = Annotated[
+    int | None, typer.Option("--setfit-body-epochs", help="SetFit contrastive epochs.")
+]
+SetfitLrOpt = Annotated[
+    float | None, typer.Option("--setfit-body-lr", help="SetFit contrastive learning rate.")
+]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Torch threads (default 2).")]
 
 
 def _load_training_data(data, text_col, label_col, labels, strict, config):
-    from llm_router.data import load_dataset
+    from llm_router.data import demo_data_path, load_dataset, read_table
+    from llm_router.distill.train import AUTO_LABEL_COLUMNS
 
-    extra = (config.train_label_col,) if config.train_label_col != "label" else ()
-    return load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra)
+    if config.train_label_col == "auto":  # load the finer label columns the file has, if any
+        columns = set(read_table(data or demo_data_path()).columns)
+        extra = tuple(c for c in AUTO_LABEL_COLUMNS if c in columns and c not in (text_col, label_col))
+    else:
+        extra = (config.train_label_col,) if config.train_label_col != "label" else ()
+    return load_dataset(
+        data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra
+    )
 
 
 @app.command()
@@ -702,33 +792,62 @@ def train(
     cfg = config_from_options(config, **options)
     df = _load_training_data(data, text_col, label_col, labels, strict, cfg)
     result = run_train(df, cfg, out)
-    if result.targets.route_map and cfg.route_map == "auto":
-        print_route_map(result.targets, console, cfg.train_label_col)
+    if result.targets.route_map and result.config.route_map == "auto":
+        print_route_map(result.targets, console, result.targets.label_col)
     print_train_result(result, console)
     if json_path:
-        atomic_write_json(json_path, {"out": str(result.out_dir), "metrics": result.metrics,
-                                      "history": result.history, "config": cfg.to_dict()})
+        atomic_write_json(
+            json_path,
+            {
+                "out": str(result.out_dir),
+                "metrics": result.metrics,
+                "history": result.history,
+                "config": cfg.to_dict(),
+            },
+        )
         console.print(f"wrote {json_path}")
 
 
-TRAIN_IO_PARAMS = {"data", "text_col", "label_col", "labels", "strict", "out", "config", "json_path", "folds",
-                   "repeats", "trials", "timeout", "best_out"}
+TRAIN_IO_PARAMS = {
+    "data",
+    "text_col",
+    "label_col",
+    "labels",
+    "strict",
+    "out",
+    "config",
+    "json_path",
+    "folds",
+    "repeats",
+    "trials",
+    "timeout",
+    "best_out",
+}
 
 
 @app.command("eval")
 def eval_command(
     model: Annotated[Path, typer.Option("--model", help="Model folder (hf, onnx or static) or .onnx file.")],
     data: Annotated[
-        Path | None, typer.Option("--data", help="Score on this file (default: the model's own held-out test split).")
+        Path | None,
+        typer.Option("--data", help="Score on this file (default: the model's own held-out test split)."),
     ] = None,
     text_col: Annotated[str | None, typer.Option("--text-col", help="Text column of --data.")] = None,
-    label_col: Annotated[str | None, typer.Option("--label-col", help="Label (route) column of --data.")] = None,
+    label_col: Annotated[
+        str | None, typer.Option("--label-col", help="Label (route) column of --data.")
+    ] = None,
     labels: LabelsOpt = None,
     strict: StrictOpt = False,
-    n_boot: Annotated[int, typer.Option("--bootstrap", help="Bootstrap resamples for the macro-F1 interval.")] = 1000,
+    n_boot: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples for the macro-F1 interval.")
+    ] = 1000,
     png: Annotated[
-        Path | None, typer.Option("--png", help="Confusion-matrix figure (default: beside --json, else in the "
-                                  "model folder as eval_confusion_matrix.png).")
+        Path | None,
+        typer.Option(
+            "--png",
+            help="Confusion-matrix figure (default: beside --json, else in the "
+            "model folder as eval_confusion_matrix.png).",
+        ),
     ] = None,
     threads: ThreadsOpt = None,
     json_path: JsonOpt = None,
@@ -743,8 +862,13 @@ def eval_command(
 
         info = read_json(model / "router.json").get("data", {}) if (model / "router.json").is_file() else {}
         info = info or {}
-        df = load_dataset(data, text_col or info.get("text_col") or "text",
-                          label_col or info.get("label_col") or "label", labels=parse_labels(labels), strict=strict)
+        df = load_dataset(
+            data,
+            text_col or info.get("text_col") or "text",
+            label_col or info.get("label_col") or "label",
+            labels=parse_labels(labels),
+            strict=strict,
+        )
     if png is None:
         folder = model if model.is_dir() else model.parent
         png = json_path.with_suffix(".png") if json_path else folder / "eval_confusion_matrix.png"
@@ -825,17 +949,33 @@ def tune(
     folds: Annotated[
         int, typer.Option("--folds", help="CV folds per trial (0 = one validation split: faster, noisier).")
     ] = 3,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="Stop starting new trials after this many s.")] = None,
-    best_out: Annotated[Path, typer.Option("--out", help="Best configuration (for --config).")] = Path("best.json"),
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Stop starting new trials after this many s.")
+    ] = None,
+    best_out: Annotated[Path, typer.Option("--out", help="Best configuration (for --config).")] = Path(
+        "best.json"
+    ),
     config: ConfigOpt = None,
     model: ModelOpt = None,
     method: MethodOpt = None,
     max_length: MaxLenOpt = None,
+    epochs: EpochsOpt = None,
+    learning_rate: LrOpt = None,
+    batch_size: BatchOpt = None,
+    dropout: DropoutOpt = None,
+    trainable_layers: LayersOpt = None,
+    class_weights: WeightsOpt = None,
+    oversample: OversampleOpt = None,
+    augment: AugmentOpt = None,
+    train_label_col: TrainLabelOpt = None,
+    route_map: RouteMapOpt = None,
     seed: SeedOpt = None,
     threads: ThreadsOpt = None,
     json_path: JsonOpt = None,
 ) -> None:
-    """Search learning rate, batch size, epochs, dropout, weighting, over-sampling, augmentation (Optuna)."""
+    """Search learning rate, batch size, epochs, dropout, weighting, over-sampling, augmentation (Optuna).
+
+    Options given here are fixed; the others are searched."""
     options = {k: v for k, v in locals().items() if k not in TRAIN_IO_PARAMS}
     from llm_router.data import demo_data_path, load_dataset, read_table
     from llm_router.distill.config import config_from_options
@@ -844,15 +984,28 @@ def tune(
     from llm_router.utils import atomic_write_json
 
     base = config_from_options(config, **options)
-    columns = set(read_table(data or demo_data_path()).columns)  # finer label columns are searched when present
+    columns = set(
+        read_table(data or demo_data_path()).columns
+    )  # finer label columns are searched when present
     extra = tuple(c for c in ("category", "intent") if c in columns)
     df = load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra)
-    result = run_tune(df, base, trials=trials, folds=folds, timeout=timeout,
-                      on_trial=lambda r: console.print(f"trial {r['trial']}: {r['state']}, macro F1 "
-                                                       f"{r['macro_f1']:.3f}", highlight=False))
+    fixed = [k for k, v in options.items() if v is not None]
+    result = run_tune(
+        df,
+        base,
+        trials=trials,
+        folds=folds,
+        timeout=timeout,
+        fixed=fixed,
+        on_trial=lambda r: console.print(
+            f"trial {r['trial']}: {r['state']}, macro F1 {r['macro_f1']:.3f}", highlight=False
+        ),
+    )
     print_trials(result, console)
     result.config.to_json(best_out)
-    console.print(f"best macro F1 {result.best_value:.3f}; wrote {best_out} (use: router train --config {best_out})")
+    console.print(
+        f"best macro F1 {result.best_value:.3f}; wrote {best_out} (use: router train --config {best_out})"
+    )
     if json_path:
         atomic_write_json(json_path, result.to_dict())
         console.print(f"wrote {json_path}")
@@ -865,36 +1018,61 @@ def pipeline(
     text_col: TextColOpt = "text",
     label_col: LabelColOpt = "label",
     train_label_col: Annotated[
-        str | None, typer.Option("--train-label-col", help="Train on this finer label (e.g. intent), decide routes.")
+        str | None,
+        typer.Option("--train-label-col", help="Train on this finer label (e.g. intent), decide routes."),
     ] = None,
     route_map: Annotated[
-        str | None, typer.Option("--route-map", help="JSON {label: route} or 'auto' (with --train-label-col).")
+        str | None,
+        typer.Option("--route-map", help="JSON {label: route} or 'auto' (with --train-label-col)."),
     ] = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
     teacher_model: Annotated[str, typer.Option("--teacher-model", help="Teacher encoder.")] = (
         "intfloat/multilingual-e5-small"
     ),
-    student: Annotated[str, typer.Option("--student", help="Student spec (layers:K, static, or a model).")] = (
-        "layers:4"
-    ),
+    student: Annotated[
+        str, typer.Option("--student", help="Student spec (layers:K, static, or a model).")
+    ] = ("layers:4"),
     threads: Annotated[int, typer.Option("--threads", help="Inference threads for compare and serve.")] = 1,
     rps: Annotated[float, typer.Option("--rps", help="Request rate of the HTTP benchmarks.")] = 100.0,
     duration: Annotated[float, typer.Option("--duration", help="Seconds per HTTP benchmark run.")] = 30.0,
-    find_max: Annotated[bool, typer.Option("--find-max/--no-find-max", help="Search the max rate under the SLO.")] = True,
-    sample: Annotated[int | None, typer.Option("--sample", help="Use only this many rows (stratified).")] = None,
+    find_max: Annotated[
+        bool, typer.Option("--find-max/--no-find-max", help="Search the max rate under the SLO.")
+    ] = True,
+    static: Annotated[
+        bool, typer.Option("--static/--no-static", help="Also distil a static-embedding student.")
+    ] = True,
+    sample: Annotated[
+        int | None, typer.Option("--sample", help="Use only this many rows (stratified).")
+    ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 42,
-    fast: Annotated[bool, typer.Option("--fast", help="Tiny settings (1 epoch, 3 s benchmarks): a smoke test.")] = False,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Tiny settings (1 epoch, 3 s benchmarks): a smoke test.")
+    ] = False,
     force: Annotated[
-        list[str] | None, typer.Option("--force", help="Redo this stage (and the ones after it); 'all' redoes all.")
+        list[str] | None,
+        typer.Option("--force", help="Redo this stage (and the ones after it); 'all' redoes all."),
     ] = None,
 ) -> None:
     """The main job: analyse, split, train, distil, quantise, evaluate, benchmark and report, resumably."""
     from llm_router.pipeline import PipelineConfig, run_pipeline
 
     cfg = PipelineConfig(
-        data=str(data) if data else None, text_col=text_col, label_col=label_col, train_label_col=train_label_col,
-        route_map=route_map, out=str(out), teacher_model=teacher_model, student=student, threads=threads,
-        bench_rps=rps, bench_duration=duration, find_max=find_max, sample=sample, seed=seed, fast=fast,
+        data=str(data) if data else None,
+        text_col=text_col,
+        label_col=label_col,
+        train_label_col=train_label_col,
+        route_map=route_map,
+        out=str(out),
+        teacher_model=teacher_model,
+        student=student,
+        threads=threads,
+        bench_rps=rps,
+        bench_duration=duration,
+        find_max=find_max,
+        sample=sample,
+        seed=seed,
+        fast=fast,
+        static_student=static,
     )
     state = run_pipeline(cfg, force=tuple(force or ()), console=console)
     report = state.get("stages", {}).get("report", {})
@@ -913,9 +1091,11 @@ def report(
     console.print(f"wrote {res['report']}")
     if c:
         verdict = "[green]meets[/]" if c["meets_slo"] else "[red]misses[/]"
-        console.print(f"{c['strategy']} {verdict} the SLO: p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms at "
-                      f"{c['rps']:g} req/s, macro F1 {c['macro_f1']:.3f}", highlight=False)
-
+        console.print(
+            f"{c['strategy']} {verdict} the SLO: p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms at "
+            f"{c['rps']:g} req/s, macro F1 {c['macro_f1']:.3f}",
+            highlight=False,
+        )
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ def test_scripts():
 
 
 def test_counts_on_hand_made_data():
-    df = pd.DataFrame({"text": ["a b", "a b", "c", "d e f", "g", "h"],
-                       "label": ["x", "x", "y", "y", "y", "z"]})
+    df = pd.DataFrame(
+        {"text": ["a b", "a b", "c", "d e f", "g", "h"], "label": ["x", "x", "y", "y", "y", "z"]}
+    )
     res = analyze_dataset(df)
     assert res["rows"] == 6 and res["distinct_texts"] == 5 and res["duplicate_rows"] == 1
     assert res["label_counts"] == {"y": 3, "x": 2, "z": 1}
@@ -31,14 +32,38 @@ def test_counts_on_hand_made_data():
 
 def test_cli_on_seed_file(seed_csv, tmp_path):
     out = tmp_path / "a.json"
-    result = CliRunner().invoke(app, ["analyze", "--data", str(seed_csv), "--text-col", "user_message",
-                                      "--label-col", "llm", "--model", "", "--json", str(out)])
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "--data",
+            str(seed_csv),
+            "--text-col",
+            "user_message",
+            "--label-col",
+            "llm",
+            "--model",
+            "",
+            "--json",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     res = json.loads(out.read_text("utf-8"))
     assert (res["rows"], res["distinct_texts"], res["duplicate_rows"]) == (495, 383, 112)
     assert sorted(res["label_counts"].values()) == [95, 200, 200]
     assert res["label_counts_dedup"] == {"Claude": 161, "gpt-o1": 127, "gemini-mini": 95}
     assert res["scripts"]["hangul"]["rows"] > 400
-    for key in ("rows", "distinct_texts", "duplicate_rows", "conflicting_duplicates", "label_counts",
-                "imbalance_ratio", "imbalance_ratio_dedup", "length", "scripts", "warnings"):
+    for key in (
+        "rows",
+        "distinct_texts",
+        "duplicate_rows",
+        "conflicting_duplicates",
+        "label_counts",
+        "imbalance_ratio",
+        "imbalance_ratio_dedup",
+        "length",
+        "scripts",
+        "warnings",
+    ):
         assert key in res

@@ -12,8 +12,14 @@ from llm_router.errors import RouterError
 
 runner = CliRunner()
 
-ROWS = [("코드 리뷰 해줘", "gpt-o1"), ("이메일 써줘", "Claude"), ("오늘 날씨 어때", "gemini-mini"),
-        ("파이썬 질문", "gpt-o1"), ("번역 부탁해", "Claude"), ("점심 추천", "gemini-mini")]
+ROWS = [
+    ("코드 리뷰 해줘", "gpt-o1"),
+    ("이메일 써줘", "Claude"),
+    ("오늘 날씨 어때", "gemini-mini"),
+    ("파이썬 질문", "gpt-o1"),
+    ("번역 부탁해", "Claude"),
+    ("점심 추천", "gemini-mini"),
+]
 
 
 def write_csv(path, rows=ROWS, header=("text", "label")):
@@ -55,8 +61,9 @@ def test_empty_text_rows_are_dropped_with_warning_or_refused_when_strict(tmp_pat
 
 def test_extra_columns_are_kept(tmp_path):
     path = tmp_path / "d.csv"
-    pd.DataFrame([(t, lab, f"i{i % 3}") for i, (t, lab) in enumerate(ROWS)],
-                 columns=["text", "label", "intent"]).to_csv(path, index=False)
+    pd.DataFrame(
+        [(t, lab, f"i{i % 3}") for i, (t, lab) in enumerate(ROWS)], columns=["text", "label", "intent"]
+    ).to_csv(path, index=False)
     df = load_dataset(path, extra_cols=["intent"])
     assert df["intent"].tolist() == [f"i{i % 3}" for i in range(len(ROWS))]
 
@@ -71,22 +78,52 @@ def _bad_inputs(tmp_path):
     unknown = tmp_path / "d.xlsx"
     unknown.write_text("x", "utf-8")
     cases.append(("unknown format", unknown, [], "unknown format '.xlsx'"))
-    cases.append(("missing column", write_csv(tmp_path / "cols.csv", header=("query", "label")), [],
-                  "no text column 'text' (columns: query, label)"))
+    cases.append(
+        (
+            "missing column",
+            write_csv(tmp_path / "cols.csv", header=("query", "label")),
+            [],
+            "no text column 'text' (columns: query, label)",
+        )
+    )
     empty = tmp_path / "empty.csv"
     empty.write_text("", "utf-8")
     cases.append(("empty file", empty, [], "file is empty"))
     header_only = tmp_path / "header.csv"
     header_only.write_text("text,label\n", "utf-8")
     cases.append(("header only", header_only, [], "no rows"))
-    cases.append(("empty text strict", write_csv(tmp_path / "blank.csv", ROWS + [("", "Claude")]), ["--strict"],
-                  "1 row(s) with empty or missing text"))
-    cases.append(("missing label", write_csv(tmp_path / "nolabel.csv", ROWS + [("질문", "")]), [],
-                  "1 row(s) with a missing label in 'label' (data lines 8)"))
-    cases.append(("one class", write_csv(tmp_path / "one.csv", [(t, "Claude") for t, _ in ROWS]), [],
-                  "need at least two classes"))
-    cases.append(("label outside set", write_csv(tmp_path / "ok.csv"), ["--labels", "gpt-o1,Claude"],
-                  "label(s) 'gemini-mini' not in --labels"))
+    cases.append(
+        (
+            "empty text strict",
+            write_csv(tmp_path / "blank.csv", ROWS + [("", "Claude")]),
+            ["--strict"],
+            "1 row(s) with empty or missing text",
+        )
+    )
+    cases.append(
+        (
+            "missing label",
+            write_csv(tmp_path / "nolabel.csv", ROWS + [("질문", "")]),
+            [],
+            "1 row(s) with a missing label in 'label' (data lines 8)",
+        )
+    )
+    cases.append(
+        (
+            "one class",
+            write_csv(tmp_path / "one.csv", [(t, "Claude") for t, _ in ROWS]),
+            [],
+            "need at least two classes",
+        )
+    )
+    cases.append(
+        (
+            "label outside set",
+            write_csv(tmp_path / "ok.csv"),
+            ["--labels", "gpt-o1,Claude"],
+            "label(s) 'gemini-mini' not in --labels",
+        )
+    )
     return cases
 
 

@@ -61,7 +61,7 @@ def test_kfold_covers_every_row_once_per_repeat(group_col):
     folds = kfold_splits(df, folds=5, repeats=2, seed=0, group_col=group_col)
     assert len(folds) == 10
     for r in range(2):
-        tests = np.concatenate([te for _, te in folds[r * 5:(r + 1) * 5]])
+        tests = np.concatenate([te for _, te in folds[r * 5 : (r + 1) * 5]])
         assert sorted(tests.tolist()) == list(range(len(df)))
     for tr, te in folds:
         assert not set(tr) & set(te)

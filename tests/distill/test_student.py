@@ -62,7 +62,10 @@ def test_layer_student_copies_mapped_layers_and_pruned_embeddings(teacher, token
     assert student.get_input_embeddings().num_embeddings == pruned.new_vocab_size
     assert student.config.id2label == teacher.config.id2label
     for s, t in enumerate(layer_map):
-        s_state, t_state = student.bert.encoder.layer[s].state_dict(), teacher.bert.encoder.layer[t].state_dict()
+        s_state, t_state = (
+            student.bert.encoder.layer[s].state_dict(),
+            teacher.bert.encoder.layer[t].state_dict(),
+        )
         for key in t_state:
             torch.testing.assert_close(s_state[key], t_state[key])
     torch.testing.assert_close(
@@ -100,8 +103,14 @@ def test_hf_student_from_a_local_folder(tokenizer, tmp_path):
     from transformers import BertConfig, BertModel
 
     encoder = BertModel(
-        BertConfig(vocab_size=len(tokenizer), hidden_size=24, num_hidden_layers=1, num_attention_heads=2,
-                   intermediate_size=48, max_position_embeddings=64)
+        BertConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=24,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=48,
+            max_position_embeddings=64,
+        )
     )
     encoder.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)

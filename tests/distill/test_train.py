@@ -392,3 +392,22 @@ def test_head_warmup_trains_only_the_head(tiny_bert_dir, toy_df):
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.startswith(("classifier.", "bert.pooler.")) for k in changed)
     assert set(after) == set(before)  # the full model is back in place
+
+
+def test_auto_train_label_col_picks_a_finer_one_to_one_column(tiny_bert_dir, toy_df, tmp_path):
+    from llm_router.distill.train import resolve_train_label_col
+
+    cfg = tiny_config(tiny_bert_dir, train_label_col="auto")
+    assert resolve_train_label_col(toy_df, cfg) == "label"  # no category column
+    with_category = toy_df.assign(category=toy_df["intent"])  # the demo intents map 1:1 onto routes
+    assert resolve_train_label_col(with_category, cfg) == "category"
+    noisy = with_category.copy()
+    noisy.loc[noisy.index[0], "category"] = noisy.loc[
+        noisy["label"] != noisy.loc[noisy.index[0], "label"], "category"
+    ].iloc[0]
+    assert resolve_train_label_col(noisy, cfg) == "label"  # a category seen with two routes: not used
+
+    result = train(with_category, cfg.replace(epochs=1), tmp_path / "auto", progress=False)
+    assert result.config.train_label_col == "category" and result.config.route_map == "auto"
+    assert read_json(tmp_path / "auto" / "train_config.json")["train_label_col"] == "category"
+    assert read_json(tmp_path / "auto" / "router.json")["route_map"] is not None

@@ -156,3 +156,39 @@ def test_setfit_method_gives_the_same_artefact(tiny_bert_dir, toy_df, tmp_path):
     from llm_router.runtime import Predictor
 
     assert len(Predictor.load(tmp_path / "sf").predict(["hello", "write code"]).routes) == 2
+
+
+def test_cli_tune_writes_a_config_that_train_accepts(tiny_bert_dir, toy_csv, tmp_path):
+    best = tmp_path / "best.json"
+    result = run(
+        [
+            "tune",
+            "--data",
+            toy_csv,
+            "--text-col",
+            "query",
+            "--label-col",
+            "route",
+            "--model",
+            tiny_bert_dir,
+            "--trials",
+            "1",
+            "--folds",
+            "0",
+            "--epochs",
+            "2",
+            "--augment",
+            "none",
+            "--oversample",
+            "0",
+            "--out",
+            best,
+            "--json",
+            tmp_path / "trials.json",
+        ]
+    )
+    assert "router tune" in result.output and "best macro F1" in result.output
+    config = TrainConfig.from_json(best)
+    assert config.model == str(tiny_bert_dir)
+    trials = json.loads((tmp_path / "trials.json").read_text())
+    assert len(trials["trials"]) == 1 and trials["config"] == config.to_dict()

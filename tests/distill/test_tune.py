@@ -38,3 +38,10 @@ def test_tune_with_cv_and_default_space(tiny_bert_dir, toy_df):
     # the tuned config is a valid TrainConfig that differs from the base only in searched options
     differing = {k for k, v in result.config.to_dict().items() if v != base.to_dict()[k]} - {"extra"}
     assert differing <= set(result.best_params)
+
+
+def test_fixed_options_are_not_searched(tiny_bert_dir, toy_df):
+    base = TrainConfig(model=str(tiny_bert_dir), epochs=1, augment="", oversample=0.0)
+    result = tune(toy_df, base, trials=2, folds=0, progress=False, fixed=["epochs", "augment", "oversample"])
+    assert result.config.epochs == 1 and result.config.augment == "" and result.config.oversample == 0.0
+    assert all("epochs" not in t and "augment" not in t for t in result.trials)

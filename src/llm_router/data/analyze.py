@@ -47,11 +47,17 @@ def _stats(values) -> dict:
     arr = np.asarray(list(values), dtype=float)
     if arr.size == 0:
         return {"p50": 0, "p95": 0, "max": 0, "mean": 0}
-    return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95)), "max": int(arr.max()),
-            "mean": round(float(arr.mean()), 2)}
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p95": float(np.percentile(arr, 95)),
+        "max": int(arr.max()),
+        "mean": round(float(arr.mean()), 2),
+    }
 
 
-def _token_lengths(texts: list[str], tokenizer_name: str | None) -> tuple[list[int] | None, int | None, str | None]:
+def _token_lengths(
+    texts: list[str], tokenizer_name: str | None
+) -> tuple[list[int] | None, int | None, str | None]:
     """Token counts with the model's tokenizer (its text prefix included), the model's max length, or a reason."""
     if not tokenizer_name:
         return None, None, None
@@ -62,10 +68,16 @@ def _token_lengths(texts: list[str], tokenizer_name: str | None) -> tuple[list[i
 
         profile = model_profile(tokenizer_name)
         tok = AutoTokenizer.from_pretrained(str(resolve(tokenizer_name)))
-        enc = tok([profile.text_prefix + t for t in texts], add_special_tokens=True, truncation=False)["input_ids"]
+        enc = tok([profile.text_prefix + t for t in texts], add_special_tokens=True, truncation=False)[
+            "input_ids"
+        ]
         return [len(ids) for ids in enc], profile.max_length, None
     except Exception as exc:  # token lengths are informative, not essential: say why they are missing
-        return None, None, f"token lengths skipped: tokenizer '{tokenizer_name}' unavailable ({str(exc)[:120]})"
+        return (
+            None,
+            None,
+            f"token lengths skipped: tokenizer '{tokenizer_name}' unavailable ({str(exc)[:120]})",
+        )
 
 
 def analyze_dataset(df: pd.DataFrame, tokenizer_name: str | None = None) -> dict:
@@ -76,7 +88,9 @@ def analyze_dataset(df: pd.DataFrame, tokenizer_name: str | None = None) -> dict
     labels_per_text = df.groupby(keys)["label"].nunique()
     conflicting = int((labels_per_text > 1).sum())
     label_counts = {k: int(v) for k, v in df["label"].value_counts().items()}
-    dedup_counts = {k: int(v) for k, v in df.assign(_k=keys).drop_duplicates("_k")["label"].value_counts().items()}
+    dedup_counts = {
+        k: int(v) for k, v in df.assign(_k=keys).drop_duplicates("_k")["label"].value_counts().items()
+    }
     total = sum(label_counts.values())
 
     chars = df["text"].str.len()
@@ -95,8 +109,10 @@ def analyze_dataset(df: pd.DataFrame, tokenizer_name: str | None = None) -> dict
         length["per_label"][lab] = per
 
     script_counts = Counter(text_script(t) for t in texts)
-    scripts = {s: {"rows": int(script_counts.get(s, 0)), "share": round(script_counts.get(s, 0) / total, 4)}
-               for s in SCRIPTS}
+    scripts = {
+        s: {"rows": int(script_counts.get(s, 0)), "share": round(script_counts.get(s, 0) / total, 4)}
+        for s in SCRIPTS
+    }
 
     warns: list[str] = []
     if token_note:
@@ -106,8 +122,10 @@ def analyze_dataset(df: pd.DataFrame, tokenizer_name: str | None = None) -> dict
             warns.append(f"class '{lab}' has only {n} distinct examples: metrics on it will be noisy")
     dup_rows = len(df) - distinct
     if dup_rows / max(total, 1) >= HEAVY_DUPLICATION:
-        warns.append(f"{dup_rows} duplicate rows ({dup_rows / total:.0%}): a random split without dedup leaks "
-                     "test queries into training")
+        warns.append(
+            f"{dup_rows} duplicate rows ({dup_rows / total:.0%}): a random split without dedup leaks "
+            "test queries into training"
+        )
     if conflicting:
         warns.append(f"{conflicting} text(s) appear with different labels")
     imb = max(label_counts.values()) / min(label_counts.values())
@@ -117,7 +135,9 @@ def analyze_dataset(df: pd.DataFrame, tokenizer_name: str | None = None) -> dict
     if tokens is not None and max_len:
         over = sum(1 for n in tokens if n > max_len)
         if over:
-            warns.append(f"{over} text(s) longer than the model's max length ({max_len} tokens) will be truncated")
+            warns.append(
+                f"{over} text(s) longer than the model's max length ({max_len} tokens) will be truncated"
+            )
 
     return {
         "source": df.attrs.get("source"),
@@ -139,8 +159,14 @@ def analyze_dataset(df: pd.DataFrame, tokenizer_name: str | None = None) -> dict
 def print_analysis(result: dict, console: Console) -> None:
     """Rich tables for :func:`analyze_dataset`'s result."""
     head = Table(title=f"Dataset: {result.get('source')}", show_header=False)
-    for key in ("rows", "distinct_texts", "duplicate_rows", "conflicting_duplicates", "imbalance_ratio",
-                "imbalance_ratio_dedup"):
+    for key in (
+        "rows",
+        "distinct_texts",
+        "duplicate_rows",
+        "conflicting_duplicates",
+        "imbalance_ratio",
+        "imbalance_ratio_dedup",
+    ):
         head.add_row(key, str(result[key]))
     console.print(head)
 
@@ -148,7 +174,9 @@ def print_analysis(result: dict, console: Console) -> None:
     for col in ("label", "rows", "share", "distinct"):
         labels.add_column(col, justify="right" if col != "label" else "left")
     for lab, n in result["label_counts"].items():
-        labels.add_row(lab, str(n), f"{result['label_shares'][lab]:.1%}", str(result["label_counts_dedup"].get(lab, 0)))
+        labels.add_row(
+            lab, str(n), f"{result['label_shares'][lab]:.1%}", str(result["label_counts_dedup"].get(lab, 0))
+        )
     console.print(labels)
 
     length = result["length"]

@@ -18,8 +18,16 @@ import pandas as pd
 
 from llm_router.errors import RouterError
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
-           ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 class DataWarning(UserWarning):
@@ -68,14 +76,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
             return pd.read_parquet(io.BytesIO(raw))
         text = _decode_utf8(path, raw)
         if fmt in ("csv", "tsv"):
-            return pd.read_csv(io.StringIO(text), sep="," if fmt == "csv" else "\t", dtype=str,
-                               keep_default_na=False, na_values=[""], quoting=csv.QUOTE_MINIMAL)
+            return pd.read_csv(
+                io.StringIO(text),
+                sep="," if fmt == "csv" else "\t",
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                quoting=csv.QUOTE_MINIMAL,
+            )
         if fmt == "json":
             data = json.loads(text)
             if isinstance(data, dict):
                 data = data.get("data", data.get("rows"))
             if not isinstance(data, list):
-                raise RouterError(f"{path}: JSON must be a list of objects (or use .jsonl, one object per line)")
+                raise RouterError(
+                    f"{path}: JSON must be a list of objects (or use .jsonl, one object per line)"
+                )
             return pd.DataFrame(data)
         rows = []
         for lineno, line in enumerate(text.splitlines(), 1):
@@ -142,14 +158,19 @@ def load_dataset(
             raise RouterError(f"{path}: every row has an empty '{text_col}'")
         if strict:
             raise RouterError(f"{path}: {n} row(s) with empty or missing text in '{text_col}' (--strict)")
-        warnings.warn(f"{path}: dropped {n} row(s) with empty or missing text in '{text_col}'", DataWarning,
-                      stacklevel=2)
+        warnings.warn(
+            f"{path}: dropped {n} row(s) with empty or missing text in '{text_col}'",
+            DataWarning,
+            stacklevel=2,
+        )
         out = out[~blank_text]
     blank_label = out["label"].map(_is_blank)
     if blank_label.any():
         rows = [str(i + 2) for i in out.index[blank_label][:5]]  # +2: header line and 1-based numbering
-        raise RouterError(f"{path}: {int(blank_label.sum())} row(s) with a missing label in '{label_col}' "
-                          f"(data lines {', '.join(rows)}{'...' if blank_label.sum() > 5 else ''})")
+        raise RouterError(
+            f"{path}: {int(blank_label.sum())} row(s) with a missing label in '{label_col}' "
+            f"(data lines {', '.join(rows)}{'...' if blank_label.sum() > 5 else ''})"
+        )
 
     out["text"] = out["text"].map(lambda t: str(t).strip())
     out["label"] = out["label"].map(lambda t: str(t).strip())
@@ -157,8 +178,9 @@ def load_dataset(
         allowed = set(labels)
         bad = sorted(set(out["label"]) - allowed)
         if bad:
-            raise RouterError(f"{path}: label(s) {', '.join(map(repr, bad))} not in --labels "
-                              f"({', '.join(labels)})")
+            raise RouterError(
+                f"{path}: label(s) {', '.join(map(repr, bad))} not in --labels ({', '.join(labels)})"
+            )
     n_classes = out["label"].nunique()
     if n_classes < 2:
         only = out["label"].iloc[0]

@@ -22,8 +22,13 @@ class DedupReport:
     conflicts: list[dict] = field(default_factory=list)  # a few examples: {"text", "labels", "kept"}
 
     def as_dict(self) -> dict:
-        return {"rows_before": self.rows_before, "rows_after": self.rows_after, "dropped_rows": self.dropped_rows,
-                "conflicting_texts": self.conflicting_texts, "conflicts": self.conflicts}
+        return {
+            "rows_before": self.rows_before,
+            "rows_after": self.rows_after,
+            "dropped_rows": self.dropped_rows,
+            "conflicting_texts": self.conflicting_texts,
+            "conflicts": self.conflicts,
+        }
 
 
 @dataclass
@@ -36,8 +41,10 @@ class DataSplit:
 
     def hashes(self) -> dict[str, list[str]]:
         """Text hashes per part: what a model folder's ``split.json`` records."""
-        return {name: [text_hash(t) for t in part["text"]] for name, part in
-                (("train", self.train), ("val", self.val), ("test", self.test))}
+        return {
+            name: [text_hash(t) for t in part["text"]]
+            for name, part in (("train", self.train), ("val", self.val), ("test", self.test))
+        }
 
 
 def dedup(df: pd.DataFrame) -> tuple[pd.DataFrame, DedupReport]:

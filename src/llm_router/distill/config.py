@@ -28,7 +28,9 @@ class TrainConfig:
     # --- what to train
     method: str = "finetune"  # "finetune" (cross-entropy fine-tuning) | "setfit" (contrastive body + head)
     model: str = "intfloat/multilingual-e5-small"  # hub id or local HF folder
-    train_label_col: str = "label"  # "intent" = train on the finer label, map predictions to routes
+    # "label": the routes; a column name (e.g. "intent") = train on that finer label and map predictions to routes
+    # (needs route_map); "auto": a finer column such as "category" when the data has one that maps 1:1 to routes
+    train_label_col: str = "label"
     route_map: str | dict[str, str] | None = None  # None | "auto" | path to JSON | {label: route}
     # --- optimisation
     epochs: int = 8
@@ -108,7 +110,7 @@ class TrainConfig:
             bad(f"trainable layers must be >= 0 (got {self.trainable_layers})")
         if self.early_stopping_patience < 0:
             bad(f"early stopping patience must be >= 0 (got {self.early_stopping_patience})")
-        if self.train_label_col != "label" and self.route_map is None:
+        if self.train_label_col not in ("label", "auto") and self.route_map is None:
             bad(f"--train-label-col {self.train_label_col} needs --route-map (a JSON file or 'auto')")
         if self.augment:
             from llm_router.data.augment import parse_augment_spec

@@ -16,9 +16,10 @@ Speed on a 2-core CPU is the main design constraint: multilingual-e5-small's 250
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
-import re
 import random
+import re
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -142,6 +143,7 @@ class Targets:
     labels: list[str]
     routes: list[str]
     route_map: dict[str, str] | None = None
+    label_col: str = "label"  # the column the labels come from ("label" = the routes themselves)
     route_map_conflicts: dict[str, dict[str, int]] = field(
         default_factory=dict
     )  # auto map: labels seen with >1 route
@@ -159,16 +161,41 @@ def derive_route_map(df: pd.DataFrame, label_col: str) -> tuple[dict[str, str], 
     return dict(sorted(mapping.items())), conflicts
 
 
+# Finer label columns that ``train_label_col="auto"`` uses when the data has one (see resolve_train_label_col).
+AUTO_LABEL_COLUMNS = ("category",)
+
+
+def resolve_train_label_col(df: pd.DataFrame, config: TrainConfig) -> str:
+    """``config.train_label_col``, or for ``"auto"`` the first of :data:`AUTO_LABEL_COLUMNS` that the data has, that
+    is never empty, is finer than the routes and whose every value occurs with one route only (so training on it
+    loses nothing); else ``"label"`` (the routes themselves)."""
+    if config.train_label_col != "auto":
+        return config.train_label_col
+    for col in AUTO_LABEL_COLUMNS:
+        if col not in df.columns or df[col].isna().any() or (df[col].astype(str).str.strip() == "").any():
+            continue
+        if df[col].nunique() <= df["label"].nunique():
+            continue
+        _, conflicts = derive_route_map(df.assign(**{col: df[col].astype(str)}), col)
+        if not conflicts:
+            return col
+    return "label"
+
+
 def prepare_targets(df: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFrame, Targets]:
     """Add the training-target column and work out labels, routes and the route map."""
-    col = config.train_label_col
+    col = resolve_train_label_col(df, config)
+    if config.train_label_col == "auto":
+        config = dataclasses.replace(
+            config, train_label_col=col, route_map=None if col == "label" else config.route_map or "auto"
+        )
     if col == "label":
         if config.route_map not in (None, "", {}):
             raise RouterError(
                 "--route-map needs --train-label-col (the finer label column the map starts from)"
             )
         labels = sorted(df["label"].unique())
-        return df.assign(**{TARGET: df["label"]}), Targets(labels, labels)
+        return df.assign(**{TARGET: df["label"]}), Targets(labels, labels, label_col="label")
     if col not in df.columns:
         raise RouterError(f"no column {col!r} for --train-label-col (load it as an extra column)")
     missing = df[col].isna() | (df[col].astype(str).str.strip() == "")
@@ -202,7 +229,7 @@ def prepare_targets(df: pd.DataFrame, config: TrainConfig) -> tuple[pd.DataFrame
     labels = sorted(set(df[TARGET]))
     route_map = {label: route_map[label] for label in labels}
     routes = sorted(set(route_map.values()) | set(df["label"]))
-    return df, Targets(labels, routes, route_map, conflicts)
+    return df, Targets(labels, routes, route_map, route_map_conflicts=conflicts, label_col=col)
 
 
 def route_class_weights(train_df: pd.DataFrame, config: TrainConfig, targets: Targets) -> np.ndarray | None:
@@ -384,7 +411,9 @@ def _optimizer(params: list[dict], config: TrainConfig):
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, lr=config.learning_rate, fused=True)
     if config.optimizer == "adam":
-        return torch.optim.Adam([{**g, "weight_decay": 0.0} for g in params], lr=config.learning_rate, fused=True)
+        return torch.optim.Adam(
+            [{**g, "weight_decay": 0.0} for g in params], lr=config.learning_rate, fused=True
+        )
     return torch.optim.SGD(params, lr=config.learning_rate, momentum=0.9)
 
 
@@ -432,8 +461,11 @@ def warm_up_head(model, features, y, weight_t, config: TrainConfig, pad_token_id
     if n is None:
         return []
     states = compute_bottom_states(model, features, n, pad_token_id, config.eval_batch_size)
-    params = [p for name, p in model.named_parameters()
-              if p.requires_grad and not _LAYER_INDEX.search(name) and "embed" not in name]
+    params = [
+        p
+        for name, p in model.named_parameters()
+        if p.requires_grad and not _LAYER_INDEX.search(name) and "embed" not in name
+    ]
     optimizer = torch.optim.AdamW(params, lr=config.head_warmup_lr, weight_decay=config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed + 1)
     losses = []
@@ -445,8 +477,9 @@ def warm_up_head(model, features, y, weight_t, config: TrainConfig, pad_token_id
                 idx = idx.tolist()
                 batch = pad_batch([features[i] for i in idx], pad_token_id)
                 stub.states = pad_states([states[i] for i in idx], batch["input_ids"].shape[1])
-                loss = F.cross_entropy(model(**batch).logits, y[idx], weight=weight_t,
-                                       label_smoothing=config.label_smoothing)
+                loss = F.cross_entropy(
+                    model(**batch).logits, y[idx], weight=weight_t, label_smoothing=config.label_smoothing
+                )
                 loss.backward()
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -650,6 +683,17 @@ class TrainResult:
     seconds: float
 
 
+def resolved_config(config: TrainConfig, targets: Targets) -> TrainConfig:
+    """``config`` with ``train_label_col="auto"`` replaced by what it resolved to (what train_config.json keeps)."""
+    if config.train_label_col != "auto":
+        return config
+    if targets.label_col == "label":
+        return dataclasses.replace(config, train_label_col="label", route_map=None)
+    return dataclasses.replace(
+        config, train_label_col=targets.label_col, route_map=config.route_map or "auto"
+    )
+
+
 def data_info(df: pd.DataFrame, config: TrainConfig) -> dict:
     return {
         "path": df.attrs.get("source"),
@@ -723,6 +767,7 @@ def train(
     config = config or TrainConfig()
     start = time.perf_counter()
     df, targets = prepare_targets(df, config)
+    config = resolved_config(config, targets)
     split = split_dataset(df, test_size=config.test_size, val_size=config.val_size, seed=config.seed)
     if split.train["label"].nunique() < 2:
         raise RouterError("the training split has fewer than two classes: add data or lower --test-size")
@@ -882,6 +927,7 @@ def cross_validate(
             "per_fold": rows,
             "labels": targets.routes,
             "route_map": targets.route_map,
+            "train_label_col": targets.label_col,
             "seconds": round(time.perf_counter() - start, 1),
             # CPU time of this process: unlike wall time, it does not grow when other work shares the cores
             "cpu_seconds": round(time.process_time() - cpu_start, 1),

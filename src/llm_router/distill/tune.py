@@ -9,7 +9,7 @@ trials at that fold is pruned (Optuna's median pruner), which is where most of t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,8 +74,10 @@ def tune(
     space: Callable[[Any, pd.DataFrame, TrainConfig], dict[str, Any]] = default_space,
     progress: bool = True,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
+    fixed: Sequence[str] = (),
 ) -> TuneResult:
-    """Search ``trials`` configurations around ``base`` (fixed options stay as in ``base``).
+    """Search ``trials`` configurations around ``base``: options named in ``fixed`` (e.g. given on the command
+    line) keep ``base``'s value, every other option of the search space is searched.
 
     ``folds >= 2``: the objective is the mean macro F1 of ``folds``-fold CV (pruned fold by fold); ``folds=0``:
     the validation macro F1 of one train/validation split (faster, noisier)."""
@@ -98,7 +100,9 @@ def tune(
     rows: list[dict[str, Any]] = []
 
     def objective(trial) -> float:
-        params = space(trial, df, base)
+        params = {k: v for k, v in space(trial, df, base).items() if k not in fixed}
+        if "train_label_col" in fixed:
+            params.pop("route_map", None)
         config = TrainConfig.from_dict(base.to_dict() | params)
         t0 = time.perf_counter()
         if folds >= 2:

@@ -34,7 +34,9 @@ def atomic_output_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the artefact should get normal folder permissions
+    os.chmod(
+        tmp, 0o777 & ~umask
+    )  # mkdtemp makes it private; the artefact should get normal folder permissions
     try:
         yield tmp
     except BaseException:
@@ -84,7 +86,9 @@ def _json_default(obj: Any) -> Any:
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
     """Write ``data`` as indented UTF-8 JSON (numpy scalars and arrays allowed), atomically."""
-    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n")
+    return atomic_write_text(
+        path, json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    )
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
