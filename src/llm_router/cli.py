@@ -602,9 +602,8 @@ def compare(
 
     config = CompareConfig(threads=threads, n_latency=n_latency, data=str(data) if data else None)
     rows = compare_models(models, config)
-    console.print(
-        comparison_table(rows, title=f"same test split ({rows[0]['n_test']} texts), {threads} threads")
-    )
+    title = f"same test split ({rows[0]['n_test']} texts), {threads} threads"
+    console.print(comparison_table(rows, title=title), width=max(console.width, 150))  # never elide numbers
     if json_path:
         atomic_write_json(json_path, rows)
         console.print(f"wrote {json_path}")
@@ -640,6 +639,10 @@ HeadLrOpt = Annotated[
 HeadWarmupOpt = Annotated[
     int | None,
     typer.Option("--head-warmup-epochs", help="Train only the head this many epochs first (LP-FT)."),
+]
+SoupOpt = Annotated[
+    int | None,
+    typer.Option("--soup", help="Train N copies (other order / dropout) and average their weights."),
 ]
 LlrdOpt = Annotated[
     float | None,
@@ -755,6 +758,7 @@ def train(
     head_learning_rate: HeadLrOpt = None,
     layer_lr_decay: LlrdOpt = None,
     head_warmup_epochs: HeadWarmupOpt = None,
+    soup: SoupOpt = None,
     batch_size: BatchOpt = None,
     max_length: MaxLenOpt = None,
     warmup_ratio: WarmupOpt = None,
@@ -896,6 +900,7 @@ def cv(
     head_learning_rate: HeadLrOpt = None,
     layer_lr_decay: LlrdOpt = None,
     head_warmup_epochs: HeadWarmupOpt = None,
+    soup: SoupOpt = None,
     batch_size: BatchOpt = None,
     max_length: MaxLenOpt = None,
     warmup_ratio: WarmupOpt = None,

@@ -411,3 +411,25 @@ def test_auto_train_label_col_picks_a_finer_one_to_one_column(tiny_bert_dir, toy
     assert result.config.train_label_col == "category" and result.config.route_map == "auto"
     assert read_json(tmp_path / "auto" / "train_config.json")["train_label_col"] == "category"
     assert read_json(tmp_path / "auto" / "router.json")["route_map"] is not None
+
+
+def test_cross_validate_only_some_folds(tiny_bert_dir, toy_df):
+    full = cross_validate(toy_df, tiny_config(tiny_bert_dir, epochs=1), folds=3, progress=False)
+    part = cross_validate(
+        toy_df, tiny_config(tiny_bert_dir, epochs=1), folds=3, progress=False, only_folds=[1]
+    )
+    assert [r["fold"] for r in part["per_fold"]] == [1] and part["oof"] is None
+    assert part["per_fold"][0]["macro_f1"] == pytest.approx(full["per_fold"][1]["macro_f1"])
+    assert part["per_fold"][0]["n_test"] == full["per_fold"][1]["n_test"]
+
+
+def test_soup_averages_members(tiny_bert_dir, toy_df, tmp_path):
+    result = train(toy_df, tiny_config(tiny_bert_dir, soup=2, epochs=2), tmp_path / "soup", progress=False)
+    members = [h.get("member") for h in result.history]
+    assert members == [0, 0, 1, 1, "soup"]
+    assert result.history[-1]["val_macro_f1"] is not None and "macro_f1" in result.metrics
+    assert (tmp_path / "soup" / "training_curves.png").exists()
+    one = train(toy_df, tiny_config(tiny_bert_dir, epochs=2), tmp_path / "one", progress=False)
+    assert [h["train_loss"] for h in one.history] == pytest.approx(
+        [h["train_loss"] for h in result.history[:2]]
+    )

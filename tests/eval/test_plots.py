@@ -24,3 +24,11 @@ def test_training_curves_png_tolerates_missing_values(tmp_path):
     ]
     path = training_curves_png(history, tmp_path / "curves.png")
     assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_training_curves_png_with_soup_members(tmp_path):
+    history = [
+        {"epoch": e, "member": m, "train_loss": 1 / e, "val_macro_f1": 0.5} for m in (0, 1) for e in (1, 2)
+    ]
+    history.append({"epoch": 2, "member": "soup", "train_loss": None, "val_macro_f1": 0.6})
+    assert training_curves_png(history, tmp_path / "soup.png").read_bytes().startswith(PNG_MAGIC)

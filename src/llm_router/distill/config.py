@@ -38,6 +38,7 @@ class TrainConfig:
     head_learning_rate: float | None = None  # None = learning_rate; the classifier head's own rate
     head_warmup_epochs: int = 0  # LP-FT: first train only the head on the frozen encoder for this many epochs
     head_warmup_lr: float = 1e-3
+    soup: int = 1  # > 1: train this many copies (other data order / dropout) and average their weights
     layer_lr_decay: float = 1.0  # < 1: lower layers learn slower (layer-wise learning-rate decay)
     batch_size: int = 16
     max_length: int | None = None  # None = the model profile's
@@ -90,6 +91,8 @@ class TrainConfig:
             bad(f"epochs must be >= 1 (got {self.epochs})")
         if self.batch_size < 1:
             bad(f"batch size must be >= 1 (got {self.batch_size})")
+        if self.soup < 1:
+            bad(f"soup must be >= 1 (got {self.soup})")
         if not 0 < self.layer_lr_decay <= 1:
             bad(f"layer lr decay must be in (0, 1] (got {self.layer_lr_decay})")
         if not self.learning_rate > 0:

@@ -10,7 +10,9 @@
 
 Speed on a 2-core CPU is the main design constraint: multilingual-e5-small's 250k x 384 word-embedding matrix is
 96M of its 118M parameters, and stepping it with AdamW each batch is most of the cost, so it is frozen by default
-(the tokens of a few hundred short queries cover a tiny part of it anyway).
+(the tokens of a few hundred short queries cover a tiny part of it anyway); the optimiser is PyTorch's fused AdamW;
+``trainable_layers`` trains only the top layers and computes the frozen bottom once per text
+(:mod:`llm_router.distill.layer_cache`); batches are padded dynamically to their longest text.
 """
 
 from __future__ import annotations
@@ -45,18 +47,13 @@ from llm_router.errors import RouterError
 ROUTER_FORMAT = "llm-router/1"
 TARGET = "target"  # working column: the label the model is trained on (route, or intent with a route map)
 
-# Config attributes that hold dropout probabilities, per architecture family (BERT/e5/MiniLM/mpnet, DistilBERT,
-# ModernBERT). `--dropout` sets every one a model's config has.
-DROPOUT_ATTRS = (
-    "hidden_dropout_prob",
-    "attention_probs_dropout_prob",
-    "classifier_dropout",  # BERT, XLM-R, MPNet
-    "dropout",
-    "attention_dropout",
-    "seq_classif_dropout",  # DistilBERT
-    "embedding_dropout",
-    "mlp_dropout",  # ModernBERT (+ attention_dropout, classifier_dropout)
-)
+# Config attributes that hold dropout probabilities, per architecture family; `--dropout` sets every one of them
+# that a model's config has.
+DROPOUT_ATTRS = {
+    "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),  # + XLM-R, MPNet
+    "distilbert": ("dropout", "attention_dropout", "seq_classif_dropout"),
+    "modernbert": ("embedding_dropout", "attention_dropout", "mlp_dropout", "classifier_dropout"),
+}
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -125,7 +122,7 @@ def load_classifier(config: TrainConfig, labels: Sequence[str], path: str | None
         except (OSError, ValueError) as exc:
             raise RouterError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from None
         if config.dropout is not None:
-            for attr in DROPOUT_ATTRS:
+            for attr in {a for attrs in DROPOUT_ATTRS.values() for a in attrs}:
                 if hasattr(model_config, attr):
                     setattr(model_config, attr, config.dropout)
         model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config)
@@ -543,17 +540,11 @@ def fit(
     weights = route_class_weights(train_df, config, targets)
     weight_t = None if weights is None else torch.tensor(weights, dtype=torch.float32)
 
-    if config.head_warmup_epochs:
-        warm_up_head(model, features, y, weight_t, config, tokenizer.pad_token_id)
-
     steps_per_epoch = (len(rows) + config.batch_size - 1) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
-    optimizer = _optimizer(_param_groups(model, config), config)
-    scheduler = _scheduler(optimizer, config, total_steps)
-    generator = torch.Generator().manual_seed(config.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     keep_best = has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
-    bar = _Bar(progress, f"train {Path(str(config.model)).name}", total_steps)
+    bar = _Bar(progress, f"train {Path(str(config.model)).name}", total_steps * config.soup)
 
     def forward(batch_features, batch_states, stub):
         batch = pad_batch(batch_features, tokenizer.pad_token_id)
@@ -577,56 +568,92 @@ def fit(
         model.train()
         return out
 
-    history: list[dict] = []
-    best_f1, best_epoch, best_state, stale = -1.0, config.epochs, None, 0
-    model.train()
-    with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
-        for epoch in range(1, config.epochs + 1):
-            epoch_start, losses = time.perf_counter(), []
-            perm = torch.randperm(len(rows), generator=generator).tolist()
-            for s in range(0, len(perm), config.batch_size):
-                idx = perm[s : s + config.batch_size]
-                logits = forward(
-                    [features[i] for i in idx], None if states is None else [states[i] for i in idx], stub
-                )
-                loss = F.cross_entropy(
-                    logits, y[idx], weight=weight_t, label_smoothing=config.label_smoothing
-                )
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
-                losses.append(float(loss.detach()))
-                bar.advance(info=f"epoch {epoch} loss {np.mean(losses):.3f}")
-            row = {
-                "epoch": epoch,
-                "train_loss": float(np.mean(losses)),
-                "val_macro_f1": None,
-                "val_accuracy": None,
-                "lr": float(max(scheduler.get_last_lr())),
-                "seconds": round(time.perf_counter() - epoch_start, 2),
-            }
-            if has_val:
-                row.update(_route_scores(val_label_probs(stub), val_df["label"].tolist(), targets))
-            history.append(row)
-            if not has_val:
-                continue
-            if row["val_macro_f1"] > best_f1 + 1e-9:
-                best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
-                if keep_best:  # by parameter object: names change while only the top layers are mounted
-                    best_state = [(p, p.detach().clone()) for p in trainable]
-            else:
-                stale += 1
-                if config.early_stopping_patience and stale >= config.early_stopping_patience:
-                    break
-    bar.close()
-    if keep_best and best_state is not None:
+    def train_member(member: int) -> tuple[list[dict], int]:
+        """One fine-tuning run from the current parameters; member > 0 only changes the order and dropout."""
+        member_seed = config.seed + 1000 * member
+        torch.manual_seed(member_seed)
+        if config.head_warmup_epochs:
+            warm_up_head(model, features, y, weight_t, config, tokenizer.pad_token_id)
+        optimizer = _optimizer(_param_groups(model, config), config)
+        scheduler = _scheduler(optimizer, config, total_steps)
+        generator = torch.Generator().manual_seed(member_seed)
+        history: list[dict] = []
+        best_f1, best_epoch, best_state, stale = -1.0, config.epochs, None, 0
+        model.train()
+        with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
+            for epoch in range(1, config.epochs + 1):
+                epoch_start, losses = time.perf_counter(), []
+                perm = torch.randperm(len(rows), generator=generator).tolist()
+                for s in range(0, len(perm), config.batch_size):
+                    idx = perm[s : s + config.batch_size]
+                    logits = forward(
+                        [features[i] for i in idx], None if states is None else [states[i] for i in idx], stub
+                    )
+                    loss = F.cross_entropy(
+                        logits, y[idx], weight=weight_t, label_smoothing=config.label_smoothing
+                    )
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.append(float(loss.detach()))
+                    bar.advance(info=f"epoch {epoch} loss {np.mean(losses):.3f}")
+                row = {
+                    "epoch": epoch,
+                    "train_loss": float(np.mean(losses)),
+                    "val_macro_f1": None,
+                    "val_accuracy": None,
+                    "lr": float(max(scheduler.get_last_lr())),
+                    "seconds": round(time.perf_counter() - epoch_start, 2),
+                }
+                if config.soup > 1:
+                    row["member"] = member
+                if has_val:
+                    row.update(_route_scores(val_label_probs(stub), val_df["label"].tolist(), targets))
+                history.append(row)
+                if not has_val:
+                    continue
+                if row["val_macro_f1"] > best_f1 + 1e-9:
+                    best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
+                    if keep_best:  # by parameter object: names change while only the top layers are mounted
+                        best_state = [(p, p.detach().clone()) for p in trainable]
+                else:
+                    stale += 1
+                    if config.early_stopping_patience and stale >= config.early_stopping_patience:
+                        break
+        if keep_best and best_state is not None:
+            with torch.no_grad():
+                for param, saved in best_state:
+                    param.copy_(saved)
+        else:
+            best_epoch = len(history)
+        return history, best_epoch
+
+    if config.soup == 1:
+        history, best_epoch = train_member(0)
+    else:  # a uniform "model soup": members from the same start, their trained parameters averaged
+        start_state = [p.detach().clone() for p in trainable]
+        total = [torch.zeros_like(p) for p in trainable]
+        history, best_epochs = [], []
+        for member in range(config.soup):
+            with torch.no_grad():
+                for param, saved in zip(trainable, start_state, strict=True):
+                    param.copy_(saved)
+            member_history, member_best = train_member(member)
+            history += member_history
+            best_epochs.append(member_best)
+            for acc, param in zip(total, trainable, strict=True):
+                acc += param.detach()
         with torch.no_grad():
-            for param, saved in best_state:
-                param.copy_(saved)
-    else:
-        best_epoch = len(history)
+            for param, acc in zip(trainable, total, strict=True):
+                param.copy_(acc / config.soup)
+        best_epoch = int(round(float(np.mean(best_epochs))))
+        if has_val:
+            with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
+                scores = _route_scores(val_label_probs(stub), val_df["label"].tolist(), targets)
+            history.append({"epoch": config.epochs, "member": "soup", "train_loss": None, **scores})
+    bar.close()
     model.eval()
     return FitResult(
         model,
@@ -849,13 +876,16 @@ def cross_validate(
     dedup_first: bool = True,
     progress: bool = True,
     fold_callback=None,
+    only_folds: Sequence[int] | None = None,
 ) -> dict:
     """k-fold CV (stratified, repeated ``repeats`` times with different shuffles) of one configuration.
 
     Returns ``macro_f1_mean``/``_std``, ``accuracy_mean``/``_std``, ``weighted_f1_mean``/``_std``, the pooled
     out-of-fold metrics of the first repeat (``oof``), per-fold rows and the config. ``dedup_first=False``
     reproduces the leak of splitting a file with duplicate rows (for the ablation only).
-    ``fold_callback(fold_index, fold_row)`` is called after each fold (used by `router tune` to prune)."""
+    ``fold_callback(fold_index, fold_row)`` is called after each fold (used by `router tune` to prune).
+    ``only_folds``: run just these fold indices (of ``folds * repeats``), e.g. to resume or spread a CV; the
+    means are then over those folds and ``oof`` is None unless every fold of the first repeat ran."""
     from llm_router.data import dedup, kfold_splits
     from llm_router.eval.metrics import classification_report
 
@@ -870,8 +900,11 @@ def cross_validate(
     rows, oof_pred = [], [None] * len(df)
     oof_probs = np.zeros((len(df), len(targets.routes)))
     with make_progress(progress) as prog:
-        fold_bar = _Bar(prog, "cross-validation", len(splits))
-        for k, (tr_idx, te_idx) in enumerate(splits):
+        selected = [k for k in range(len(splits)) if only_folds is None or k in set(only_folds)]
+        fold_bar = _Bar(prog, "cross-validation", len(selected))
+        for k in selected:
+            tr_idx, te_idx = splits[k]
+            fold_cpu = time.process_time()
             tr_df, te_df = df.iloc[tr_idx].reset_index(drop=True), df.iloc[te_idx].reset_index(drop=True)
             tr_df, va_df = _inner_val_split(tr_df, config, config.seed + k)
             exclude = list(te_df["text"]) + ([] if va_df is None else list(va_df["text"]))
@@ -887,6 +920,7 @@ def cross_validate(
                 "n_test": len(te_df),
                 "best_epoch": fitted.best_epoch,
                 "seconds": round(fitted.seconds, 1),
+                "cpu_seconds": round(time.process_time() - fold_cpu, 1),
             }
             rows.append(row)
             if k < folds:
@@ -902,17 +936,17 @@ def cross_validate(
         values = np.array([r[key] for r in rows])
         result[f"{key}_mean"] = float(values.mean())
         result[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-    oof = classification_report(
-        df["label"].tolist(),
-        oof_pred,
-        targets.routes,
-        probs=oof_probs,
-        texts=df["text"].tolist(),
-        seed=config.seed,
-    )
-    result["oof"] = {
-        k: oof[k]
-        for k in (
+    result["oof"] = None
+    if all(p is not None for p in oof_pred):  # every fold of the first repeat ran: pooled out-of-fold metrics
+        oof = classification_report(
+            df["label"].tolist(),
+            oof_pred,
+            targets.routes,
+            probs=oof_probs,
+            texts=df["text"].tolist(),
+            seed=config.seed,
+        )
+        keep = (
             "macro_f1",
             "macro_f1_ci95",
             "accuracy",
@@ -921,7 +955,7 @@ def cross_validate(
             "confusion_matrix",
             "labels",
         )
-    }
+        result["oof"] = {k: oof[k] for k in keep}
     result.update(
         {
             "per_fold": rows,

@@ -24,7 +24,8 @@ AUGMENT_CHOICES = ("", "typo:1", "typo:1,spacing:1", "typo:1,spacing:1,swap:1,pu
 
 def default_space(trial, df: pd.DataFrame, base: TrainConfig) -> dict[str, Any]:
     """The searched options: learning rate, batch size, epochs, dropout, weighting, over-sampling, augmentation,
-    how many top layers to train, and (when the data has the columns) the training label."""
+    how many top layers to train, the head's learning rate and warm-up, and (when the data has the columns) the
+    training label."""
     params: dict[str, Any] = {
         "learning_rate": trial.suggest_float("learning_rate", 2e-5, 3e-4, log=True),
         "batch_size": trial.suggest_categorical("batch_size", [8, 16, 32]),
@@ -34,6 +35,8 @@ def default_space(trial, df: pd.DataFrame, base: TrainConfig) -> dict[str, Any]:
         "oversample": trial.suggest_categorical("oversample", [0.0, 0.5, 1.0]),
         "augment": trial.suggest_categorical("augment", list(AUGMENT_CHOICES)),
         "trainable_layers": trial.suggest_categorical("trainable_layers", [2, 4, 6, 12]),
+        "head_learning_rate": trial.suggest_categorical("head_learning_rate", [None, 1e-3]),
+        "head_warmup_epochs": trial.suggest_categorical("head_warmup_epochs", [0, 5]),
     }
     label_cols = ["label"] + [c for c in ("category", "intent") if c in df.columns]
     if len(label_cols) > 1:

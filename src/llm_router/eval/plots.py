@@ -58,18 +58,36 @@ def training_curves_png(history: Sequence[dict], path: str | os.PathLike[str], t
     """Per-epoch train loss (left axis) and validation macro F1 (right axis) from ``history.json`` rows."""
     plt = _pyplot()
     history = [h for h in history if h.get("train_loss") is not None or h.get("val_macro_f1") is not None]
-    epochs = [h["epoch"] for h in history]
+    members = sorted({h.get("member") for h in history if isinstance(h.get("member"), int)}) or [None]
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    loss = [np.nan if h.get("train_loss") is None else h["train_loss"] for h in history]
-    ax.plot(epochs, loss, "o-", color="tab:blue", label="train loss")
+    ax2 = None
+    for member in members:  # one line per soup member (one line when there is no soup)
+        rows = [h for h in history if h.get("member") == member and isinstance(h.get("epoch"), int)]
+        suffix = "" if member is None else f" (member {member})"
+        epochs = [h["epoch"] for h in rows]
+        loss = [np.nan if h.get("train_loss") is None else h["train_loss"] for h in rows]
+        ax.plot(
+            epochs,
+            loss,
+            "o-",
+            color="tab:blue",
+            alpha=1.0 if member in (None, 0) else 0.5,
+            label="train loss" + suffix,
+        )
+        val = [np.nan if h.get("val_macro_f1") is None else h["val_macro_f1"] for h in rows]
+        if not all(np.isnan(val)):
+            ax2 = ax2 or ax.twinx()
+            ax2.plot(
+                epochs,
+                val,
+                "s-",
+                color="tab:orange",
+                alpha=1.0 if member in (None, 0) else 0.5,
+                label="val macro F1" + suffix,
+            )
     ax.set_xlabel("epoch")
     ax.set_ylabel("train loss", color="tab:blue")
-    val = [h.get("val_macro_f1") for h in history]
-    if any(v is not None for v in val):
-        ax2 = ax.twinx()
-        ax2.plot(
-            epochs, [np.nan if v is None else v for v in val], "s-", color="tab:orange", label="val macro F1"
-        )
+    if ax2 is not None:
         ax2.set_ylabel("validation macro F1", color="tab:orange")
         ax2.set_ylim(0, 1)
     if title:
