@@ -302,3 +302,19 @@ def test_cached_teacher_hidden_states_match_a_live_forward(teacher_dir):
     mask = enc["attention_mask"]
     # Same values on real tokens (float16 storage), zero loss between the two
     assert float(hidden_mse(padded, [live[i] for i in (0, 2, 4)], mask)) < 1e-5
+
+
+def test_static_distillation_leaves_the_tokenizers_untouched():
+    from kd_fixtures import demo_texts, tiny_bert_classifier, unigram_tokenizer
+
+    from llm_router.distill.static import distill_static_model
+    from llm_router.distill.vocab import unknown_token_stats
+
+    texts = demo_texts()[:120]
+    tok = unigram_tokenizer(texts)
+    before = tok.backend_tokenizer.to_str()
+    model = tiny_bert_classifier(tok, ["a", "b"])
+    static, pruned = distill_static_model(model.base_model, tok, texts[:60], DistillConfig(static_pca_dims=8))
+    assert tok.backend_tokenizer.to_str() == before
+    assert unknown_token_stats(pruned.tokenizer, texts[:60], reference=tok)["texts_changed"] == 0
+    assert static.embedding.shape[1] == 8

@@ -52,7 +52,7 @@ class DistillConfig:
     # --- loss
     alpha: float = 0.5  # weight of CE on gold labels; 1 - alpha goes to the KD term
     temperature: float = 2.0
-    hidden_weight: float = 0.0  # layers:K: MSE between mapped hidden states (TinyBERT)
+    hidden_weight: float = 1.0  # layers:K: MSE between mapped hidden states (TinyBERT; teacher's cached)
     attention_weight: float = 0.0  # layers:K: MSE between mapped attention maps (TinyBERT)
     class_weights: str = "none"  # none | balanced (inverse class frequency on the gold CE)
     # --- student construction
@@ -63,12 +63,12 @@ class DistillConfig:
     keep_frequent: int = 0  # also keep this many of the most frequent pieces of the scripts seen
     freeze_embeddings: bool = True  # keep the teacher's token embeddings: unseen tokens stay consistent
     # --- optimisation
-    epochs: int = 15
+    epochs: int = 10
     batch_size: int = 32
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    patience: int = 4  # epochs without val macro-F1 gain before stopping; 0 = run all epochs
+    patience: int = 3  # epochs without val macro-F1 gain before stopping; 0 = run all epochs
     max_length: int | None = None  # None = the teacher's
     seed: int = 42
     threads: int | None = None  # torch threads; None = torch's default

@@ -59,7 +59,7 @@ def distill_static_model(encoder, tokenizer, texts: list[str] | None, config: Di
     try:
         static = distill_from_model(
             model=encoder,
-            tokenizer=tokenizer,
+            tokenizer=copy.deepcopy(tokenizer),  # model2vec may reconfigure the tokenizer it is given
             device="cpu",
             pca_dims=dims,
             quantize_to="float32",

@@ -81,11 +81,24 @@ class PrunedVocab:
 
 
 def _encode_ids(tokenizer, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each text with special tokens, never truncated (the backend tokenizer, no padding)."""
+    """Token ids of each text with special tokens, never truncated (the backend tokenizer, no padding; its
+    truncation / padding settings are restored afterwards)."""
     backend = tokenizer.backend_tokenizer
+    truncation, padding = backend.truncation, backend.padding
     backend.no_truncation()
     backend.no_padding()
-    return [enc.ids for enc in backend.encode_batch(list(texts), add_special_tokens=True)]
+    try:
+        return [enc.ids for enc in backend.encode_batch(list(texts), add_special_tokens=True)]
+    finally:
+        if truncation:
+            backend.enable_truncation(**truncation)
+        if padding:
+            padding = dict(padding)
+            if isinstance(padding.get("strategy"), dict):  # {"Fixed": n}
+                padding["length"] = padding.pop("strategy").get("Fixed")
+            else:
+                padding.pop("strategy", None)
+            backend.enable_padding(**padding)
 
 
 def used_token_ids(tokenizer, texts: Iterable[str]) -> set[int]:
@@ -251,9 +264,7 @@ def prune_tokenizer(
 
     if model_type == "BPE":
         used_tokens = {id_to_token[i] for i in used}
-        if (
-            keep_chars != "none"
-        ):  # byte-level BPE: the 256-symbol alphabet, so no byte of an unseen text is lost
+        if keep_chars != "none":  # byte-level BPE: its 256-symbol alphabet, so no byte is ever lost
             used_tokens |= {t for t in model["vocab"] if len(t) == 1}
         keep_tokens, kept_merges = _bpe_closure(model, used_tokens)
         vocab = model["vocab"]
