@@ -193,6 +193,13 @@ def measure_throughput(predictor, texts: Sequence[str], batch_size: int, min_tex
     return len(texts) / (time.perf_counter() - start)
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover - not on every platform
+        return None
+
+
 def _split_test(folder: Path) -> list[str]:
     split_file = folder / "split.json"
     if not split_file.exists():
@@ -204,7 +211,8 @@ def compare_models(
     models: Sequence[str], config: CompareConfig | None = None, progress: bool = True
 ) -> list[dict]:
     """Measure every model on the same test split with the same threads; returns the rows (``ROW_KEYS`` + extra:
-    ``kind``, ``path``, ``p95_ms``, ``weighted_f1``, ``n_test``, ``threads``)."""
+    ``kind``, ``path``, ``p95_ms``, ``weighted_f1``, ``n_test``, ``threads``, ``load_1m`` - the machine's 1-minute
+    load average when the model was measured: latency is only comparable between rows measured on a quiet machine)."""
     from llm_router.distill.distill import load_folder_data
     from llm_router.eval.metrics import classification_report
     from llm_router.runtime.artefact import read_router_info
@@ -271,6 +279,7 @@ def compare_models(
                     "weighted_f1": report["weighted_f1"],
                     "n_test": len(texts),
                     "threads": config.threads,
+                    "load_1m": _load_average(),  # busy neighbours inflate latency: judge timings by it
                 }
             )
             del predictor, pred
