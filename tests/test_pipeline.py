@@ -97,6 +97,20 @@ def test_rerun_skips_done_stages_and_force_redoes_from_a_stage(tiny_run):
     assert (out / "teacher" / "router.json").stat().st_mtime == teacher_mtime
 
 
+def test_until_stops_after_a_stage_and_the_next_run_redoes_the_rest(tiny_run):
+    cfg, out, _state = tiny_run
+    after_mtime = (out / "bench" / "after.json").stat().st_mtime
+    state = run_pipeline(cfg, force=("compare",), until="compare")
+    assert state["stages"]["compare"]["status"] == "done"
+    assert state["stages"]["bench"]["status"] == "stale"
+    assert (out / "bench" / "after.json").stat().st_mtime == after_mtime  # not benchmarked yet
+    state = run_pipeline(cfg)
+    assert state["stages"]["bench"]["status"] == "done"
+    assert (out / "bench" / "after.json").stat().st_mtime > after_mtime
+    with pytest.raises(RouterError, match="--until: unknown stage"):
+        run_pipeline(cfg, until="nope")
+
+
 def test_failing_stage_names_itself_and_keeps_earlier_artefacts(tiny_run):
     cfg, out, _state = tiny_run
     from dataclasses import replace

@@ -1057,6 +1057,10 @@ def pipeline(
         list[str] | None,
         typer.Option("--force", help="Redo this stage (and the ones after it); 'all' redoes all."),
     ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
+    ] = None,
 ) -> None:
     """The main job: analyse, split, train, distil, quantise, evaluate, benchmark and report, resumably."""
     from llm_router.pipeline import PipelineConfig, run_pipeline
@@ -1079,7 +1083,10 @@ def pipeline(
         fast=fast,
         static_student=static,
     )
-    state = run_pipeline(cfg, force=tuple(force or ()), console=console)
+    state = run_pipeline(cfg, force=tuple(force or ()), console=console, until=until)
+    if until and until != "report":
+        console.print(f"[bold]stopped after {until}[/]; run again without --until to go on", highlight=False)
+        return
     report = state.get("stages", {}).get("report", {})
     console.print(f"[bold]done:[/] {report.get('summary', '')}", highlight=False)
 

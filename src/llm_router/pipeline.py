@@ -97,10 +97,14 @@ class PipelineRunner:
                 return {}
         return {}
 
-    def run(self, force: tuple[str, ...] = ()) -> dict:
+    def run(self, force: tuple[str, ...] = (), until: str | None = None) -> dict:
+        """Run (or skip) every stage in order; ``until`` stops after that stage (e.g. train on a busy machine,
+        benchmark later on a quiet one)."""
         unknown = sorted(set(force) - set(STAGES) - {"all"})
         if unknown:
             raise RouterError(f"--force: unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGES)})")
+        if until is not None and until not in STAGES:
+            raise RouterError(f"--until: unknown stage {until!r} (stages: {', '.join(STAGES)})")
         self.out.mkdir(parents=True, exist_ok=True)
         state = self._load_state()
         state["config"] = asdict(self.cfg)
@@ -127,6 +131,8 @@ class PipelineRunner:
                     highlight=False,
                 )
                 upstream.append(h)
+                if stage.name == until:
+                    break
                 continue
             redo_rest = True  # later stages read this stage's artefacts
             self.console.rule(f"[bold]{stage.name}")
@@ -161,6 +167,13 @@ class PipelineRunner:
             atomic_write_json(self.state_path, state)
             self.console.print(f"[green]{stage.name:>9}[/] {summary} [dim]({secs:.0f} s)[/]", highlight=False)
             upstream.append(h)
+            if stage.name == until:
+                later = self.stages[self.stages.index(stage) + 1 :]
+                for rest in later:  # they read what was just redone: the next run must redo them too
+                    if stages_state.get(rest.name, {}).get("status") == "done":
+                        stages_state[rest.name]["status"] = "stale"
+                atomic_write_json(self.state_path, state)
+                break
         return state
 
 
@@ -427,6 +440,8 @@ def build_stages() -> list[Stage]:
     ]
 
 
-def run_pipeline(cfg: PipelineConfig, force: tuple[str, ...] = (), console: Console | None = None) -> dict:
-    """Run (or resume) the whole pipeline; returns ``pipeline.json``'s content."""
-    return PipelineRunner(cfg, build_stages(), console=console).run(force=force)
+def run_pipeline(
+    cfg: PipelineConfig, force: tuple[str, ...] = (), console: Console | None = None, until: str | None = None
+) -> dict:
+    """Run (or resume) the whole pipeline, or its stages up to ``until``; returns ``pipeline.json``'s content."""
+    return PipelineRunner(cfg, build_stages(), console=console).run(force=force, until=until)
