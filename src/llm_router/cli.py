@@ -6,6 +6,8 @@ Every command turns a :class:`~llm_router.errors.RouterError` into one line on s
 
 from __future__ import annotations
 
+import functools
+import inspect
 from pathlib import Path
 from typing import Annotated
 
@@ -727,6 +729,64 @@ SetfitLrOpt = Annotated[
 ]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="Torch threads (default 2).")]
 
+# name of the TrainConfig field -> its option; `router train`, `cv` and `tune` all take every one of them.
+TRAINING_OPTIONS = {
+    "method": MethodOpt,
+    "model": ModelOpt,
+    "epochs": EpochsOpt,
+    "learning_rate": LrOpt,
+    "head_learning_rate": HeadLrOpt,
+    "layer_lr_decay": LlrdOpt,
+    "head_warmup_epochs": HeadWarmupOpt,
+    "soup": SoupOpt,
+    "batch_size": BatchOpt,
+    "max_length": MaxLenOpt,
+    "warmup_ratio": WarmupOpt,
+    "weight_decay": WdOpt,
+    "dropout": DropoutOpt,
+    "optimizer": OptimOpt,
+    "scheduler": SchedOpt,
+    "label_smoothing": SmoothOpt,
+    "freeze_embeddings": FreezeOpt,
+    "trainable_layers": LayersOpt,
+    "seed": SeedOpt,
+    "class_weights": WeightsOpt,
+    "oversample": OversampleOpt,
+    "augment": AugmentOpt,
+    "augment_scope": AugScopeOpt,
+    "train_label_col": TrainLabelOpt,
+    "route_map": RouteMapOpt,
+    "early_stopping_patience": PatienceOpt,
+    "select_best_epoch": BestEpochOpt,
+    "test_size": TestSizeOpt,
+    "val_size": ValSizeOpt,
+    "setfit_iterations": SetfitItersOpt,
+    "setfit_body_epochs": SetfitEpochsOpt,
+    "setfit_body_learning_rate": SetfitLrOpt,
+    "threads": ThreadsOpt,
+}
+
+
+def with_training_options(command):
+    """Give a command every option of :data:`TRAINING_OPTIONS` (before its own last parameter, ``--json``); the
+    function receives them as one dict ``options`` ({field: value or None})."""
+    signature = inspect.signature(command, eval_str=True)  # this module's annotations are strings
+    own = [p for p in signature.parameters.values() if p.name != "options"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in TRAINING_OPTIONS.items()
+    ]
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        options = {name: kwargs.pop(name) for name in TRAINING_OPTIONS}
+        return command(**kwargs, options=options)
+
+    wrapper.__signature__ = signature.replace(parameters=own[:-1] + added + own[-1:])
+    wrapper.__annotations__ = {}  # the signature is the whole truth (typer reads both)
+    return wrapper
+
 
 def _load_training_data(data, text_col, label_col, labels, strict, config):
     from llm_router.data import demo_data_path, load_dataset, read_table
@@ -743,6 +803,7 @@ def _load_training_data(data, text_col, label_col, labels, strict, config):
 
 
 @app.command()
+@with_training_options
 def train(
     data: DataOpt = None,
     text_col: TextColOpt = "text",
@@ -751,43 +812,10 @@ def train(
     strict: StrictOpt = False,
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")] = Path("router-model"),
     config: ConfigOpt = None,
-    method: MethodOpt = None,
-    model: ModelOpt = None,
-    epochs: EpochsOpt = None,
-    learning_rate: LrOpt = None,
-    head_learning_rate: HeadLrOpt = None,
-    layer_lr_decay: LlrdOpt = None,
-    head_warmup_epochs: HeadWarmupOpt = None,
-    soup: SoupOpt = None,
-    batch_size: BatchOpt = None,
-    max_length: MaxLenOpt = None,
-    warmup_ratio: WarmupOpt = None,
-    weight_decay: WdOpt = None,
-    dropout: DropoutOpt = None,
-    optimizer: OptimOpt = None,
-    scheduler: SchedOpt = None,
-    label_smoothing: SmoothOpt = None,
-    freeze_embeddings: FreezeOpt = None,
-    trainable_layers: LayersOpt = None,
-    seed: SeedOpt = None,
-    class_weights: WeightsOpt = None,
-    oversample: OversampleOpt = None,
-    augment: AugmentOpt = None,
-    augment_scope: AugScopeOpt = None,
-    train_label_col: TrainLabelOpt = None,
-    route_map: RouteMapOpt = None,
-    early_stopping_patience: PatienceOpt = None,
-    select_best_epoch: BestEpochOpt = None,
-    test_size: TestSizeOpt = None,
-    val_size: ValSizeOpt = None,
-    setfit_iterations: SetfitItersOpt = None,
-    setfit_body_epochs: SetfitEpochsOpt = None,
-    setfit_body_learning_rate: SetfitLrOpt = None,
-    threads: ThreadsOpt = None,
+    options: dict | None = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Fine-tune a router (sequence classifier) and write the model folder with its test-split metrics."""
-    options = {k: v for k, v in locals().items() if k not in TRAIN_IO_PARAMS}
     from llm_router.distill.config import config_from_options
     from llm_router.distill.train import print_route_map, print_train_result
     from llm_router.distill.train import train as run_train
@@ -810,23 +838,6 @@ def train(
             },
         )
         console.print(f"wrote {json_path}")
-
-
-TRAIN_IO_PARAMS = {
-    "data",
-    "text_col",
-    "label_col",
-    "labels",
-    "strict",
-    "out",
-    "config",
-    "json_path",
-    "folds",
-    "repeats",
-    "trials",
-    "timeout",
-    "best_out",
-}
 
 
 @app.command("eval")
@@ -884,6 +895,7 @@ def eval_command(
 
 
 @app.command()
+@with_training_options
 def cv(
     data: DataOpt = None,
     text_col: TextColOpt = "text",
@@ -893,43 +905,10 @@ def cv(
     folds: Annotated[int, typer.Option("--folds", help="Number of folds.")] = 5,
     repeats: Annotated[int, typer.Option("--repeats", help="Repeat the k-fold split with new shuffles.")] = 1,
     config: ConfigOpt = None,
-    method: MethodOpt = None,
-    model: ModelOpt = None,
-    epochs: EpochsOpt = None,
-    learning_rate: LrOpt = None,
-    head_learning_rate: HeadLrOpt = None,
-    layer_lr_decay: LlrdOpt = None,
-    head_warmup_epochs: HeadWarmupOpt = None,
-    soup: SoupOpt = None,
-    batch_size: BatchOpt = None,
-    max_length: MaxLenOpt = None,
-    warmup_ratio: WarmupOpt = None,
-    weight_decay: WdOpt = None,
-    dropout: DropoutOpt = None,
-    optimizer: OptimOpt = None,
-    scheduler: SchedOpt = None,
-    label_smoothing: SmoothOpt = None,
-    freeze_embeddings: FreezeOpt = None,
-    trainable_layers: LayersOpt = None,
-    seed: SeedOpt = None,
-    class_weights: WeightsOpt = None,
-    oversample: OversampleOpt = None,
-    augment: AugmentOpt = None,
-    augment_scope: AugScopeOpt = None,
-    train_label_col: TrainLabelOpt = None,
-    route_map: RouteMapOpt = None,
-    early_stopping_patience: PatienceOpt = None,
-    select_best_epoch: BestEpochOpt = None,
-    test_size: TestSizeOpt = None,
-    val_size: ValSizeOpt = None,
-    setfit_iterations: SetfitItersOpt = None,
-    setfit_body_epochs: SetfitEpochsOpt = None,
-    setfit_body_learning_rate: SetfitLrOpt = None,
-    threads: ThreadsOpt = None,
+    options: dict | None = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Cross-validate one training configuration (deduplicated, stratified folds): mean and std of each metric."""
-    options = {k: v for k, v in locals().items() if k not in TRAIN_IO_PARAMS}
     from llm_router.distill.config import config_from_options
     from llm_router.distill.train import cross_validate, print_cv_result
     from llm_router.utils import atomic_write_json
@@ -944,6 +923,7 @@ def cv(
 
 
 @app.command()
+@with_training_options
 def tune(
     data: DataOpt = None,
     text_col: TextColOpt = "text",
@@ -961,27 +941,12 @@ def tune(
         "best.json"
     ),
     config: ConfigOpt = None,
-    model: ModelOpt = None,
-    method: MethodOpt = None,
-    max_length: MaxLenOpt = None,
-    epochs: EpochsOpt = None,
-    learning_rate: LrOpt = None,
-    batch_size: BatchOpt = None,
-    dropout: DropoutOpt = None,
-    trainable_layers: LayersOpt = None,
-    class_weights: WeightsOpt = None,
-    oversample: OversampleOpt = None,
-    augment: AugmentOpt = None,
-    train_label_col: TrainLabelOpt = None,
-    route_map: RouteMapOpt = None,
-    seed: SeedOpt = None,
-    threads: ThreadsOpt = None,
+    options: dict | None = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Search learning rate, batch size, epochs, dropout, weighting, over-sampling, augmentation (Optuna).
 
     Options given here are fixed; the others are searched."""
-    options = {k: v for k, v in locals().items() if k not in TRAIN_IO_PARAMS}
     from llm_router.data import demo_data_path, load_dataset, read_table
     from llm_router.distill.config import config_from_options
     from llm_router.distill.tune import print_trials
