@@ -10,55 +10,19 @@ to. Treat it as read-only (copy it with ``shutil.copytree`` before changing anyt
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from tiny_tokenizers import wordpiece_tokenizer
 
 TINY_ROUTES = ["Claude", "gemini-mini", "gpt-o1"]
 TINY_MAX_LENGTH = 48
 
 
 def tiny_wordpiece_tokenizer(texts, n_words: int = 200):
-    """A lowercase BERT WordPiece tokenizer over ``texts``: specials, every character (and its ``##`` form) and
-    the most frequent words, so unknown words split into characters instead of becoming [UNK]."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    norm = normalizers.BertNormalizer(lowercase=True)
-    pre = pre_tokenizers.BertPreTokenizer()
-    words = Counter(w for t in texts for w, _ in pre.pre_tokenize_str(norm.normalize_str(t)))
-    chars = sorted({c for w in words for c in w})
-    vocab: dict[str, int] = {}
-    for token in [
-        "[PAD]",
-        "[UNK]",
-        "[CLS]",
-        "[SEP]",
-        "[MASK]",
-        *chars,
-        *("##" + c for c in chars),
-        *(w for w, _ in words.most_common(n_words)),
-    ]:
-        vocab.setdefault(token, len(vocab))
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##"))
-    tok.normalizer = norm
-    tok.pre_tokenizer = pre
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
-    )
-    tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=TINY_MAX_LENGTH,
-    )
+    """A lowercase BERT WordPiece tokenizer over ``texts`` (see :func:`tiny_tokenizers.wordpiece_tokenizer`)."""
+    return wordpiece_tokenizer(texts, n_words=n_words, model_max_length=TINY_MAX_LENGTH)
 
 
 TEMPLATES = {

@@ -8,6 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tiny_tokenizers import bert_fast_tokenizer
+
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "</s>"]
 
@@ -27,8 +29,7 @@ def toy_frame(n_per_class: int = 20, seed: int = 0) -> pd.DataFrame:
 
 
 def char_tokenizer(texts, model_max_length: int = 128):
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
 
     chars = sorted({c for t in texts for c in t if not c.isspace()} | set("query:"))
     vocab = {tok: i for i, tok in enumerate(SPECIALS + chars)}
@@ -36,21 +37,7 @@ def char_tokenizer(texts, model_max_length: int = 128):
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex("."), behavior="isolated")]
     )
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B [SEP]",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        eos_token="</s>",
-        model_max_length=model_max_length,
-    )
+    return bert_fast_tokenizer(tok, vocab, model_max_length, eos_token="</s>")
 
 
 def _all_demo_texts():

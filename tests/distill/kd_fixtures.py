@@ -4,10 +4,11 @@ random-initialised BERT teacher folder in the `router train` format (router.json
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+
+import tiny_tokenizers
 
 KOREAN_TEXTS = [
     "파이썬 코드 버그 고쳐줘",
@@ -27,43 +28,7 @@ def demo_texts() -> list[str]:
 def wordpiece_tokenizer(texts, n_words: int = 150):
     """A BERT-style uncased WordPiece tokenizer: specials, every character (+ ``##`` continuation), the most
     frequent words and some word prefixes / suffixes, so words split into several pieces."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    norm = normalizers.BertNormalizer(lowercase=True)
-    pre = pre_tokenizers.BertPreTokenizer()
-    words = Counter(w for t in texts for w, _span in pre.pre_tokenize_str(norm.normalize_str(t)))
-    chars = sorted({c for w in words for c in w})
-    vocab_list = specials + chars + ["##" + c for c in chars]
-    for word, _n in words.most_common(n_words):
-        if len(word) > 3:
-            vocab_list += [word, word[:3], "##" + word[3:]]
-        else:
-            vocab_list.append(word)
-    vocab = {}
-    for tok in vocab_list:
-        vocab.setdefault(tok, len(vocab))
-    tok = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##"))
-    tok.normalizer = norm
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
-    )
-    from tokenizers import decoders
-
-    tok.decoder = decoders.WordPiece()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=128,
-    )
+    return tiny_tokenizers.wordpiece_tokenizer(texts, n_words=n_words, split_long_words=True)
 
 
 def unigram_tokenizer(texts, extra_pieces: int = 300):
