@@ -76,7 +76,6 @@ def rows() -> list[Row]:
 
     frozen_emb = {**PLAIN, "freeze_embeddings": True}
     top6 = {**frozen_emb, "trainable_layers": 6, "learning_rate": 1e-4}
-    category = {**top6, "train_label_col": "category", "route_map": "auto"}
     defaults = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("extra", "threads")}
     # RouterBench is 8x bigger with 3x longer texts: the same recipe, cut to fit the time budget (see ABLATION.md)
     routerbench = {**defaults, "epochs": 3, "trainable_layers": 4, "max_length": 128}
@@ -96,10 +95,15 @@ def rows() -> list[Row]:
         Row("weights", "+ class weights (balanced)", "cv", config=PLAIN),
         Row("frozen_emb", "+ frozen word embeddings", "cv", config=frozen_emb),
         Row("top6", "+ train only the top 6 of 12 layers (bottom cached), lr 1e-4", "cv", config=top6),
-        Row("oversample", "+ over-sampling (minorities to 100%)", "cv", config={**top6, "oversample": 1.0}),
+        Row(
+            "oversample",
+            "top6 + over-sampling (minorities to 100%)",
+            "cv",
+            config={**top6, "oversample": 1.0},
+        ),
         Row(
             "augment",
-            "+ augmentation (typo + spacing, 1 copy each per minority example)",
+            "top6 + over-sampling + augmentation (typo + spacing, 1 copy each per minority example)",
             "cv",
             config={**top6, "oversample": 1.0, "augment": "typo:1,spacing:1"},
         ),
@@ -116,56 +120,28 @@ def rows() -> list[Row]:
             config={**top6, "train_label_col": "intent", "route_map": "auto"},
         ),
         Row(
-            "category", "category-level training (5 categories -> 3 routes, auto map)", "cv", config=category
+            "category",
+            "category-level training (5 categories -> 3 routes, auto map)",
+            "cv",
+            config={**top6, "train_label_col": "category", "route_map": "auto"},
         ),
         Row(
-            "cat_full",
-            "category, all 12 layers trained (lr 5e-5)",
+            "top4",
+            "top6 with only the top 4 layers trained",
             "cv",
-            config={**frozen_emb, "train_label_col": "category", "route_map": "auto"},
+            config={**top6, "trainable_layers": 4},
+        ),
+        Row("head_lr", "top6 + head learning rate 1e-3", "cv", config={**top6, "head_learning_rate": 1e-3}),
+        Row(
+            "lpft", "top6 + 5 head-only epochs first (LP-FT)", "cv", config={**top6, "head_warmup_epochs": 5}
         ),
         Row(
-            "cat_top4",
-            "category, only the top 4 layers trained",
+            "smooth",
+            "top6 + 12 epochs + label smoothing 0.1",
             "cv",
-            config={**category, "trainable_layers": 4},
+            config={**top6, "epochs": 12, "label_smoothing": 0.1},
         ),
-        Row(
-            "cat_head_lr",
-            "category + head learning rate 1e-3",
-            "cv",
-            config={**category, "head_learning_rate": 1e-3},
-        ),
-        Row(
-            "cat_lpft",
-            "category + 5 head-only epochs first (LP-FT)",
-            "cv",
-            config={**category, "head_warmup_epochs": 5},
-        ),
-        Row(
-            "cat_aug",
-            "category + over-sampling + augmentation",
-            "cv",
-            config={**category, "oversample": 1.0, "augment": "typo:1,spacing:1"},
-        ),
-        Row(
-            "cat_ls",
-            "category + 12 epochs + label smoothing 0.1",
-            "cv",
-            config={**category, "epochs": 12, "label_smoothing": 0.1},
-        ),
-        Row(
-            "cat_head_lpft",
-            "category + head lr 1e-3 + LP-FT",
-            "cv",
-            config={**category, "head_learning_rate": 1e-3, "head_warmup_epochs": 5},
-        ),
-        Row(
-            "cat_soup",
-            "category + head lr 1e-3 + soup of 3 (weights of 3 runs averaged)",
-            "cv",
-            config={**category, "head_learning_rate": 1e-3, "soup": 3},
-        ),
+        Row("soup", "top6 + soup of 3 (weights of 3 runs averaged)", "cv", config={**top6, "soup": 3}),
         Row(
             "best",
             "tuned best (the `router train` / `router cv` defaults)",

@@ -1022,6 +1022,12 @@ def pipeline(
         list[str] | None,
         typer.Option("--force", help="Redo this stage (and the ones after it); 'all' redoes all."),
     ] = None,
+    teacher_epochs: Annotated[
+        int | None, typer.Option("--teacher-epochs", help="Teacher epochs (default: `router train`'s).")
+    ] = None,
+    student_epochs: Annotated[
+        int | None, typer.Option("--student-epochs", help="Student epochs (default: `router distill`'s).")
+    ] = None,
     until: Annotated[
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
@@ -1038,7 +1044,9 @@ def pipeline(
         route_map=route_map,
         out=str(out),
         teacher_model=teacher_model,
+        teacher_epochs=teacher_epochs,
         student=student,
+        student_epochs=student_epochs,
         threads=threads,
         bench_rps=rps,
         bench_duration=duration,

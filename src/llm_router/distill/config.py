@@ -34,7 +34,7 @@ class TrainConfig:
     route_map: str | dict[str, str] | None = None  # None | "auto" | path to JSON | {label: route}
     # --- optimisation
     epochs: int = 8
-    learning_rate: float = 5e-5
+    learning_rate: float = 1e-4
     head_learning_rate: float | None = None  # None = learning_rate; the classifier head's own rate
     head_warmup_epochs: int = 0  # LP-FT: first train only the head on the frozen encoder for this many epochs
     head_warmup_lr: float = 1e-3
@@ -49,9 +49,8 @@ class TrainConfig:
     scheduler: str = "linear"
     label_smoothing: float = 0.0
     freeze_embeddings: bool = True  # freeze the (huge, multilingual) word-embedding matrix
-    trainable_layers: int | None = (
-        None  # train only the top k encoder layers (bottom computed once); None = all
-    )
+    # train only the top k encoder layers (the bottom's output is computed once per text); None = all
+    trainable_layers: int | None = 6
     seed: int = 42
     # --- imbalance and augmentation (training split only)
     class_weights: str = "balanced"  # none | balanced | sqrt
