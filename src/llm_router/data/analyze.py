@@ -62,12 +62,11 @@ def _token_lengths(
     if not tokenizer_name:
         return None, None, None
     try:
-        from transformers import AutoTokenizer
-
         from llm_router.models import model_profile, resolve
+        from llm_router.utils import load_tokenizer
 
         profile = model_profile(tokenizer_name)
-        tok = AutoTokenizer.from_pretrained(str(resolve(tokenizer_name)))
+        tok = load_tokenizer(resolve(tokenizer_name))
         enc = tok([profile.text_prefix + t for t in texts], add_special_tokens=True, truncation=False)[
             "input_ids"
         ]

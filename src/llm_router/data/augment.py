@@ -191,10 +191,12 @@ class Seq2SeqAugmenter:
 
     @staticmethod
     def _load(name: str):
-        from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+        from transformers import AutoModelForSeq2SeqLM
+
+        from llm_router.utils import load_tokenizer
 
         try:
-            tokenizer = AutoTokenizer.from_pretrained(name)
+            tokenizer = load_tokenizer(name)
             model = AutoModelForSeq2SeqLM.from_pretrained(name).eval()
         except (OSError, ValueError) as exc:
             raise RouterError(

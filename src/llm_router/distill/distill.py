@@ -508,9 +508,10 @@ def distill(
 ) -> DistillResult:
     """Distil the teacher in ``teacher_dir`` into the student ``config.student`` written to ``out_dir``."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     from llm_router.distill.student import hf_student, layer_student, parse_student_spec
+    from llm_router.utils import load_tokenizer
 
     config = config or DistillConfig()
     spec = parse_student_spec(config.student)
@@ -524,7 +525,7 @@ def distill(
 
     attn_impl = "eager" if config.attention_weight > 0 and spec.kind == "layers" else None
     try:
-        tokenizer = AutoTokenizer.from_pretrained(teacher_info.path)
+        tokenizer = load_tokenizer(teacher_info.path)
         teacher = AutoModelForSequenceClassification.from_pretrained(
             teacher_info.path, **({"attn_implementation": attn_impl} if attn_impl else {})
         )

@@ -142,12 +142,14 @@ def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
 def hf_student(model_name: str, labels: list[str]):
     """A sequence classifier on the encoder ``model_name`` (hub id or folder; resolved offline-first through
     :func:`llm_router.models.resolve`) with a fresh head for ``labels``, and its tokenizer."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
+
+    from llm_router.utils import load_tokenizer
 
     path = resolve_model(model_name)
     id2label = dict(enumerate(labels))
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = load_tokenizer(path)
         model = AutoModelForSequenceClassification.from_pretrained(
             path,
             num_labels=len(labels),

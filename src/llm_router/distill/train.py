@@ -107,12 +107,14 @@ def quiet_transformers() -> Iterator[None]:
 def load_classifier(config: TrainConfig, labels: Sequence[str], path: str | None = None):
     """(model, tokenizer) for ``config.model`` (or the folder ``path``, e.g. a SetFit body) with a fresh
     classification head over ``labels``."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from llm_router.utils import load_tokenizer
 
     path = path or resolve_model(config.model)
     with quiet_transformers():
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
+            tokenizer = load_tokenizer(path)
             model_config = AutoConfig.from_pretrained(
                 path,
                 num_labels=len(labels),

@@ -43,9 +43,9 @@ def load_fast_tokenizer(folder: str | Path) -> Tokenizer:
     if file.exists():
         return Tokenizer.from_file(str(file))
     try:
-        from transformers import AutoTokenizer
+        from llm_router.utils import load_tokenizer
 
-        return AutoTokenizer.from_pretrained(str(folder), use_fast=True).backend_tokenizer
+        return load_tokenizer(folder, use_fast=True).backend_tokenizer
     except Exception as exc:  # no tokenizer files at all, sentencepiece missing, ...
         raise RouterError(
             f"{folder}: no usable tokenizer (tokenizer.json missing and conversion failed: {exc})"

@@ -8,12 +8,14 @@ from llm_router.utils.files import (
     read_json,
 )
 from llm_router.utils.hashing import text_hash
+from llm_router.utils.tokenizers import load_tokenizer
 
 __all__ = [
     "atomic_output_dir",
     "atomic_write_json",
     "atomic_write_text",
     "cache_dir",
+    "load_tokenizer",
     "read_json",
     "text_hash",
 ]
