@@ -1026,8 +1026,8 @@ def pipeline(
         int | None, typer.Option("--teacher-epochs", help="Teacher epochs (default: `router train`'s).")
     ] = None,
     student_epochs: Annotated[
-        int | None, typer.Option("--student-epochs", help="Student epochs (default: `router distill`'s).")
-    ] = None,
+        int | None, typer.Option("--student-epochs", help="Student epochs (early stopping may end sooner).")
+    ] = 6,
     until: Annotated[
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
