@@ -38,7 +38,9 @@ class PipelineConfig:
     teacher_model: str = "intfloat/multilingual-e5-small"
     teacher_epochs: int | None = None  # None: the tuned default of `router train`
     student: str = "layers:4"
-    student_epochs: int | None = 6  # None: `router distill`'s default (10); 6 keeps the default run near 10 min
+    student_epochs: int | None = (
+        6  # None: `router distill`'s default (10); 6 keeps the default run near 10 min
+    )
     static_student: bool = True
     int8_static: bool = True
     threads: int = 1  # inference threads for compare/bench (the HTTP client needs the other core)

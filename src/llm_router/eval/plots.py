@@ -66,25 +66,12 @@ def training_curves_png(history: Sequence[dict], path: str | os.PathLike[str], t
         suffix = "" if member is None else f" (member {member})"
         epochs = [h["epoch"] for h in rows]
         loss = [np.nan if h.get("train_loss") is None else h["train_loss"] for h in rows]
-        ax.plot(
-            epochs,
-            loss,
-            "o-",
-            color="tab:blue",
-            alpha=1.0 if member in (None, 0) else 0.5,
-            label="train loss" + suffix,
-        )
+        alpha = 1.0 if member in (None, 0) else 0.5  # later soup members fainter
+        ax.plot(epochs, loss, "o-", color="tab:blue", alpha=alpha, label="train loss" + suffix)
         val = [np.nan if h.get("val_macro_f1") is None else h["val_macro_f1"] for h in rows]
         if not all(np.isnan(val)):
             ax2 = ax2 or ax.twinx()
-            ax2.plot(
-                epochs,
-                val,
-                "s-",
-                color="tab:orange",
-                alpha=1.0 if member in (None, 0) else 0.5,
-                label="val macro F1" + suffix,
-            )
+            ax2.plot(epochs, val, "s-", color="tab:orange", alpha=alpha, label="val macro F1" + suffix)
     ax.set_xlabel("epoch")
     ax.set_ylabel("train loss", color="tab:blue")
     if ax2 is not None:
