@@ -82,6 +82,20 @@ def test_transfer_set_never_holds_val_or_test_texts(teacher_dir, tmp_path):
     assert (transfer.gold[np.array(transfer.source) == "train"] >= 0).all()
 
 
+def test_max_transfer_keeps_every_training_text_and_samples_the_generated_ones(teacher_dir):
+    info = load_teacher_folder(teacher_dir)
+    full = build_transfer_set(info, DistillConfig(augment="typo:2", mix=2, max_transfer=None))
+    cap = len(info.train) + 5
+    capped = build_transfer_set(info, DistillConfig(augment="typo:2", mix=2, max_transfer=cap))
+    assert len(full.texts) > cap and len(capped.texts) == cap
+    assert capped.counts()["train"] == len(info.train)  # originals always kept
+    assert set(capped.texts) <= set(full.texts)
+    again = build_transfer_set(info, DistillConfig(augment="typo:2", mix=2, max_transfer=cap))
+    assert again.texts == capped.texts  # deterministic for a seed
+    with pytest.raises(RouterError, match="max_transfer"):
+        DistillConfig(max_transfer=0)
+
+
 def test_mixed_texts_are_new_unlabelled_texts(teacher_dir):
     info = load_teacher_folder(teacher_dir)
     train = list(info.train["text"])

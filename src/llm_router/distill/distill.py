@@ -46,6 +46,9 @@ class DistillConfig:
     # --- transfer set (train split only; every text is labelled softly by the teacher)
     augment: str = DEFAULT_AUGMENT  # llm_router.data.augment spec for every training text; "" = none
     mix: int = 4  # unlabelled mixed texts per training text (word swaps / splices across texts)
+    # at most this many transfer texts: every training text stays, generated ones (augmented, mixed) are sampled
+    # to fit - on a few hundred rows nothing is cut, on thousands it keeps an epoch affordable on a CPU
+    max_transfer: int | None = 6000
     unlabeled: str | None = None  # extra texts: .txt lines, or column `unlabeled_col` of a table
     unlabeled_col: str = "text"
     data: str | None = None  # override router.json's data path (the same file, moved)
@@ -96,6 +99,8 @@ class DistillConfig:
             bad(f"class weights {self.class_weights!r} (none or balanced)")
         if self.mix < 0:
             bad(f"mix must be >= 0 (got {self.mix})")
+        if self.max_transfer is not None and self.max_transfer < 1:
+            bad(f"max_transfer must be >= 1 (got {self.max_transfer})")
         if self.epochs < 1 or self.batch_size < 1:
             bad("epochs and batch size must be >= 1")
         if not self.learning_rate > 0:
@@ -299,6 +304,14 @@ def build_transfer_set(teacher: TeacherFolder, config: DistillConfig) -> Transfe
     if config.unlabeled:
         for text in read_unlabeled(config.unlabeled, config.unlabeled_col):
             add(text, -1, "unlabeled")
+    if config.max_transfer is not None and len(texts) > config.max_transfer:
+        keep = [i for i, origin in enumerate(source) if origin == "train"]
+        generated = [i for i, origin in enumerate(source) if origin != "train"]
+        room = max(0, config.max_transfer - len(keep))
+        rng = np.random.default_rng(config.seed)
+        keep += sorted(rng.choice(generated, size=min(room, len(generated)), replace=False).tolist())
+        keep.sort()
+        texts, gold, source = [texts[i] for i in keep], [gold[i] for i in keep], [source[i] for i in keep]
     return TransferSet(texts, np.asarray(gold, dtype=np.int64), source)
 
 
