@@ -478,6 +478,10 @@ def distill(
         int | None,
         typer.Option("--mix", help="Unlabelled mixed texts per training text (word swaps, splices)."),
     ] = None,
+    max_transfer: Annotated[
+        int | None,
+        typer.Option("--max-transfer", help="At most N transfer texts (originals kept, generated sampled)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option("--epochs")] = None,
     batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
     learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
@@ -524,6 +528,7 @@ def distill(
         unlabeled_col=unlabeled_col,
         augment="" if augment and augment.lower() == "none" else augment,
         mix=mix,
+        max_transfer=max_transfer,
         keep_chars=keep_chars,
         keep_frequent=keep_frequent,
         epochs=epochs,
