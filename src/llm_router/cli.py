@@ -1012,7 +1012,7 @@ def pipeline(
     duration: Annotated[float, typer.Option("--duration", help="Seconds per HTTP benchmark run.")] = 30.0,
     find_max: Annotated[
         bool, typer.Option("--find-max/--no-find-max", help="Search the max rate under the SLO.")
-    ] = True,
+    ] = False,
     static: Annotated[
         bool, typer.Option("--static/--no-static", help="Also distil a static-embedding student.")
     ] = True,
@@ -1032,7 +1032,7 @@ def pipeline(
     ] = None,
     student_epochs: Annotated[
         int | None, typer.Option("--student-epochs", help="Student epochs (early stopping may end sooner).")
-    ] = 6,
+    ] = 4,
     until: Annotated[
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),

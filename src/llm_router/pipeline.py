@@ -46,7 +46,7 @@ class PipelineConfig:
     threads: int = 1  # inference threads for compare/bench (the HTTP client needs the other core)
     bench_rps: float = 100.0
     bench_duration: float = 30.0
-    find_max: bool = True
+    find_max: bool = False  # --find-max: also search the highest rate under the SLO (about 2 more minutes)
     slo_ms: float = 50.0
     sample: int | None = None  # use only this many rows (stratified): for smoke tests
     fast: bool = False  # tiny settings for CI: few epochs, short benchmarks
