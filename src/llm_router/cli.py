@@ -776,12 +776,15 @@ def with_training_options(command):
     """Give a command every option of :data:`TRAINING_OPTIONS` (before its own last parameter, ``--json``); the
     function receives them as one dict ``options`` ({field: value or None})."""
     signature = inspect.signature(command, eval_str=True)  # this module's annotations are strings
-    own = [p for p in signature.parameters.values() if p.name != "options"]
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in signature.parameters.values()
+        if p.name != "options"
+    ]
     added = [
         inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
         for name, annotation in TRAINING_OPTIONS.items()
     ]
-    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
 
     @functools.wraps(command)
     def wrapper(**kwargs):

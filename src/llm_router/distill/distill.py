@@ -309,8 +309,7 @@ def build_transfer_set(teacher: TeacherFolder, config: DistillConfig) -> Transfe
         generated = [i for i, origin in enumerate(source) if origin != "train"]
         room = max(0, config.max_transfer - len(keep))
         rng = np.random.default_rng(config.seed)
-        keep += sorted(rng.choice(generated, size=min(room, len(generated)), replace=False).tolist())
-        keep.sort()
+        keep = sorted(keep + rng.choice(generated, size=min(room, len(generated)), replace=False).tolist())
         texts, gold, source = [texts[i] for i in keep], [gold[i] for i in keep], [source[i] for i in keep]
     return TransferSet(texts, np.asarray(gold, dtype=np.int64), source)
 
