@@ -968,17 +968,17 @@ def tune(
     extra = tuple(c for c in ("category", "intent") if c in columns)
     df = load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra)
     fixed = [k for k, v in options.items() if v is not None]
-    result = run_tune(
-        df,
-        base,
-        trials=trials,
-        folds=folds,
-        timeout=timeout,
-        fixed=fixed,
-        on_trial=lambda r: console.print(
-            f"trial {r['trial']}: {r['state']}, macro F1 {r['macro_f1']:.3f}", highlight=False
-        ),
-    )
+    done: list[dict] = []
+
+    def on_trial(row: dict) -> None:
+        console.print(
+            f"trial {row['trial']}: {row['state']}, macro F1 {row['macro_f1']:.3f}", highlight=False
+        )
+        done.append(row)
+        if json_path:  # the trials so far survive an interrupted search
+            atomic_write_json(json_path, {"partial": True, "trials": done})
+
+    result = run_tune(df, base, trials=trials, folds=folds, timeout=timeout, fixed=fixed, on_trial=on_trial)
     print_trials(result, console)
     result.config.to_json(best_out)
     console.print(

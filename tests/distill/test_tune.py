@@ -45,3 +45,18 @@ def test_fixed_options_are_not_searched(tiny_bert_dir, toy_df):
     result = tune(toy_df, base, trials=2, folds=0, progress=False, fixed=["epochs", "augment", "oversample"])
     assert result.config.epochs == 1 and result.config.augment == "" and result.config.oversample == 0.0
     assert all("epochs" not in t and "augment" not in t for t in result.trials)
+
+
+def test_first_trial_is_the_base_config(tiny_bert_dir, toy_df):
+    # the search starts from the configuration it is asked to improve, so it never returns a worse one
+    base = TrainConfig(model=str(tiny_bert_dir), epochs=1, learning_rate=3e-3, class_weights="balanced")
+    result = tune(toy_df, base, trials=2, folds=0, space=small_space, progress=False)
+    first = next(t for t in result.trials if t["trial"] == 0)
+    assert first["learning_rate"] == 3e-3 and first["class_weights"] == "balanced"
+    # the default space's choices hold every default of TrainConfig (dropout None = the model's own)
+    from llm_router.distill.tune import _base_values
+
+    searched = _base_values(toy_df, TrainConfig(), default_space, fixed=())
+    defaults = TrainConfig()
+    assert searched == {k: getattr(defaults, k) for k in searched}
+    assert {"learning_rate", "epochs", "dropout", "trainable_layers", "class_weights"} <= set(searched)

@@ -30,7 +30,7 @@ def default_space(trial, df: pd.DataFrame, base: TrainConfig) -> dict[str, Any]:
         "learning_rate": trial.suggest_float("learning_rate", 2e-5, 3e-4, log=True),
         "batch_size": trial.suggest_categorical("batch_size", [8, 16, 32]),
         "epochs": trial.suggest_int("epochs", 4, 16),
-        "dropout": trial.suggest_categorical("dropout", [0.0, 0.1, 0.2]),
+        "dropout": trial.suggest_categorical("dropout", [None, 0.0, 0.1, 0.2]),
         "class_weights": trial.suggest_categorical("class_weights", ["none", "balanced", "sqrt"]),
         "oversample": trial.suggest_categorical("oversample", [0.0, 0.5, 1.0]),
         "augment": trial.suggest_categorical("augment", list(AUGMENT_CHOICES)),
@@ -44,6 +44,32 @@ def default_space(trial, df: pd.DataFrame, base: TrainConfig) -> dict[str, Any]:
         params["train_label_col"] = col
         params["route_map"] = None if col == "label" else "auto"
     return params
+
+
+def _base_values(
+    df: pd.DataFrame, base: TrainConfig, space: Callable[[Any, pd.DataFrame, TrainConfig], dict], fixed
+) -> dict[str, Any]:
+    """``base``'s values of the options ``space`` searches, where they lie inside the searched range or choices
+    (found by running ``space`` on a trial that records each suggestion and answers with ``base``'s value)."""
+    values: dict[str, Any] = {}
+
+    class Recorder:
+        def suggest_float(self, name, low, high, **_):
+            value = getattr(base, name)
+            if value is not None and low <= value <= high:
+                values[name] = value
+            return value
+
+        suggest_int = suggest_float
+
+        def suggest_categorical(self, name, choices):
+            value = getattr(base, name)
+            if value in choices:
+                values[name] = value
+            return value
+
+    space(Recorder(), df, base)
+    return {k: v for k, v in values.items() if k not in fixed}
 
 
 @dataclass
@@ -78,9 +104,13 @@ def tune(
     progress: bool = True,
     on_trial: Callable[[dict[str, Any]], None] | None = None,
     fixed: Sequence[str] = (),
+    start_from_base: bool = True,
 ) -> TuneResult:
     """Search ``trials`` configurations around ``base``: options named in ``fixed`` (e.g. given on the command
     line) keep ``base``'s value, every other option of the search space is searched.
+
+    With ``start_from_base`` the first trial is ``base`` itself (its values of the searched options), so the
+    search is measured against the configuration it starts from and never returns one that scored worse.
 
     ``folds >= 2``: the objective is the mean macro F1 of ``folds``-fold CV (pruned fold by fold); ``folds=0``:
     the validation macro F1 of one train/validation split (faster, noisier)."""
@@ -101,6 +131,8 @@ def tune(
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0),
     )
     rows: list[dict[str, Any]] = []
+    if start_from_base:
+        study.enqueue_trial(_base_values(df, base, space, fixed))
 
     def objective(trial) -> float:
         params = {k: v for k, v in space(trial, df, base).items() if k not in fixed}
