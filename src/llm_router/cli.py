@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -18,8 +19,18 @@ from typer.core import TyperGroup
 
 from llm_router.errors import RouterError
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _make_console(stderr: bool = False) -> Console:
+    """A rich console; when the output is a file or pipe (no terminal, no COLUMNS), 160 columns instead of rich's
+    80, so that wide result tables stay readable in logs."""
+    made = Console(stderr=stderr)
+    if not made.is_terminal and "COLUMNS" not in os.environ:
+        made.width = 160
+    return made
+
+
+console = _make_console()
+err_console = _make_console(stderr=True)
 
 
 def print_error(message: str) -> None:

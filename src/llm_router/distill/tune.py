@@ -235,9 +235,12 @@ def print_trials(result: TuneResult, console) -> None:
         if result.trials
         else []
     )
-    table = Table(
-        "trial", "state", "macro F1", *keys, "s", title=f"router tune ({result.objective} macro F1)"
-    )
+    table = Table(title=f"router tune ({result.objective} macro F1)")
+    for header in ("trial", "state", "macro F1", *(_HEADERS.get(k, k) for k in keys), "s"):
+        wide = (
+            header == "augment"
+        )  # the one long value: folded over lines; every other column keeps its width
+        table.add_column(header, no_wrap=not wide, overflow="fold" if wide else "ellipsis")
     for r in sorted(result.trials, key=lambda r: -(r["macro_f1"] or 0)):
         f1 = f"{r['macro_f1']:.3f}" + (f" +/- {r['macro_f1_std']:.3f}" if r.get("macro_f1_std") else "")
         style = (
@@ -262,6 +265,17 @@ def print_trials(result: TuneResult, console) -> None:
             style=style,
         )
     console.print(table)
+
+
+_HEADERS = {
+    "learning_rate": "lr",
+    "batch_size": "batch",
+    "class_weights": "weights",
+    "trainable_layers": "layers",
+    "head_learning_rate": "head lr",
+    "head_warmup_epochs": "LP-FT epochs",
+    "train_label_col": "label",
+}
 
 
 def _short(value) -> str:
