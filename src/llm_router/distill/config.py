@@ -36,7 +36,7 @@ class TrainConfig:
     epochs: int = 8
     learning_rate: float = 1e-4
     head_learning_rate: float | None = None  # None = learning_rate; the classifier head's own rate
-    head_warmup_epochs: int = 0  # LP-FT: first train only the head on the frozen encoder for this many epochs
+    head_warmup_epochs: int = 5  # LP-FT: first train only the head on the frozen encoder for this many epochs
     head_warmup_lr: float = 1e-3
     soup: int = 1  # > 1: train this many copies (other data order / dropout) and average their weights
     layer_lr_decay: float = 1.0  # < 1: lower layers learn slower (layer-wise learning-rate decay)
