@@ -237,9 +237,8 @@ def print_trials(result: TuneResult, console) -> None:
     )
     table = Table(title=f"router tune ({result.objective} macro F1)")
     for header in ("trial", "state", "macro F1", *(_HEADERS.get(k, k) for k in keys), "s"):
-        wide = (
-            header == "augment"
-        )  # the one long value: folded over lines; every other column keeps its width
+        # the augment spec is the one long value: folded over lines; every other column keeps its width
+        wide = header == "augment"
         table.add_column(header, no_wrap=not wide, overflow="fold" if wide else "ellipsis")
     for r in sorted(result.trials, key=lambda r: -(r["macro_f1"] or 0)):
         f1 = f"{r['macro_f1']:.3f}" + (f" +/- {r['macro_f1_std']:.3f}" if r.get("macro_f1_std") else "")
