@@ -82,8 +82,7 @@ def rows() -> list[Row]:
     top6 = {**frozen_emb, "trainable_layers": 6, "learning_rate": 1e-4}
     defaults = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("extra", "threads")}
     # RouterBench is 8x bigger with longer texts: the same recipe, cut to 3 epochs and the top 4 layers to fit the
-    # time budget on 2 cores (see ABLATION.md)
-    # (run before LP-FT became the default, so without it)
+    # time budget on 2 cores (see ABLATION.md); run before LP-FT became the default, so without it
     routerbench = {**defaults, "epochs": 3, "trainable_layers": 4, "max_length": 64, "head_warmup_epochs": 0}
     return [
         Row("majority", "majority class", "majority"),
@@ -378,9 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
-    torch.set_num_threads(
-        args.threads or 2
-    )  # the baselines' encoders; fine-tuning rows pass it in the config
+    # threads of the baselines' encoders; the fine-tuning rows pass it in their config
+    torch.set_num_threads(args.threads or 2)
 
     all_rows = rows()
     if args.list:

@@ -54,9 +54,8 @@ def test_same_ids_as_autotokenizer_and_no_mistral_warning(bert_folder, transform
     ours = load_tokenizer(bert_folder)
     assert not [m for m in transformers_log if "incorrect regex pattern" in m]
     theirs = AutoTokenizer.from_pretrained(str(bert_folder))
-    if _needs_quiet_flag(
-        str(bert_folder)
-    ):  # the warning is real without the flag: the check above means something
+    # the warning is real without the flag: the check above means something
+    if _needs_quiet_flag(str(bert_folder)):
         assert [m for m in transformers_log if "incorrect regex pattern" in m]
     for text in TEXTS:
         assert ours(text)["input_ids"] == theirs(text)["input_ids"]
@@ -69,6 +68,5 @@ def test_flag_only_for_affected_versions_and_non_mistral_folders(bert_folder, tm
     mistral = tmp_path_factory.mktemp("mistral")
     (mistral / "config.json").write_text(json.dumps({"model_type": "mistral"}), "utf-8")
     assert _needs_quiet_flag(str(mistral)) is False
-    assert (
-        _needs_quiet_flag(str(tmp_path_factory.mktemp("empty"))) is False
-    )  # no config.json: hub id / bare folder
+    # no config.json: a hub id or a bare folder
+    assert _needs_quiet_flag(str(tmp_path_factory.mktemp("empty"))) is False
