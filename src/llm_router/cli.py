@@ -526,6 +526,7 @@ def distill(
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="Torch threads for training.")] = None,
+    group_col: GroupColOpt = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Distil a teacher into a small, fast student (layers:K, an HF model, or a static model)."""
@@ -552,6 +553,7 @@ def distill(
         patience=patience,
         seed=seed,
         threads=threads,
+        group_col=group_col,
     )
     result = run_distill(teacher, out, config)
     print_distill_result(result)
@@ -736,6 +738,13 @@ BestEpochOpt = Annotated[
 ]
 TestSizeOpt = Annotated[float | None, typer.Option("--test-size", help="Held-out test share (train).")]
 ValSizeOpt = Annotated[float | None, typer.Option("--val-size", help="Validation share (0 = none).")]
+GroupColOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--group-col",
+        help="Rows sharing this column's value (a conversation, a user) never span two splits or CV folds.",
+    ),
+]
 SetfitItersOpt = Annotated[int | None, typer.Option("--setfit-iterations", help="SetFit pairs per example.")]
 SetfitEpochsOpt = Annotated[
     int | None, typer.Option("--setfit-body-epochs", help="SetFit contrastive epochs.")
@@ -776,6 +785,7 @@ TRAINING_OPTIONS = {
     "select_best_epoch": BestEpochOpt,
     "test_size": TestSizeOpt,
     "val_size": ValSizeOpt,
+    "group_col": GroupColOpt,
     "setfit_iterations": SetfitItersOpt,
     "setfit_body_epochs": SetfitEpochsOpt,
     "setfit_body_learning_rate": SetfitLrOpt,
@@ -816,6 +826,8 @@ def _load_training_data(data, text_col, label_col, labels, strict, config):
         extra = tuple(c for c in AUTO_LABEL_COLUMNS if c in columns and c not in (text_col, label_col))
     else:
         extra = (config.train_label_col,) if config.train_label_col != "label" else ()
+    if config.group_col and config.group_col not in extra:
+        extra = (*extra, config.group_col)
     return load_dataset(
         data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra
     )
@@ -977,6 +989,8 @@ def tune(
         read_table(data or demo_data_path()).columns
     )  # finer label columns are searched when present
     extra = tuple(c for c in ("category", "intent") if c in columns)
+    if base.group_col and base.group_col not in extra:
+        extra = (*extra, base.group_col)
     df = load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict, extra_cols=extra)
     fixed = [k for k, v in options.items() if v is not None]
     done: list[dict] = []
@@ -1014,6 +1028,7 @@ def pipeline(
         str | None,
         typer.Option("--route-map", help="JSON {label: route} or 'auto' (with --train-label-col)."),
     ] = None,
+    group_col: GroupColOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
     teacher_model: Annotated[str, typer.Option("--teacher-model", help="Teacher encoder.")] = (
         "intfloat/multilingual-e5-small"
@@ -1061,6 +1076,7 @@ def pipeline(
         label_col=label_col,
         train_label_col=train_label_col,
         route_map=route_map,
+        group_col=group_col,
         out=str(out),
         teacher_model=teacher_model,
         teacher_epochs=teacher_epochs,

@@ -33,6 +33,7 @@ class PipelineConfig:
     label_col: str = "label"
     train_label_col: str | None = None  # e.g. "intent": train on the finer label, decide on routes
     route_map: str | None = None  # JSON file or "auto" (with train_label_col)
+    group_col: str | None = None  # rows of one group (conversation, user) never span two splits
     out: str = "runs/demo"
     seed: int = 42
     teacher_model: str = "intfloat/multilingual-e5-small"
@@ -191,6 +192,8 @@ def _load_data(cfg: PipelineConfig):
     from llm_router.data import load_dataset
 
     extra = [cfg.train_label_col] if cfg.train_label_col and cfg.train_label_col != cfg.label_col else []
+    if cfg.group_col and cfg.group_col not in extra:
+        extra.append(cfg.group_col)
     df = load_dataset(cfg.data, cfg.text_col, cfg.label_col, extra_cols=extra)
     if cfg.sample and cfg.sample < len(df):
         from sklearn.model_selection import train_test_split
@@ -222,7 +225,7 @@ def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
     from llm_router.distill.train import train
 
     df = _load_data(cfg)
-    opts = {"model": cfg.teacher_model, "seed": cfg.seed}
+    opts = {"model": cfg.teacher_model, "seed": cfg.seed, "group_col": cfg.group_col}
     if cfg.teacher_epochs:
         opts["epochs"] = cfg.teacher_epochs
     if cfg.train_label_col:
@@ -421,7 +424,7 @@ def stage_report(cfg: PipelineConfig, out: Path) -> str:
     )
 
 
-_DATA_KEYS = ("data", "text_col", "label_col", "train_label_col", "route_map", "seed", "sample")
+_DATA_KEYS = ("data", "text_col", "label_col", "train_label_col", "route_map", "group_col", "seed", "sample")
 
 
 def build_stages() -> list[Stage]:

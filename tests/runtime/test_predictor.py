@@ -53,17 +53,32 @@ def test_torch_and_onnx_give_the_same_routes(tiny_classifier_dir, tiny_onnx_dir)
     np.testing.assert_allclose(int8_pred.route_probs.sum(axis=1), 1.0, atol=1e-5)
 
 
-@pytest.mark.parametrize("which", ["torch", "onnx"])
+def _load(which, tiny_classifier_dir, tiny_onnx_dir):
+    if which == "torch":
+        return Predictor.load(tiny_classifier_dir, threads=1)
+    onnx_file = "model.onnx" if which == "onnx-float" else "model_int8.onnx"
+    return OnnxPredictor.load(tiny_onnx_dir, threads=1, onnx_file=onnx_file)
+
+
+@pytest.mark.parametrize("which", ["torch", "onnx-float", "onnx-int8"])
 def test_batched_predict_keeps_input_order(which, tiny_classifier_dir, tiny_onnx_dir):
-    predictor = Predictor.load(tiny_classifier_dir if which == "torch" else tiny_onnx_dir, threads=1)
+    predictor = _load(which, tiny_classifier_dir, tiny_onnx_dir)
     batched = predictor.predict(TEXTS, batch_size=3)  # sorted by length inside, 3 uneven batches
     one_by_one = [predictor.predict_one(t) for t in TEXTS]
-    assert batched.routes == [p.routes[0] for p in one_by_one]
-    # INT8 (the ONNX folder serves model_int8.onnx) quantises activations per batch: tiny differences are expected
-    atol = 1e-5 if which == "torch" else 2e-3
-    np.testing.assert_allclose(batched.label_probs, np.vstack([p.label_probs for p in one_by_one]), atol=atol)
+    singles = np.vstack([p.label_probs for p in one_by_one])
     assert isinstance(batched, Prediction) and len(batched) == len(TEXTS)
     assert batched.route_probs.shape == (len(TEXTS), 3)
+    np.testing.assert_allclose(batched.route_probs.sum(axis=1), 1.0, atol=1e-5)
+    if which == "onnx-int8":
+        # Dynamic INT8 picks one activation scale per batch, and its kernels differ between CPUs (AVX2 vs
+        # AVX-512 VNNI), so a batch and its rows alone give slightly different numbers on purpose: no tolerance
+        # would hold on every x86-64 CPU. The order is proved on the float models above; here routes must agree.
+        agreement = np.mean([b == p.routes[0] for b, p in zip(batched.routes, one_by_one, strict=True)])
+        assert agreement >= 7 / 8
+    else:
+        # Float kernels: batch padding is masked, so the only differences are summation order (~1e-7).
+        assert batched.routes == [p.routes[0] for p in one_by_one]
+        np.testing.assert_allclose(batched.label_probs, singles, atol=1e-4)
     # the model was trained on these templates: most routes must be right
     expected = ["gemini-mini", "Claude", "gpt-o1", "gemini-mini", "gpt-o1", "Claude", "gemini-mini", "gpt-o1"]
     assert np.mean([a == b for a, b in zip(batched.routes, expected, strict=True)]) >= 0.75

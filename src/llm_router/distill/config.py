@@ -62,6 +62,9 @@ class TrainConfig:
     select_best_epoch: bool = False  # keep the state of the best validation epoch (needs val_size > 0)
     test_size: float = 0.2
     val_size: float = 0.1
+    # rows sharing a value of this column (a conversation, a user, a paraphrase cluster) never land on both sides
+    # of a split or a CV fold; None = rows are independent
+    group_col: str | None = None
     # --- SetFit (method="setfit")
     setfit_iterations: int = 4  # contrastive pairs (of each kind) per example
     setfit_body_epochs: int = 1

@@ -52,6 +52,8 @@ class DistillConfig:
     unlabeled: str | None = None  # extra texts: .txt lines, or column `unlabeled_col` of a table
     unlabeled_col: str = "text"
     data: str | None = None  # override router.json's data path (the same file, moved)
+    # check that no group of this column spans the teacher's train/val/test parts (default: split.json's group_col)
+    group_col: str | None = None
     # --- loss
     alpha: float = 0.5  # weight of CE on gold labels; 1 - alpha goes to the KD term
     temperature: float = 2.0
@@ -152,15 +154,34 @@ class TeacherFolder:
         return self.router.get("text_prefix") or ""
 
 
-def load_teacher_folder(teacher_dir: str | Path, data_path: str | Path | None = None) -> TeacherFolder:
+def load_teacher_folder(
+    teacher_dir: str | Path, data_path: str | Path | None = None, group_col: str | None = None
+) -> TeacherFolder:
     """Read ``router.json`` and ``split.json`` of a ``kind: hf`` folder and re-load its data split by hash."""
-    return load_folder_data(teacher_dir, data_path, require_kind="hf")
+    return load_folder_data(teacher_dir, data_path, require_kind="hf", group_col=group_col)
+
+
+def _check_groups(parts: dict[str, Any], group_col: str, folder: Path) -> None:
+    """Raise when one value of ``group_col`` has rows in two parts of a split (a leak between them)."""
+    seen: dict[str, str] = {}
+    for name, rows in parts.items():
+        for group in rows[group_col].dropna().unique():
+            if seen.setdefault(group, name) != name:
+                raise RouterError(
+                    f"{folder}/split.json: group {group!r} of '{group_col}' has rows in both {seen[group]} and "
+                    f"{name}; retrain the teacher with `router train --group-col {group_col}`"
+                )
 
 
 def load_folder_data(
-    folder: str | Path, data_path: str | Path | None = None, require_kind: str | None = None
+    folder: str | Path,
+    data_path: str | Path | None = None,
+    require_kind: str | None = None,
+    group_col: str | None = None,
 ) -> TeacherFolder:
-    """Any model folder's ``router.json`` / ``split.json`` and its data, split exactly as it was trained."""
+    """Any model folder's ``router.json`` / ``split.json`` and its data, split exactly as it was trained.
+
+    With ``group_col`` (default: the one ``split.json`` was made with) no group may span two parts."""
     from llm_router.data import dedup, load_dataset
 
     teacher_dir = Path(folder)
@@ -184,7 +205,9 @@ def load_folder_data(
     text_col, label_col = data.get("text_col", "text"), data.get("label_col", "label")
     train_col = data.get("train_label_col") or "label"
     extra = [train_col] if train_col not in ("label", label_col) else []
-    df, _report = dedup(load_dataset(path, text_col, label_col, extra_cols=extra))  # as the split was made
+    group_col = group_col or split.get("group_col")
+    group_cols = [group_col] if group_col and group_col not in (*extra, text_col, label_col) else []
+    df, _report = dedup(load_dataset(path, text_col, label_col, extra_cols=extra + group_cols))
     df = df.assign(
         gold=df[train_col] if extra else df["label"], route=df["label"], _hash=df["text"].map(text_hash)
     )
@@ -200,6 +223,8 @@ def load_folder_data(
         return rows
 
     train, val, test = part("train"), part("val"), part("test")
+    if group_col:
+        _check_groups({"train": train, "val": val, "test": test}, group_col, teacher_dir)
     if train.empty:
         raise RouterError(f"{teacher_dir}/split.json: no training rows")
     labels = set(router["labels"])
@@ -530,7 +555,7 @@ def distill(
     if config.threads:
         torch.set_num_threads(config.threads)
     _set_seed(config.seed)
-    teacher_info = load_teacher_folder(teacher_dir, config.data)
+    teacher_info = load_teacher_folder(teacher_dir, config.data, config.group_col)
     max_length = int(config.max_length or teacher_info.router.get("max_length") or 128)
     prefix = teacher_info.text_prefix
     transfer = build_transfer_set(teacher_info, config)

@@ -797,7 +797,9 @@ def train(
     start = time.perf_counter()
     df, targets = prepare_targets(df, config)
     config = resolved_config(config, targets)
-    split = split_dataset(df, test_size=config.test_size, val_size=config.val_size, seed=config.seed)
+    split = split_dataset(
+        df, test_size=config.test_size, val_size=config.val_size, seed=config.seed, group_col=config.group_col
+    )
     if split.train["label"].nunique() < 2:
         raise RouterError("the training split has fewer than two classes: add data or lower --test-size")
     exclude = list(split.val["text"]) + list(split.test["text"])
@@ -819,7 +821,7 @@ def train(
         "seed": config.seed,
         "test_size": config.test_size,
         "val_size": config.val_size,
-        "group_col": None,
+        "group_col": config.group_col,
         **split.hashes(),
     }
     assert not set(split_record["test"]) & set(split_record["train"]), "test rows leaked into training"
@@ -863,6 +865,19 @@ def _inner_val_split(train_df: pd.DataFrame, config: TrainConfig, fold_seed: int
     if not wants_val:
         return train_df, None
     frac = config.val_size / (1 - config.test_size)
+    if config.group_col:
+        from llm_router.data import split_dataset
+
+        # the fold's training part is already deduplicated; a grouped cut keeps each group on one side
+        inner = split_dataset(
+            train_df,
+            test_size=frac,
+            val_size=0,
+            seed=fold_seed,
+            group_col=config.group_col,
+            dedup_first=False,
+        )
+        return inner.train, inner.test
     counts = train_df["label"].value_counts()
     strat = train_df["label"] if counts.min() >= 2 else None
     tr, va = train_test_split(train_df, test_size=frac, random_state=fold_seed, stratify=strat)
@@ -898,7 +913,7 @@ def cross_validate(
         df, report = dedup(df)
         dropped = report.dropped_rows
     df, targets = prepare_targets(df.reset_index(drop=True), config)
-    splits = kfold_splits(df, folds=folds, repeats=repeats, seed=config.seed)
+    splits = kfold_splits(df, folds=folds, repeats=repeats, seed=config.seed, group_col=config.group_col)
     rows, oof_pred = [], [None] * len(df)
     oof_probs = np.zeros((len(df), len(targets.routes)))
     with make_progress(progress) as prog:

@@ -171,7 +171,11 @@ def tune(
 
             frame, targets = prepare_targets(df, config)
             split = split_dataset(
-                frame, test_size=config.test_size, val_size=max(config.val_size, 0.1), seed=config.seed
+                frame,
+                test_size=config.test_size,
+                val_size=max(config.val_size, 0.1),
+                seed=config.seed,
+                group_col=config.group_col,
             )
             fitted = fit(
                 split.train,
