@@ -42,7 +42,9 @@ def test_cv_folds_never_split_a_group(grouped, tiny_bert_dir, monkeypatch):
         return real_fit(train_df, val_df, config, targets, exclude_texts=exclude_texts, **kwargs)
 
     monkeypatch.setattr(train_module, "fit", recording_fit)
-    result = _invoke("cv", *_common(path, tiny_bert_dir), "--folds", "3", "--group-col", "conv", "--val-size", "0.2")
+    result = _invoke(
+        "cv", *_common(path, tiny_bert_dir), "--folds", "3", "--group-col", "conv", "--val-size", "0.2"
+    )
     assert result.exit_code == 0, result.output
     assert len(seen) == 3
     for train_texts, held_out in seen:  # held out = the fold's test rows (+ its inner validation rows)
@@ -70,7 +72,9 @@ def test_distill_refuses_a_teacher_whose_split_leaks_groups(grouped, tiny_bert_d
     teacher = tmp_path / "teacher"
     assert _invoke("train", *_common(path, tiny_bert_dir), "--out", teacher).exit_code == 0
     split = read_json(teacher / "split.json")
-    by_part = {name: {conv_of[t] for t in conv_of if text_hash(t) in set(split[name])} for name in ("train", "test")}
+    by_part = {
+        name: {conv_of[t] for t in conv_of if text_hash(t) in set(split[name])} for name in ("train", "test")
+    }
     assert by_part["train"] & by_part["test"], "the ungrouped split should cut some conversation"
     out = tmp_path / "student"
     result = _invoke("distill", "--teacher", teacher, "--out", out, "--group-col", "conv", "--epochs", "1")
