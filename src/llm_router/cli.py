@@ -631,6 +631,58 @@ def compare(
         console.print(f"wrote {plot}")
 
 
+@app.command()
+def cascade(
+    levels: Annotated[
+        str,
+        typer.Option(
+            "--levels",
+            help="Comma-separated model folders, cheapest first; the last (the teacher) is the reference.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Cascade folder to write (atomically).")],
+    target_agreement: Annotated[
+        float,
+        typer.Option(
+            "--target-agreement", help="Share of validation texts routed as the last level routes them."
+        ),
+    ] = 0.97,
+    names: Annotated[
+        str | None, typer.Option("--names", help="Comma-separated level names (default: folder names).")
+    ] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Threads of every level.")] = 1,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="The data file, if it moved (default: router.json's).")
+    ] = None,
+    absolute: Annotated[
+        bool, typer.Option("--absolute-paths", help="Write absolute level paths (default: relative).")
+    ] = False,
+    json_path: JsonOpt = None,
+) -> None:
+    """Build a confidence cascade: a cheap level answers when its top probability reaches its threshold, else the
+    next level does. Thresholds are the cheapest reaching --target-agreement with the last level on the
+    validation split."""
+    from llm_router.eval.cascade import CascadeConfig, build_cascade, cascade_summary
+    from llm_router.utils import atomic_write_json
+
+    config = CascadeConfig(
+        levels=[p.strip() for p in levels.split(",") if p.strip()],
+        out=str(out),
+        target_agreement=target_agreement,
+        names=[n.strip() for n in names.split(",")] if names else None,
+        threads=threads,
+        data=str(data) if data else None,
+        absolute_paths=absolute,
+    )
+    report = build_cascade(config)
+    console.print(cascade_summary(report), highlight=False)
+    if report.get("note"):
+        console.print(f"[yellow]note:[/] {report['note']}", highlight=False)
+    console.print(f"wrote {out}")
+    if json_path:
+        atomic_write_json(json_path, report)
+
+
 # ------------------------------------------------------------------------------------------ train / cv / tune
 # Every training option maps 1:1 onto a field of llm_router.distill.config.TrainConfig; None = "not given", so
 # `--config best.json` supplies it (or the TrainConfig default does).
