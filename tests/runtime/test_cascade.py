@@ -251,3 +251,19 @@ def test_compare_and_eval_take_a_cascade(cascade_dir):
     assert "answered by" in console.export_text()
     report = evaluate(cascade_dir, threads=1, n_boot=0)
     assert 0 <= report["macro_f1"] <= 1 and report["n"] == cascade["n_test"]
+
+
+def test_serve_routes_with_a_cascade(cascade_dir):
+    import httpx
+
+    from llm_router.serve import ServeConfig, serve_in_thread
+
+    predictor = Predictor.load(cascade_dir, threads=1)
+    with serve_in_thread(predictor, ServeConfig(port=0, drain_timeout_s=5.0), wait_ready=True) as state:
+        one = httpx.post(state.base_url + "/route", json={"text": "write a poem about the sea"})
+        many = httpx.post(
+            state.base_url + "/route/batch", json={"texts": ["hi tokyo", "solve 2x + 3 = 9 for x"]}
+        )
+    assert one.status_code == 200 and one.json()["route"] in predictor.routes
+    assert many.status_code == 200
+    assert sum(predictor.answered) >= 3
