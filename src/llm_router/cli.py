@@ -206,8 +206,27 @@ def quantize(
         bool, typer.Option("--fp16", help="Float16 model, GPU only (CUDA execution provider).")
     ] = False,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Largest validation macro-F1 drop accepted, in points.")
+        float,
+        typer.Option(
+            "--tolerance",
+            help="Refuse when the validation macro-F1 change's 95% interval lies entirely below -this (points).",
+        ),
     ] = 1.0,
+    min_agreement: Annotated[
+        float,
+        typer.Option(
+            "--min-agreement",
+            help="Refuse when quantised and float routes agree on fewer of the gate texts (train + val + transfer).",
+        ),
+    ] = 0.97,
+    gate_texts: Annotated[
+        Path | None,
+        typer.Option(
+            "--gate-texts",
+            help="Extra unlabelled texts for the agreement check (.txt or a table); "
+            "default: the distillation's unlabeled file when train_config.json names one.",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Keep the quantised model even if it fails the gate.")
     ] = False,
@@ -230,7 +249,10 @@ def quantize(
 ) -> None:
     """Export to ONNX (checked against PyTorch), optimise, and quantise behind an accuracy gate.
 
-    The validation macro F1 of the float and the quantised model is compared; a drop above --tolerance exits with code 3 and keeps only the float model (unless --force).
+    The gate compares the quantised with the float model: route agreement on many texts (train + validation +
+    transfer) and the validation macro-F1 change with a bootstrap interval. A real loss (agreement below
+    --min-agreement, or the interval entirely below -tolerance) exits with code 3 and keeps only the float model
+    (unless --force).
     """
     from llm_router.quantize import GateRejected, QuantizeConfig, quantize_model
     from llm_router.quantize.report import print_quantize_result
@@ -246,6 +268,8 @@ def quantize(
         backend=backend,
         fp16=fp16,
         tolerance=tolerance,
+        min_agreement=min_agreement,
+        gate_texts=str(gate_texts) if gate_texts else None,
         force=force,
         data=str(data) if data else None,
         opset=opset,

@@ -97,10 +97,15 @@ def test_force_keeps_the_int8_model(tmp_path, outlier_model_dir):
 
 
 def test_tolerance_decides(tmp_path, outlier_model_dir):
-    """A drop within a (very generous) tolerance passes."""
+    """A drop within a (very generous) tolerance passes when the agreement minimum is off too."""
     result = quantize_model(
         QuantizeConfig(
-            model=str(outlier_model_dir), out=str(tmp_path / "out"), int8=True, tolerance=100, threads=1
+            model=str(outlier_model_dir),
+            out=str(tmp_path / "out"),
+            int8=True,
+            tolerance=100,
+            min_agreement=0.0,
+            threads=1,
         )
     )
     assert result.decision == "accepted" and result.served_file == "model_int8.onnx"

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 
 from llm_router.cli import app
 from llm_router.errors import RouterError
-from llm_router.eval.cascade import CascadeConfig, build_cascade, choose_thresholds, wilson_interval
+from llm_router.eval.cascade import CascadeConfig, build_cascade, choose_thresholds
+from llm_router.eval.metrics import wilson_interval
 from llm_router.runtime import Predictor
 from llm_router.runtime.cascade import CascadePredictor, cascade_route
 

@@ -14,7 +14,6 @@ With few validation texts the agreement is a noisy estimate: ``cascade.json`` ke
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import shutil
 import time
@@ -25,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from llm_router.errors import RouterError
+from llm_router.eval.metrics import wilson_interval
 from llm_router.utils import atomic_output_dir, atomic_write_json
 
 MAX_COMBINATIONS = 200_000
@@ -55,17 +55,6 @@ class CascadeConfig:
             raise RouterError(f"grid must be >= 2 (got {self.grid})")
         if self.threads < 1:
             raise RouterError(f"threads must be >= 1 (got {self.threads})")
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion (95% by default)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def _candidates(top: np.ndarray, grid: int) -> list[float | None]:
