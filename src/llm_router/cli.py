@@ -1127,6 +1127,21 @@ def pipeline(
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
     ] = None,
+    cascade: Annotated[
+        bool,
+        typer.Option(
+            "--cascade/--no-cascade", help="Build a confidence cascade static -> student -> teacher."
+        ),
+    ] = True,
+    cascade_target: Annotated[
+        float, typer.Option("--cascade-target", help="The cascade's agreement with the teacher (validation).")
+    ] = 0.97,
+    serve_p99_ms: Annotated[
+        float,
+        typer.Option(
+            "--serve-p99-ms", help="Serve the best-on-validation artefact with batch-1 p99 within this."
+        ),
+    ] = 5.0,
 ) -> None:
     """The main job: analyse, split, train, distil, quantise, evaluate, benchmark and report, resumably."""
     from llm_router.pipeline import PipelineConfig, run_pipeline
@@ -1150,6 +1165,9 @@ def pipeline(
         seed=seed,
         fast=fast,
         static_student=static,
+        cascade=cascade,
+        cascade_target=cascade_target,
+        serve_p99_ms=serve_p99_ms,
     )
     state = run_pipeline(cfg, force=tuple(force or ()), console=console, until=until)
     if until and until != "report":

@@ -273,6 +273,9 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
             [name, st.get("status"), st.get("summary", st.get("error", "")), _f(st.get("seconds"), 0)]
         )
     md += [_table(["stage", "status", "result", "seconds"], rows), ""]
+    choice = _load(run / "final.json")  # the compare stage's choice of the served artefact (eval/select.py)
+    if choice:
+        md += [f"**Served artefact: `{choice['artefact']}`** - {choice['reason']}.", ""]
     if compare:
         md += [
             "### Every artefact on the same test split (`compare.json`)",
