@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import http.client
 import http.server
 import json
@@ -158,6 +159,22 @@ def make_runner(model, batch: int, seq: int, device: str, graph: bool, row: dict
         return Runner(model, batch, seq, device, graph, mask=False)
 
 
+def measure_row(row: dict, prepare, calls: int) -> dict:
+    """Fill ``row`` (with its ``batch``) with the timings of the callable ``prepare()`` returns: ``calls`` timed
+    calls at batch 1, a quarter at larger batches. A mode this torch / transformers cannot run is recorded as
+    ``error``, not fatal."""
+    batch = row["batch"]
+    try:
+        fn = prepare()
+        times = time_calls(fn, calls if batch == 1 else max(10, calls // 4), 5)
+    except Exception as exc:
+        row["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return row
+    row.update(summary_ms(times))
+    row["texts_per_s"] = round(batch / statistics.fmean(times), 1)
+    return row
+
+
 def time_calls(fn, calls: int, warmup: int) -> list[float]:
     for _ in range(warmup):
         fn()
@@ -187,16 +204,10 @@ def inprocess(args, device: str, shapes: dict, deadline: float, skipped: list) -
             for batch in (1, 32):
                 for mode in modes:
                     row = {"model": name, "dtype": dtype_name, "batch": batch, "seq": args.seq, "mode": mode}
-                    try:
-                        runner = make_runner(model, batch, args.seq, device, mode == "cuda_graph", row)
-                        times = time_calls(runner, args.calls if batch == 1 else max(10, args.calls // 4), 5)
-                    except Exception as exc:  # a mode this torch/transformers cannot run: recorded, not fatal
-                        row["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-                        rows.append(row)
-                        continue
-                    row.update(summary_ms(times))
-                    row["texts_per_s"] = round(batch / statistics.fmean(times), 1)
-                    rows.append(row)
+                    prepare = functools.partial(
+                        make_runner, model, batch, args.seq, device, mode == "cuda_graph", row
+                    )
+                    rows.append(measure_row(row, prepare, args.calls))
             if args.compile and device == "cuda" and name == "student" and dtype_name == "fp16":
                 rows.extend(compiled_rows(args, model, shape, deadline, skipped))
             del model
@@ -231,18 +242,13 @@ def compiled_rows(args, model, shape, deadline, skipped) -> list[dict]:
                 ids.copy_(host, non_blocking=True)
                 return compiled(input_ids=ids, attention_mask=mask).logits.float().cpu()
 
-        try:
+        def prepare(call=call, row=row):
             start = time.perf_counter()
-            call()
+            call()  # compiles
             row["compile_s"] = round(time.perf_counter() - start, 2)
-            times = time_calls(call, args.calls if batch == 1 else max(10, args.calls // 4), 5)
-        except Exception as exc:
-            row["error"] = f"{type(exc).__name__}: {str(exc)[:200]}"
-            rows.append(row)
-            continue
-        row.update(summary_ms(times))
-        row["texts_per_s"] = round(batch / statistics.fmean(times), 1)
-        rows.append(row)
+            return call
+
+        rows.append(measure_row(row, prepare, args.calls))
     return rows
 
 

@@ -4,7 +4,6 @@ interval, refusing only a real loss - as functions, and through `router quantize
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -94,22 +93,12 @@ def test_quantize_records_the_gate_on_train_and_val_texts(tmp_path, tiny_classif
     assert gate["agreement"] >= 0.97 and len(gate["f1_change_ci"]) == 2
 
 
-def test_outlier_model_is_refused_by_agreement(tmp_path, tiny_classifier_dir):
-    """The activation-outlier model of test_quantize_gate: refused with exit code 3, the reason names agreement."""
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    folder = tmp_path / "model"
-    shutil.copytree(tiny_classifier_dir, folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
-    with torch.no_grad():
-        norm = model.bert.encoder.layer[-1].output.LayerNorm
-        norm.weight[0] = 1e4
-        norm.bias[0] = 0.0
-        model.bert.pooler.dense.weight[:, 0] = 0.0
-    model.save_pretrained(folder)
+def test_outlier_model_is_refused_by_agreement(tmp_path, outlier_model_dir):
+    """The activation-outlier model (conftest.py): refused with exit code 3, the reason names agreement."""
     with pytest.raises(GateRejected, match="agreement") as caught:
-        quantize_model(QuantizeConfig(model=str(folder), out=str(tmp_path / "out"), int8=True, threads=1))
+        quantize_model(
+            QuantizeConfig(model=str(outlier_model_dir), out=str(tmp_path / "out"), int8=True, threads=1)
+        )
     assert caught.value.exit_code == 3
     gate = json.loads((tmp_path / "out" / "quantize.json").read_text())["gate"]
     assert gate["decision"] == "rejected" and gate["agreement"] < 0.97
