@@ -78,6 +78,9 @@ def test_report_numbers_match_the_stage_outputs(tiny_run):
         assert f"{row['macro_f1']:.3f}" in report
         assert f"{row['p50_ms']:.2f}" in report
     after = read(out / "bench" / "after.json")
+    cascade = next(r for r in compare if r["model"] == "cascade")
+    assert sum(cascade["level_shares"].values()) == pytest.approx(1.0)
+    assert "Cascade `cascade` answered the test texts at:" in report
     choice = read(out / "final.json")  # the served artefact: best on validation under the p99 SLO
     assert choice["artefact"] in [r["model"] for r in compare] and choice["reason"]
     assert f"Served artefact: `{choice['artefact']}`" in report

@@ -280,8 +280,13 @@ def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
         qcfg = QuantizeConfig(model=str(out / src), out=str(out / name), int8=True, static=static)
         try:
             res = quantize_model(qcfg)
+            gate = (
+                f", agreement {100 * res.gate['agreement']:.1f}% on {res.gate['n_agreement_texts']} texts"
+                if res.gate
+                else ""
+            )
             parts.append(
-                f"{name}: F1 {res.f1_float:.1f} -> {res.f1_quantized:.1f} ({res.decision})"
+                f"{name}: F1 {res.f1_float:.1f} -> {res.f1_quantized:.1f}{gate} ({res.decision})"
                 if res.f1_float is not None
                 else f"{name}: {res.decision}"
             )
