@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from llm_router.errors import RouterError
-from llm_router.eval.metrics import bootstrap_macro_f1, wilson_interval
 
 
 @dataclass
@@ -166,6 +165,8 @@ def f1_change_interval(
     f = np.array([index[r] for r in float_routes])
     q = np.array([index[r] for r in quant_routes])
     k = len(index)
+    from llm_router.eval.metrics import bootstrap_macro_f1
+
     if len(t) == 0:  # no labelled validation rows: no F1 evidence either way
         return 0.0, (0.0, 0.0)
     from llm_router.quantize.core import macro_f1  # points, over the classes seen (scikit-learn)
@@ -188,6 +189,8 @@ def judge(
     config: GateConfig,
 ) -> GateVerdict:
     """Decide on the gate texts' routes (validation texts first, ``len(val_truths)`` of them)."""
+    from llm_router.eval.metrics import wilson_interval
+
     n = len(float_routes)
     same = int(sum(a == b for a, b in zip(float_routes, quant_routes, strict=True)))
     agreement = same / n if n else 1.0
