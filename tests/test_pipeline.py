@@ -43,17 +43,19 @@ def test_every_stage_ran_and_every_artefact_exists(tiny_run):
         "student": "done",
         "static": "done",
         "quantize": "done",
+        "cascade": "done",
         "compare": "done",
         "bench": "done",
         "report": "done",
     }
-    for name in ("teacher", "student", "static", "student-int8", "teacher-int8"):
+    for name in ("teacher", "student", "static", "student-int8", "teacher-int8", "cascade"):
         assert (out / name / "router.json").exists(), name
     for rel in (
         "analysis.json",
         "environment.json",
         "compare.json",
         "compare.png",
+        "final.json",
         "bench/summary.json",
         "bench/before.json",
         "bench/after.json",
@@ -76,7 +78,13 @@ def test_report_numbers_match_the_stage_outputs(tiny_run):
         assert f"{row['macro_f1']:.3f}" in report
         assert f"{row['p50_ms']:.2f}" in report
     after = read(out / "bench" / "after.json")
-    final = read(out / "eval" / "student-int8.json")
+    cascade = next(r for r in compare if r["model"] == "cascade")
+    assert sum(cascade["level_shares"].values()) == pytest.approx(1.0)
+    assert "Cascade `cascade` answered the test texts at:" in report
+    choice = read(out / "final.json")  # the served artefact: best on validation under the p99 SLO
+    assert choice["artefact"] in [r["model"] for r in compare] and choice["reason"]
+    assert f"Served artefact: `{choice['artefact']}`" in report
+    final = read(out / "eval" / f"{choice['artefact']}.json")
     conclusion = re.search(r"p95 ([\d.]+) ms, p99 ([\d.]+) ms.*macro F1 ([\d.]+)", report)
     assert conclusion, report[:500]
     assert float(conclusion.group(1)) == pytest.approx(after["p95_ms"], abs=0.01)

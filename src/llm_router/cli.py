@@ -206,8 +206,27 @@ def quantize(
         bool, typer.Option("--fp16", help="Float16 model, GPU only (CUDA execution provider).")
     ] = False,
     tolerance: Annotated[
-        float, typer.Option("--tolerance", help="Largest validation macro-F1 drop accepted, in points.")
+        float,
+        typer.Option(
+            "--tolerance",
+            help="Refuse when the validation macro-F1 change's 95% interval lies entirely below -this (points).",
+        ),
     ] = 1.0,
+    min_agreement: Annotated[
+        float,
+        typer.Option(
+            "--min-agreement",
+            help="Refuse when quantised and float routes agree on fewer of the gate texts (train + val + transfer).",
+        ),
+    ] = 0.97,
+    gate_texts: Annotated[
+        Path | None,
+        typer.Option(
+            "--gate-texts",
+            help="Extra unlabelled texts for the agreement check (.txt or a table); "
+            "default: the distillation's unlabeled file when train_config.json names one.",
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Keep the quantised model even if it fails the gate.")
     ] = False,
@@ -230,7 +249,10 @@ def quantize(
 ) -> None:
     """Export to ONNX (checked against PyTorch), optimise, and quantise behind an accuracy gate.
 
-    The validation macro F1 of the float and the quantised model is compared; a drop above --tolerance exits with code 3 and keeps only the float model (unless --force).
+    The gate compares the quantised with the float model: route agreement on many texts (train + validation +
+    transfer) and the validation macro-F1 change with a bootstrap interval. A real loss (agreement below
+    --min-agreement, or the interval entirely below -tolerance) exits with code 3 and keeps only the float model
+    (unless --force).
     """
     from llm_router.quantize import GateRejected, QuantizeConfig, quantize_model
     from llm_router.quantize.report import print_quantize_result
@@ -246,6 +268,8 @@ def quantize(
         backend=backend,
         fp16=fp16,
         tolerance=tolerance,
+        min_agreement=min_agreement,
+        gate_texts=str(gate_texts) if gate_texts else None,
         force=force,
         data=str(data) if data else None,
         opset=opset,
@@ -631,6 +655,58 @@ def compare(
     if plot:
         pareto_png(rows, plot)
         console.print(f"wrote {plot}")
+
+
+@app.command()
+def cascade(
+    levels: Annotated[
+        str,
+        typer.Option(
+            "--levels",
+            help="Comma-separated model folders, cheapest first; the last (the teacher) is the reference.",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Cascade folder to write (atomically).")],
+    target_agreement: Annotated[
+        float,
+        typer.Option(
+            "--target-agreement", help="Share of validation texts routed as the last level routes them."
+        ),
+    ] = 0.97,
+    names: Annotated[
+        str | None, typer.Option("--names", help="Comma-separated level names (default: folder names).")
+    ] = None,
+    threads: Annotated[int, typer.Option("--threads", help="Threads of every level.")] = 1,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="The data file, if it moved (default: router.json's).")
+    ] = None,
+    absolute: Annotated[
+        bool, typer.Option("--absolute-paths", help="Write absolute level paths (default: relative).")
+    ] = False,
+    json_path: JsonOpt = None,
+) -> None:
+    """Build a confidence cascade: a cheap level answers when its top probability reaches its threshold, else the
+    next level does. Thresholds are the cheapest reaching --target-agreement with the last level on the
+    validation split."""
+    from llm_router.eval.cascade import CascadeConfig, build_cascade, cascade_summary
+    from llm_router.utils import atomic_write_json
+
+    config = CascadeConfig(
+        levels=[p.strip() for p in levels.split(",") if p.strip()],
+        out=str(out),
+        target_agreement=target_agreement,
+        names=[n.strip() for n in names.split(",")] if names else None,
+        threads=threads,
+        data=str(data) if data else None,
+        absolute_paths=absolute,
+    )
+    report = build_cascade(config)
+    console.print(cascade_summary(report), highlight=False)
+    if report.get("note"):
+        console.print(f"[yellow]note:[/] {report['note']}", highlight=False)
+    console.print(f"wrote {out}")
+    if json_path:
+        atomic_write_json(json_path, report)
 
 
 # ------------------------------------------------------------------------------------------ train / cv / tune
@@ -1066,6 +1142,21 @@ def pipeline(
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
     ] = None,
+    cascade: Annotated[
+        bool,
+        typer.Option(
+            "--cascade/--no-cascade", help="Build a confidence cascade static -> student -> teacher."
+        ),
+    ] = True,
+    cascade_target: Annotated[
+        float, typer.Option("--cascade-target", help="The cascade's agreement with the teacher (validation).")
+    ] = 0.97,
+    serve_p99_ms: Annotated[
+        float,
+        typer.Option(
+            "--serve-p99-ms", help="Serve the best-on-validation artefact with batch-1 p99 within this."
+        ),
+    ] = 5.0,
 ) -> None:
     """The main job: analyse, split, train, distil, quantise, evaluate, benchmark and report, resumably."""
     from llm_router.pipeline import PipelineConfig, run_pipeline
@@ -1090,6 +1181,9 @@ def pipeline(
         seed=seed,
         fast=fast,
         static_student=static,
+        cascade=cascade,
+        cascade_target=cascade_target,
+        serve_p99_ms=serve_p99_ms,
     )
     state = run_pipeline(cfg, force=tuple(force or ()), console=console, until=until)
     if until and until != "report":

@@ -1,7 +1,8 @@
 """`router pipeline`: the main job, end to end, with resumable stages.
 
 analyse -> leak-free split + teacher training -> distillation -> quantisation (behind the accuracy gate) ->
-evaluation of every artefact on the same test split -> benchmarks (in-process and HTTP at a fixed rate) -> report.
+confidence cascade -> evaluation of every artefact on the same test split (and the choice of the served artefact:
+best on validation under the latency SLO) -> benchmarks (in-process and HTTP at a fixed rate) -> report.
 
 Each stage writes its artefacts atomically into the run folder and records what it did in ``pipeline.json``
 (config hash, seconds, one-line result). Re-running skips a stage whose artefacts exist with the same config;
@@ -49,6 +50,13 @@ class PipelineConfig:
     bench_duration: float = 30.0
     find_max: bool = False  # --find-max: also search the highest rate under the SLO (about 2 more minutes)
     slo_ms: float = 50.0
+    cascade: bool = (
+        True  # build a confidence cascade static -> student-int8 -> teacher-int8 (those that exist)
+    )
+    cascade_target: float = 0.97  # its target agreement with the last level on the validation split
+    serve_p99_ms: float = (
+        5.0  # serve the best-on-validation artefact whose batch-1 p99 (compare) is within this
+    )
     sample: int | None = None  # use only this many rows (stratified): for smoke tests
     fast: bool = False  # tiny settings for CI: few epochs, short benchmarks
 
@@ -65,7 +73,7 @@ class PipelineConfig:
         return cfg
 
 
-STAGES = ("analyze", "teacher", "student", "static", "quantize", "compare", "bench", "report")
+STAGES = ("analyze", "teacher", "student", "static", "quantize", "cascade", "compare", "bench", "report")
 
 
 @dataclass
@@ -184,6 +192,7 @@ class PipelineRunner:
 # Artefact folders inside the run folder; the names are what the report and `router compare` call them.
 TEACHER, STUDENT, STATIC = "teacher", "student", "static"
 TEACHER_INT8, STUDENT_INT8, STUDENT_INT8_STATIC = "teacher-int8", "student-int8", "student-int8-static"
+CASCADE = "cascade"
 
 
 def _load_data(cfg: PipelineConfig):
@@ -274,8 +283,13 @@ def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
         qcfg = QuantizeConfig(model=str(out / src), out=str(out / name), int8=True, static=static)
         try:
             res = quantize_model(qcfg)
+            gate = (
+                f", agreement {100 * res.gate['agreement']:.1f}% on {res.gate['n_agreement_texts']} texts"
+                if res.gate
+                else ""
+            )
             parts.append(
-                f"{name}: F1 {res.f1_float:.1f} -> {res.f1_quantized:.1f} ({res.decision})"
+                f"{name}: F1 {res.f1_float:.1f} -> {res.f1_quantized:.1f}{gate} ({res.decision})"
                 if res.f1_float is not None
                 else f"{name}: {res.decision}"
             )
@@ -290,7 +304,27 @@ def _artefacts(cfg: PipelineConfig, out: Path) -> list[str]:
         names.append(STUDENT_INT8_STATIC)
     if cfg.static_student:
         names.append(STATIC)
+    if cfg.cascade:
+        names.append(CASCADE)
     return [n for n in names if (out / n).exists()]
+
+
+def stage_cascade(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.eval.cascade import CascadeConfig, build_cascade, cascade_summary
+
+    last = TEACHER_INT8 if (out / TEACHER_INT8).exists() else TEACHER
+    levels = [n for n in (STATIC, STUDENT_INT8, last) if (out / n).exists()]
+    if len(levels) < 2:
+        return f"skipped: only {', '.join(levels) or 'no'} level(s) exist"
+    report = build_cascade(
+        CascadeConfig(
+            levels=[str(out / n) for n in levels],
+            out=str(out / CASCADE),
+            target_agreement=cfg.cascade_target,
+            threads=cfg.threads,
+        )
+    )
+    return cascade_summary(report)
 
 
 def stage_compare(cfg: PipelineConfig, out: Path) -> str:
@@ -305,14 +339,23 @@ def stage_compare(cfg: PipelineConfig, out: Path) -> str:
         atomic_write_json(out / "eval" / f"{n}.json", evaluate(out / n, threads=cfg.threads))
     best = max(rows, key=lambda r: (r["macro_f1"], -r["p50_ms"]))
     fastest = min(rows, key=lambda r: r["p50_ms"])
+    from llm_router.eval.select import choose_served
+
+    choice = choose_served(out, rows, cfg.serve_p99_ms, threads=cfg.threads)
+    atomic_write_json(out / "final.json", choice)
     return (
         f"{len(rows)} artefacts; best F1 {best['model']} {best['macro_f1']:.3f}; fastest {fastest['model']} "
-        f"p50 {fastest['p50_ms']:.2f} ms"
+        f"p50 {fastest['p50_ms']:.2f} ms; serving {choice['artefact']}: {choice['reason']}"
     )
 
 
 def _final_artefact(out: Path) -> str:
-    """The artefact served in the 'after' row: the INT8 student (float ONNX when the gate refused INT8)."""
+    """The artefact served in the 'after' row: the compare stage's choice (``final.json``), else the INT8 student
+    (float ONNX when the gate refused INT8)."""
+    if (out / "final.json").exists():
+        chosen = read_json(out / "final.json").get("artefact")
+        if chosen and (out / chosen).exists():
+            return chosen
     return STUDENT_INT8 if (out / STUDENT_INT8).exists() else STUDENT
 
 
@@ -355,13 +398,13 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
         ),
         (
             "student_int8_nobatching.json",
-            f"{final}, ONNX Runtime",
+            f"{final} (served artefact)",
             final,
             "FastAPI, one inference per request",
             "step",
             False,
         ),
-        ("after.json", f"{final}, ONNX Runtime", final, "FastAPI + micro-batching", "after", True),
+        ("after.json", f"{final} (served artefact)", final, "FastAPI + micro-batching", "after", True),
     ]
     if cfg.fast:
         runs = [r for r in runs if r[4] in ("before", "after")]
@@ -434,7 +477,14 @@ def build_stages() -> list[Stage]:
         Stage("student", stage_student, (STUDENT,), ("student", "student_epochs")),
         Stage("static", stage_static, (STATIC,), ("student_epochs",), enabled=lambda c: c.static_student),
         Stage("quantize", stage_quantize, (STUDENT_INT8, TEACHER_INT8), ("int8_static",)),
-        Stage("compare", stage_compare, ("compare.json",), ("threads",)),
+        Stage(
+            "cascade",
+            stage_cascade,
+            (CASCADE,),
+            ("cascade", "cascade_target", "threads"),
+            enabled=lambda c: c.cascade,
+        ),
+        Stage("compare", stage_compare, ("compare.json", "final.json"), ("threads", "serve_p99_ms")),
         Stage(
             "bench",
             stage_bench,

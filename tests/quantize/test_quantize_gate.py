@@ -12,30 +12,6 @@ from llm_router.quantize import GATE_EXIT_CODE, GateRejected, QuantizeConfig, qu
 from llm_router.runtime import Predictor
 
 
-@pytest.fixture(scope="module")
-def outlier_model_dir(tmp_path_factory, tiny_classifier_dir):
-    """The tiny classifier with one huge activation channel that the float model ignores.
-
-    The last layer norm scales hidden unit 0 by 1e4 and the pooler's weights on that unit are zero, so float
-    predictions are exactly those of the original model. Dynamic INT8 quantises the pooler's input with one scale
-    per tensor, set by the outlier, so every other unit rounds to zero and the model predicts one route for
-    everything: the well-known activation-outlier failure of INT8, provoked deterministically.
-    """
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    folder = tmp_path_factory.mktemp("outlier") / "model"
-    shutil.copytree(tiny_classifier_dir, folder)
-    model = AutoModelForSequenceClassification.from_pretrained(folder)
-    with torch.no_grad():
-        norm = model.bert.encoder.layer[-1].output.LayerNorm
-        norm.weight[0] = 1e4
-        norm.bias[0] = 0.0
-        model.bert.pooler.dense.weight[:, 0] = 0.0
-    model.save_pretrained(folder)
-    return folder
-
-
 def run_cli(*args: str):
     return CliRunner().invoke(app, ["quantize", *args])
 
@@ -97,10 +73,15 @@ def test_force_keeps_the_int8_model(tmp_path, outlier_model_dir):
 
 
 def test_tolerance_decides(tmp_path, outlier_model_dir):
-    """A drop within a (very generous) tolerance passes."""
+    """A drop within a (very generous) tolerance passes when the agreement minimum is off too."""
     result = quantize_model(
         QuantizeConfig(
-            model=str(outlier_model_dir), out=str(tmp_path / "out"), int8=True, tolerance=100, threads=1
+            model=str(outlier_model_dir),
+            out=str(tmp_path / "out"),
+            int8=True,
+            tolerance=100,
+            min_agreement=0.0,
+            threads=1,
         )
     )
     assert result.decision == "accepted" and result.served_file == "model_int8.onnx"

@@ -81,6 +81,8 @@ def parse_model_arg(arg: str) -> tuple[str, Path]:
 
 def served_files(folder: Path, info) -> list[Path]:
     """The files a server loads for this artefact (what its size on disk is)."""
+    if info.kind == "cascade":
+        return _cascade_levels_call(folder, info, served_files, flatten=True)
     files: list[Path] = []
     if info.kind == "onnx":
         onnx_path = folder / info.onnx_file
@@ -117,7 +119,9 @@ def _external_data_files(onnx_path: Path) -> list[Path]:
 
 
 def count_parameters(folder: Path, info) -> int:
-    """Weights of the served artefact (see the module docstring)."""
+    """Weights of the served artefact (see the module docstring; a cascade: the sum over its levels)."""
+    if info.kind == "cascade":
+        return sum(_cascade_levels_call(folder, info, count_parameters))
     if info.kind == "onnx":
         return _onnx_parameters(folder / info.onnx_file)
     if info.kind == "static":
@@ -138,6 +142,24 @@ def count_parameters(folder: Path, info) -> int:
         state = torch.load(f, map_location="cpu", weights_only=True)
         total += sum(int(v.numel()) for v in state.values())
     return total
+
+
+def _cascade_levels_call(folder: Path, info, fn, flatten: bool = False) -> list:
+    """``fn(level_folder, level_info)`` for every level a cascade serves (skipped levels excluded)."""
+    from llm_router.runtime.artefact import read_router_info
+    from llm_router.runtime.cascade import parse_levels
+
+    levels = parse_levels(info.raw, str(folder / "router.json"))
+    results = []
+    for i, level in enumerate(levels):
+        if level.threshold is None and i < len(levels) - 1:
+            continue
+        result = fn(*read_router_info(level.resolve(folder)))
+        if flatten:
+            results.extend(result)
+        else:
+            results.append(result)
+    return results
 
 
 def _safetensors_numel(path: Path) -> int:
@@ -207,11 +229,21 @@ def _split_test(folder: Path) -> list[str]:
     return sorted(read_json(split_file).get("test") or [])
 
 
+def _level_shares(predictor, pred) -> dict[str, float] | None:
+    levels = getattr(pred, "levels", None)
+    if levels is None:
+        return None
+    from llm_router.runtime.cascade import level_shares_of
+
+    return level_shares_of(levels, predictor.level_names)
+
+
 def compare_models(
     models: Sequence[str], config: CompareConfig | None = None, progress: bool = True
 ) -> list[dict]:
     """Measure every model on the same test split with the same threads; returns the rows (``ROW_KEYS`` + extra:
-    ``kind``, ``path``, ``p95_ms``, ``weighted_f1``, ``n_test``, ``threads``, ``load_1m`` - the machine's 1-minute
+    ``kind``, ``path``, ``p95_ms``, ``mean_ms``, ``level_shares`` (a cascade: share of the test texts each level
+    answered; else None), ``weighted_f1``, ``n_test``, ``threads``, ``load_1m`` - the machine's 1-minute
     load average when the model was measured: latency is only comparable between rows measured on a quiet machine)."""
     from llm_router.distill.distill import load_folder_data
     from llm_router.eval.metrics import classification_report
@@ -258,6 +290,7 @@ def compare_models(
             predictor = Predictor.load(path, threads=config.threads)
             predictor.warmup()
             pred = predictor.predict(texts, batch_size=config.batch_size)
+            shares = _level_shares(predictor, pred)  # a cascade: share of the test texts each level answered
             report = classification_report(gold, pred.routes, routes, n_boot=0)
             times = measure_latency(predictor, latency_texts, config.n_latency, config.warmup)
             throughput = measure_throughput(predictor, texts, config.batch_size, config.min_throughput_texts)
@@ -276,6 +309,8 @@ def compare_models(
                     "kind": info.kind if info.kind != "onnx" else f"onnx:{info.onnx_file}",
                     "path": str(path),
                     "p95_ms": _percentile(times, 95),
+                    "mean_ms": float(np.mean(times)),
+                    "level_shares": shares,
                     "weighted_f1": report["weighted_f1"],
                     "n_test": len(texts),
                     "threads": config.threads,
@@ -304,13 +339,18 @@ def comparison_table(rows: Sequence[dict], title: str | None = None):
         ("MB", "right"),
         ("p50 ms", "right"),
         ("p99 ms", "right"),
+        ("mean ms", "right"),
         ("texts/s @32", "right"),
         ("accuracy", "right"),
         ("macro F1", "right"),
         ("speedup", "right"),
     ]:
         table.add_column(col, justify=justify)
+    cascades = any(r.get("level_shares") for r in rows)
+    if cascades:
+        table.add_column("answered by (cascade)", justify="left")
     for r in rows:
+        extra = [_shares_text(r.get("level_shares"))] if cascades else []
         table.add_row(
             str(r["model"]),
             str(r.get("kind", "")),
@@ -318,12 +358,20 @@ def comparison_table(rows: Sequence[dict], title: str | None = None):
             f"{r['size_mb']:.1f}",
             f"{r['p50_ms']:.2f}",
             f"{r['p99_ms']:.2f}",
+            f"{r['mean_ms']:.2f}" if r.get("mean_ms") is not None else "-",
             f"{r['throughput_b32']:.0f}",
             f"{r['accuracy']:.3f}",
             f"{r['macro_f1']:.3f}",
             f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
+            *extra,
         )
     return table
+
+
+def _shares_text(shares: dict[str, float] | None) -> str:
+    if not shares:
+        return "-"
+    return ", ".join(f"{name} {100 * share:.0f}%" for name, share in shares.items())
 
 
 def _human(n: int) -> str:

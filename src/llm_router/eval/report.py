@@ -273,6 +273,9 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
             [name, st.get("status"), st.get("summary", st.get("error", "")), _f(st.get("seconds"), 0)]
         )
     md += [_table(["stage", "status", "result", "seconds"], rows), ""]
+    choice = _load(run / "final.json")  # the compare stage's choice of the served artefact (eval/select.py)
+    if choice:
+        md += [f"**Served artefact: `{choice['artefact']}`** - {choice['reason']}.", ""]
     if compare:
         md += [
             "### Every artefact on the same test split (`compare.json`)",
@@ -311,6 +314,14 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
             ),
             "",
         ]
+        for r in compare:  # a cascade: which level answered how much of the test split (runtime/cascade.py)
+            if r.get("level_shares"):
+                shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["level_shares"].items())
+                md += [
+                    f"Cascade `{r['model']}` answered the test texts at: {shares}; batch-1 mean "
+                    f"{_ms(r.get('mean_ms'))} ms, p99 {_ms(r.get('p99_ms'))} ms.",
+                    "",
+                ]
         if (run / "compare.png").exists():
             md += ["![F1 vs latency](compare.png)", ""]
     if inproc:

@@ -1,10 +1,12 @@
 """`router quantize`: HF folder -> ONNX (checked against PyTorch) -> graph-optimised -> INT8 / fp16, behind an
 accuracy gate on the validation split.
 
-The gate: macro F1 (on routes) of the float ONNX model and of the quantised one on the model's validation split
-(``split.json`` ``val``, else ``test``); when the quantised model loses more than ``tolerance`` F1 points, the output
-folder keeps only the float model (``router.json`` serves ``model.onnx``) and :class:`GateRejected` (exit code 3)
-is raised - unless ``force``.
+The gate (:mod:`llm_router.quantize.gate`): agreement of the quantised with the float ONNX model over many texts
+(training + validation texts of ``split.json``, plus transfer texts when available) and the validation macro-F1
+change with a paired bootstrap interval (``split.json`` ``val``, else ``test``). When the loss is real (agreement
+below ``min_agreement``, or the F1-change interval entirely below ``-tolerance``), the output folder keeps only the
+float model (``router.json`` serves ``model.onnx``) and :class:`GateRejected` (exit code 3) is raised - unless
+``force``.
 """
 
 from __future__ import annotations
@@ -82,7 +84,15 @@ class QuantizeConfig:
     calib_size: int = 256  # calibration texts used (a seeded sample)
     backend: str = "ort"  # ort (onnxruntime.quantization) | inc (Intel Neural Compressor, accuracy-aware)
     fp16: bool = False  # float16 model for the CUDA execution provider (GPU only)
-    tolerance: float = 1.0  # the largest macro-F1 drop (points) accepted
+    tolerance: float = (
+        1.0  # F1 points: refused when the validation F1-change interval is entirely below -tolerance
+    )
+    min_agreement: float = 0.97  # refused when float and quantised routes agree on fewer of the gate texts
+    gate_texts: str | None = (
+        None  # extra (transfer) texts for the agreement; default: train_config's unlabeled
+    )
+    gate_max_texts: int = 4000  # agreement texts at most (train + val + transfer, seeded sample)
+    n_boot: int = 1000  # bootstrap resamples for the F1-change interval
     force: bool = (
         False  # keep the quantised model even when it fails the gate (or there is no validation data)
     )
@@ -120,6 +130,18 @@ class QuantizeConfig:
             bad(f"--opset must be in 11..23 (got {self.opset})")
         if self.tolerance != self.tolerance:
             bad("--tolerance is NaN")
+        self.gate_config()  # checks min_agreement / gate_max_texts
+
+    def gate_config(self):
+        from llm_router.quantize.gate import GateConfig
+
+        return GateConfig(
+            min_agreement=self.min_agreement,
+            tolerance=self.tolerance,
+            n_boot=self.n_boot,
+            max_texts=self.gate_max_texts,
+            seed=self.seed,
+        )
 
     @property
     def mode(self) -> str:
@@ -153,6 +175,9 @@ class QuantizeResult:
     n_val: int = 0
     val_split: str | None = None
     agreement: float | None = None  # share of validation texts routed the same by float and quantised model
+    gate: dict[str, Any] | None = (
+        None  # quantize/gate.py's verdict: agreement on many texts, F1-change interval
+    )
     max_abs_logprob_diff_quantized: float | None = None  # quantised vs float ONNX on the validation texts
     calib_method: str | None = None
     n_calib: int = 0
@@ -175,6 +200,8 @@ class GateRejected(RouterError):
                 f"accuracy gate: no quantised model within {result.tolerance:g} F1 points of the float "
                 f"model ({result.f1_float:.2f}); {kept}"
             )
+        elif result.gate:
+            message = f"accuracy gate: {result.gate['reason']}; {kept}; --force keeps the quantised one"
         else:
             message = (
                 f"accuracy gate: macro F1 dropped {result.f1_drop:.2f} points ({result.f1_float:.2f} -> "
@@ -417,8 +444,15 @@ def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
             if quant_file.exists():  # (INC writes nothing when no recipe met the tolerance)
                 result.sizes_mb[quant_name] = _size_mb(quant_file)
                 if val is not None:
-                    with _step(console, f"accuracy gate on {len(val.texts)} {val.split} texts"):
-                        _gate(config, info, tmp, quant_name, onnx_float, val, result)
+                    from llm_router.quantize.gate import gate_texts_for
+
+                    pool = gate_texts_for(
+                        source, info, config.data, config.gate_texts, val.texts, config.gate_config()
+                    )
+                    with _step(
+                        console, f"accuracy gate on {len(pool.texts)} texts ({val.split}: {len(val.texts)})"
+                    ):
+                        _gate(config, info, tmp, quant_name, onnx_float, val, result, pool)
                 else:
                     result.decision = "ungated"
             if result.decision == "rejected":
@@ -517,18 +551,25 @@ def _gate(
     onnx_float,
     val: EvalSet,
     result: QuantizeResult,
+    pool=None,
 ) -> None:
+    """Score the quantised model against the float one; ``pool`` (:class:`~llm_router.quantize.gate.GateTexts`,
+    validation texts first) are the agreement texts (default: the validation texts only)."""
+    from llm_router.quantize.gate import GateTexts, judge
     from llm_router.runtime.onnx_backend import OnnxPredictor
+
+    pool = pool or GateTexts(list(val.texts), {"val": len(val.texts)})
+    n_val = len(val.texts)
 
     device = "cpu"
     if config.fp16:
         import onnxruntime as ort
 
         device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
-    before = onnx_float.predict(val.texts)
+    before_all = onnx_float.predict(pool.texts)
     try:
         quantized = OnnxPredictor(tmp, info, device=device, threads=config.threads, onnx_file=quant_name)
-        after = quantized.predict(val.texts)
+        after_all = quantized.predict(pool.texts)
     except Exception as exc:
         if not config.force:
             raise RouterError(
@@ -538,6 +579,7 @@ def _gate(
         result.notes.append(f"{quant_name} could not be evaluated on {device}: kept ungated (--force)")
         result.decision = "ungated"
         return
+    before, after = _head(before_all, n_val), _head(after_all, n_val)
     result.f1_float = round(macro_f1(val.truths, before.routes), 4)
     result.f1_quantized = round(macro_f1(val.truths, after.routes), 4)
     result.f1_drop = round(result.f1_float - result.f1_quantized, 4)
@@ -547,7 +589,29 @@ def _gate(
     result.max_abs_logprob_diff_quantized = max_abs_logit_diff(
         np.log(np.clip(before.label_probs, 1e-12, None)), np.log(np.clip(after.label_probs, 1e-12, None))
     )
-    if result.f1_drop > config.tolerance:
+    verdict = judge(
+        before_all.routes, after_all.routes, pool.sources, val.truths, info.routes, config.gate_config()
+    )
+    result.gate = verdict.to_dict()
+    if verdict.decision == "rejected":
         result.decision = "forced" if config.force else "rejected"
     else:
         result.decision = "accepted"
+        if result.f1_drop > config.tolerance:
+            result.notes.append(
+                f"validation F1 dropped {result.f1_drop:.2f} points > {config.tolerance:g}, but the interval "
+                f"{verdict.f1_change_ci} reaches above -{config.tolerance:g} and agreement is "
+                f"{100 * verdict.agreement:.1f}% on {verdict.n_agreement_texts} texts: not a real loss"
+            )
+
+
+def _head(prediction, n: int):
+    """The first ``n`` rows of a :class:`~llm_router.runtime.Prediction`."""
+    from llm_router.runtime.predictor import Prediction
+
+    return Prediction(
+        routes=prediction.routes[:n],
+        route_probs=prediction.route_probs[:n],
+        labels=prediction.labels[:n],
+        label_probs=prediction.label_probs[:n],
+    )

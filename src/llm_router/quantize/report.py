@@ -49,6 +49,20 @@ def print_quantize_result(result: QuantizeResult, console: Console | None = None
             "F1 drop (points)", f"[{drop_style}]{result.f1_drop:+.2f}[/] (tolerance {result.tolerance:g})"
         )
         table.add_row("same route as float", f"{100 * result.agreement:.1f}%")
+    if result.gate:
+        g = result.gate
+        lo, hi = g["agreement_ci95"]
+        sources = ", ".join(f"{k} {v}" for k, v in g["sources"].items() if v)
+        table.add_row(
+            "gate: agreement",
+            f"{100 * g['agreement']:.1f}% of {g['n_agreement_texts']} texts ({sources}); 95% "
+            f"{100 * lo:.1f}-{100 * hi:.1f}%; minimum {100 * g['min_agreement']:g}%",
+        )
+        c_lo, c_hi = g["f1_change_ci"]
+        table.add_row(
+            "gate: val F1 change",
+            f"{g['f1_change']:+.2f} points, {100 * g['confidence']:g}% interval [{c_lo:+.2f}, {c_hi:+.2f}]",
+        )
     sizes = ", ".join(f"{name} {mb:.1f} MB" for name, mb in result.sizes_mb.items())
     table.add_row("files", sizes)
     style = DECISION_STYLE.get(result.decision, "white")

@@ -175,4 +175,8 @@ def _backend_for(kind: str) -> type[Predictor]:
         from llm_router.runtime.static_backend import StaticPredictor
 
         return StaticPredictor
+    if kind == "cascade":
+        from llm_router.runtime.cascade import CascadePredictor
+
+        return CascadePredictor
     raise RouterError(f"no runtime for model kind {kind!r}")

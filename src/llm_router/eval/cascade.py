@@ -1,0 +1,249 @@
+"""`router cascade`: choose the thresholds of a confidence cascade on the validation split and write its folder.
+
+The levels are model folders, cheapest first; the last one (usually the teacher) is the reference. Every level
+predicts the validation texts of the last level's ``split.json`` once; each level's cost is its measured mean
+batch-1 latency. Then every combination of candidate thresholds (the levels' observed top probabilities, thinned
+to at most ``grid`` values per level, plus "skip this level") is scored with the same rule the runtime uses
+(:func:`llm_router.runtime.cascade.cascade_route`): agreement with the last level and expected cost per text (the
+summed latency of the levels a text passes through). The cheapest combination whose agreement reaches the target
+wins (ties: higher agreement, then higher thresholds). The folder is written atomically; see docs/ARTEFACTS.md.
+
+With few validation texts the agreement is a noisy estimate: ``cascade.json`` keeps its Wilson 95% interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from llm_router.errors import RouterError
+from llm_router.eval.metrics import wilson_interval
+from llm_router.utils import atomic_output_dir, atomic_write_json
+
+MAX_COMBINATIONS = 200_000
+
+
+@dataclass
+class CascadeConfig:
+    """Every option of `router cascade`."""
+
+    levels: list[str]  # model folders, cheapest first; the last is the reference (the teacher)
+    out: str
+    target_agreement: float = 0.97  # share of validation texts routed as the last level routes them
+    names: list[str] | None = None  # level names (default: the folder names)
+    threads: int = 1  # inference threads of every level (here and when served)
+    data: str | None = None  # the data file, if it moved (default: the last level's router.json)
+    grid: int = 60  # at most this many candidate thresholds per level
+    latency_calls: int = 30  # batch-1 calls timed per level (its cost)
+    absolute_paths: bool = False  # write absolute level paths (default: relative to the cascade folder)
+
+    def __post_init__(self) -> None:
+        if len(self.levels) < 2:
+            raise RouterError(f"a cascade needs at least two levels (got {len(self.levels)})")
+        if not 0.0 < self.target_agreement <= 1.0:
+            raise RouterError(f"--target-agreement must be in (0, 1] (got {self.target_agreement})")
+        if self.names is not None and len(self.names) != len(self.levels):
+            raise RouterError(f"{len(self.names)} names for {len(self.levels)} levels")
+        if self.grid < 2:
+            raise RouterError(f"grid must be >= 2 (got {self.grid})")
+        if self.threads < 1:
+            raise RouterError(f"threads must be >= 1 (got {self.threads})")
+
+
+def _candidates(top: np.ndarray, grid: int) -> list[float | None]:
+    values = np.unique(np.asarray(top, dtype=np.float64))
+    if len(values) > grid:
+        values = np.unique(np.quantile(values, np.linspace(0.0, 1.0, grid)))
+    return [None, *(float(v) for v in values)]
+
+
+def choose_thresholds(
+    top_probs: list[np.ndarray],
+    agrees: list[np.ndarray],
+    costs: list[float],
+    target: float,
+    grid: int = 60,
+) -> dict[str, Any]:
+    """The cheapest thresholds reaching ``target`` agreement with the last level.
+
+    ``top_probs[i]`` / ``agrees[i]``: level i's top route probability per row and whether its route equals the
+    last level's (the last level agrees with itself); ``costs[i]``: its cost per text. Returns ``thresholds``
+    (None: skipped; the last is always None), ``agreement``, ``expected_cost``, ``shares`` (per level)."""
+    k = len(top_probs)
+    n = len(top_probs[0])
+    per_level = max(2, int(MAX_COMBINATIONS ** (1.0 / max(k - 1, 1))))
+    cands = [_candidates(t, min(grid, per_level)) for t in top_probs[:-1]]
+    agree = np.vstack([np.asarray(a, dtype=bool) for a in agrees])  # [k, n]
+    cost = np.asarray(costs, dtype=np.float64)
+    rows = np.arange(n)
+    best: tuple | None = None
+    for combo in itertools.product(*cands):
+        thresholds = [*combo, None]
+        answered = np.full(n, k - 1, dtype=np.int64)
+        pending = np.ones(n, dtype=bool)
+        spent = np.zeros(n, dtype=np.float64)
+        for i, threshold in enumerate(combo):
+            if threshold is None:
+                continue
+            spent[pending] += cost[i]
+            take = pending & (top_probs[i] >= threshold)
+            answered[take] = i
+            pending &= ~take
+        spent[pending] += cost[-1]
+        agreement = float(agree[answered, rows].mean()) if n else 1.0
+        if agreement + 1e-12 < target:
+            continue
+        key = (
+            float(spent.mean()),
+            -agreement,
+            tuple(-(t if t is not None else 2.0) for t in combo),
+        )
+        if best is None or key < best[0]:
+            shares = np.bincount(answered, minlength=k) / max(n, 1)
+            best = (key, thresholds, agreement, float(spent.mean()), shares.tolist())
+    if best is None:  # cannot happen: skipping every cheap level gives agreement 1.0
+        raise RouterError("no thresholds reach the target agreement")
+    _key, thresholds, agreement, expected, shares = best
+    return {"thresholds": thresholds, "agreement": agreement, "expected_cost": expected, "shares": shares}
+
+
+def _level_outputs(predictor, texts: list[str], routes: list[str]) -> tuple[np.ndarray, list[str]]:
+    pred = predictor.predict(texts, batch_size=64)
+    columns = [predictor.routes.index(r) for r in routes]
+    probs = np.asarray(pred.route_probs, dtype=np.float64)[:, columns]
+    return probs.max(axis=1), [routes[i] for i in probs.argmax(axis=1)]
+
+
+def _mean_latency_ms(predictor, texts: list[str], calls: int) -> float:
+    for text in texts[:3]:
+        predictor.predict_one(text)
+    times = []
+    for i in range(calls):
+        start = time.perf_counter()
+        predictor.predict_one(texts[i % len(texts)])
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.mean(times))
+
+
+def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
+    """Run `router cascade`: returns what ``cascade.json`` holds (thresholds, agreement, shares, F1, costs)."""
+    from llm_router.distill.distill import load_folder_data
+    from llm_router.eval.metrics import classification_report
+    from llm_router.runtime.artefact import read_router_info
+    from llm_router.runtime.predictor import Predictor
+
+    folders = []
+    for level in config.levels:
+        folder, info = read_router_info(level)
+        if info.kind == "cascade":
+            raise RouterError(f"{folder}: a cascade cannot be a level of another cascade")
+        folders.append((folder.resolve(), info))
+    ref_folder, ref_info = folders[-1]
+    routes = list(ref_info.routes)
+    for folder, info in folders:
+        if sorted(info.routes) != sorted(routes):
+            raise RouterError(f"{folder}: routes {info.routes} differ from the last level's {routes}")
+    names = list(config.names or [f.name for f, _ in folders])
+    if len(set(names)) != len(names):
+        raise RouterError(f"level names must differ (got {', '.join(names)}); pass names")
+    out = Path(config.out).expanduser()
+    if any(out.resolve() == f for f, _ in folders):
+        raise RouterError("--out must not be one of the levels")
+    data = load_folder_data(ref_folder, config.data)
+    if data.val.empty:
+        raise RouterError(f"{ref_folder}/split.json has no validation rows to choose thresholds on")
+    texts, gold = list(data.val["text"]), list(data.val["route"])
+
+    tops, level_routes, costs = [], [], []
+    for (folder, _info), name in zip(folders, names, strict=True):
+        if console is not None:
+            console.print(f"predicting {len(texts)} validation texts with {name}")
+        predictor = Predictor.load(folder, device="cpu", threads=config.threads)
+        predictor.warmup(1)
+        top, predicted = _level_outputs(predictor, texts, routes)
+        tops.append(top)
+        level_routes.append(predicted)
+        costs.append(_mean_latency_ms(predictor, texts, config.latency_calls))
+        del predictor
+    reference = level_routes[-1]
+    agrees = [np.array([a == b for a, b in zip(r, reference, strict=True)]) for r in level_routes]
+    chosen = choose_thresholds(tops, agrees, costs, config.target_agreement, config.grid)
+
+    from llm_router.runtime.cascade import cascade_route
+
+    answered = cascade_route(tops, chosen["thresholds"])
+    cascade_routes = [level_routes[lv][j] for j, lv in enumerate(answered)]
+    n_agree = int(sum(a == b for a, b in zip(cascade_routes, reference, strict=True)))
+    lo, hi = wilson_interval(n_agree, len(texts))
+    f1 = {
+        name: classification_report(gold, r, routes, n_boot=0)["macro_f1"]
+        for name, r in zip(names, level_routes, strict=True)
+    }
+    f1["cascade"] = classification_report(gold, cascade_routes, routes, n_boot=0)["macro_f1"]
+    report = {
+        "levels": names,
+        "thresholds": chosen["thresholds"],
+        "target_agreement": config.target_agreement,
+        "agreement": chosen["agreement"],
+        "agreement_ci95": [lo, hi],
+        "n_val": len(texts),
+        "shares": dict(zip(names, chosen["shares"], strict=True)),
+        "level_agreement": {name: float(np.mean(a)) for name, a in zip(names, agrees, strict=True)},
+        "mean_ms": dict(zip(names, costs, strict=True)),
+        "expected_ms": chosen["expected_cost"],
+        "macro_f1_val": f1,
+        "threads": config.threads,
+        "config": asdict(config),
+    }
+    if len(texts) < 200:
+        report["note"] = (
+            f"thresholds chosen on {len(texts)} validation texts: one text is "
+            f"{100 / len(texts):.1f} points of agreement (see agreement_ci95)"
+        )
+
+    with atomic_output_dir(out) as tmp:
+        levels_json = []
+        for (folder, _info), name, threshold in zip(folders, names, chosen["thresholds"], strict=True):
+            path = str(folder) if config.absolute_paths else os.path.relpath(folder, out.resolve())
+            levels_json.append({"name": name, "path": path, "threshold": threshold})
+        router = {
+            "format": "llm-router/1",
+            "kind": "cascade",
+            "labels": routes,
+            "routes": routes,
+            "route_map": None,
+            "levels": levels_json,
+            "target_agreement": config.target_agreement,
+            "data": ref_info.data,
+            "created_by": "router cascade",
+        }
+        atomic_write_json(tmp / "router.json", router)
+        shutil.copyfile(ref_folder / "split.json", tmp / "split.json")
+        atomic_write_json(tmp / "cascade.json", report)
+    report["out"] = str(out)
+    return report
+
+
+def cascade_summary(report: dict[str, Any]) -> str:
+    """One line: levels with thresholds and shares, agreement (interval), expected cost."""
+    parts = []
+    for name, threshold in zip(report["levels"], report["thresholds"], strict=True):
+        share = report["shares"][name]
+        if threshold is None and name != report["levels"][-1]:
+            parts.append(f"{name} skipped")
+        else:
+            at = f" >= {threshold:.3f}" if threshold is not None else ""
+            parts.append(f"{name}{at} answers {100 * share:.0f}%")
+    lo, hi = report["agreement_ci95"]
+    return (
+        f"{' -> '.join(parts)}; agreement with {report['levels'][-1]} {100 * report['agreement']:.1f}% "
+        f"(95% {100 * lo:.0f}-{100 * hi:.0f}%, {report['n_val']} val texts), expected "
+        f"{report['expected_ms']:.2f} ms/text batch 1"
+    )

@@ -1,0 +1,84 @@
+"""Which artefact a run serves: the best on its *validation* split among those under the latency SLO.
+
+The pipeline measured every artefact's batch-1 latency in ``compare.json`` (on the test split, in process) and this
+module scores each one's macro F1 on the validation split (the test split stays for reporting, so the choice does
+not peek at it). The served artefact is the one with the highest validation macro F1 whose batch-1 p99 is within
+``p99_ms``; ties go to the faster one. When none is within the SLO, the fastest is served and the reason says so.
+The choice and its reason are written to ``final.json`` in the run folder. The teacher's best epoch and the
+cascade's thresholds were chosen on the same validation split, so their validation scores lean optimistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def validation_f1(folder: Path, threads: int = 1) -> tuple[float | None, int]:
+    """Macro F1 of a model folder on its own validation split (``split.json`` ``val``); ``(None, 0)`` when it has
+    none."""
+    from llm_router.errors import RouterError
+    from llm_router.eval.evaluate import held_out_split
+    from llm_router.eval.metrics import classification_report
+    from llm_router.runtime.predictor import Predictor
+
+    try:
+        val = held_out_split(folder, "val")
+    except RouterError:
+        return None, 0
+    predictor = Predictor.load(folder, threads=threads)
+    routes = predictor.predict(val["text"].astype(str).tolist()).routes
+    labels = sorted(set(predictor.routes) | set(val["label"]))
+    return classification_report(val["label"].tolist(), routes, labels, n_boot=0)["macro_f1"], len(val)
+
+
+def choose_served(
+    run: Path,
+    rows: Sequence[dict],
+    p99_ms: float,
+    threads: int = 1,
+    scores: dict[str, float | None] | None = None,
+) -> dict[str, Any]:
+    """``{"artefact", "reason", "p99_slo_ms", "candidates": [{model, val_macro_f1, n_val, p99_ms, within_slo}]}``
+    for the ``compare.json`` rows of run folder ``run``. ``scores`` (model -> validation F1) skips the evaluation
+    (tests)."""
+    candidates = []
+    for row in rows:
+        name = row["model"]
+        if scores is not None:
+            f1, n_val = scores.get(name), None
+        else:
+            f1, n_val = validation_f1(run / name, threads)
+        candidates.append(
+            {
+                "model": name,
+                "val_macro_f1": f1,
+                "n_val": n_val,
+                "p99_ms": row["p99_ms"],
+                "within_slo": row["p99_ms"] <= p99_ms,
+            }
+        )
+    scored = [c for c in candidates if c["val_macro_f1"] is not None]
+    within = [c for c in scored if c["within_slo"]]
+    if within:
+        best = max(within, key=lambda c: (c["val_macro_f1"], -c["p99_ms"]))
+        others = [c for c in scored if c is not best and c["val_macro_f1"] > best["val_macro_f1"]]
+        reason = (
+            f"highest validation macro F1 ({best['val_macro_f1']:.3f}) among the {len(within)} artefact(s) with "
+            f"batch-1 p99 <= {p99_ms:g} ms (its p99 {best['p99_ms']:.2f} ms)"
+        )
+        if others:
+            better = max(others, key=lambda c: c["val_macro_f1"])
+            reason += (
+                f"; {better['model']} scores {better['val_macro_f1']:.3f} but its p99 {better['p99_ms']:.2f} ms "
+                f"misses the SLO"
+            )
+    else:
+        pool = scored or candidates
+        best = min(pool, key=lambda c: c["p99_ms"])
+        reason = (
+            f"no artefact has batch-1 p99 <= {p99_ms:g} ms on this machine; serving the fastest "
+            f"(p99 {best['p99_ms']:.2f} ms)"
+        )
+    return {"artefact": best["model"], "reason": reason, "p99_slo_ms": p99_ms, "candidates": candidates}

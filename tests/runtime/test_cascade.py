@@ -1,0 +1,270 @@
+"""The confidence cascade (`kind: cascade`): the routing rule, threshold choice, `router cascade`, and the cascade
+folder loaded by `Predictor.load` / `router compare` / `router eval` like any other model - with tiny models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from llm_router.cli import app
+from llm_router.errors import RouterError
+from llm_router.eval.cascade import CascadeConfig, build_cascade, choose_thresholds
+from llm_router.eval.metrics import wilson_interval
+from llm_router.runtime import Predictor
+from llm_router.runtime.cascade import CascadePredictor, cascade_route
+
+
+@pytest.fixture(scope="module")
+def levels_root(tmp_path_factory, tiny_classifier_dir, tiny_onnx_dir):
+    """One run folder: ``static`` (model2vec, random vectors + a fitted head: cheap, often unsure),
+    ``student-int8`` (the tiny INT8 ONNX model) and ``teacher`` (the tiny PyTorch classifier)."""
+    from model2vec import StaticModel
+    from sklearn.linear_model import LogisticRegression
+    from tokenizers import Tokenizer
+
+    from llm_router.distill.distill import load_folder_data
+
+    root = tmp_path_factory.mktemp("cascade-run")
+    shutil.copytree(tiny_classifier_dir, root / "teacher")
+    shutil.copytree(tiny_onnx_dir, root / "student-int8")
+    tokenizer = Tokenizer.from_file(str(tiny_classifier_dir / "tokenizer.json"))
+    tokenizer.no_padding()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(tokenizer.get_vocab_size(), 16)).astype(np.float32)
+    static = root / "static"
+    model = StaticModel(vectors=vectors, tokenizer=tokenizer, normalize=True)
+    model.save_pretrained(str(static))
+    train = load_folder_data(tiny_classifier_dir).train
+    head = LogisticRegression(C=0.5, max_iter=500).fit(model.encode(list(train["text"])), train["route"])
+    routes = [str(c) for c in head.classes_]
+    np.savez(
+        static / "head.npz", coef=head.coef_.astype(np.float32), intercept=head.intercept_.astype(np.float32)
+    )
+    router = json.loads((tiny_classifier_dir / "router.json").read_text())
+    router.update(kind="static", labels=routes, routes=routes, max_length=48)
+    (static / "router.json").write_text(json.dumps(router))
+    shutil.copyfile(tiny_classifier_dir / "split.json", static / "split.json")
+    return root
+
+
+def _levels(root):
+    return [str(root / "static"), str(root / "student-int8"), str(root / "teacher")]
+
+
+@pytest.fixture(scope="module")
+def cascade_dir(levels_root):
+    out = levels_root / "cascade"
+    build_cascade(
+        CascadeConfig(levels=_levels(levels_root), out=str(out), target_agreement=0.95, latency_calls=5)
+    )
+    return out
+
+
+def test_cascade_route_rule():
+    tops = [np.array([0.99, 0.5, 0.7]), np.array([0.9, 0.95, 0.6]), np.array([0.8, 0.8, 0.8])]
+    assert cascade_route(tops, [0.98, 0.9, None]).tolist() == [0, 1, 2]
+    assert cascade_route(tops, [None, 0.9, None]).tolist() == [1, 1, 2]  # level 0 skipped
+    assert cascade_route(tops, [0.0, 0.9, None]).tolist() == [0, 0, 0]
+
+
+def test_choose_thresholds_is_cheapest_reaching_the_target():
+    top0 = np.array([0.99, 0.98, 0.97, 0.6, 0.55, 0.5])
+    agree0 = np.array([True, True, True, False, True, False])
+    last = np.ones(6, dtype=bool)
+    full = choose_thresholds([top0, np.ones(6)], [agree0, last], [0.1, 10.0], target=1.0)
+    assert full["thresholds"] == [0.97, None] and full["agreement"] == 1.0
+    assert full["shares"] == pytest.approx([0.5, 0.5])
+    # a lower target lets the cheap level answer more (here everything at 4/6 agreement)
+    loose = choose_thresholds([top0, np.ones(6)], [agree0, last], [0.1, 10.0], target=0.6)
+    assert loose["thresholds"][0] == 0.5 and loose["agreement"] == pytest.approx(4 / 6)
+    # a cheap level that is never right is skipped
+    never = choose_thresholds([top0, np.ones(6)], [np.zeros(6, bool), last], [0.1, 10.0], target=0.99)
+    assert never["thresholds"] == [None, None] and never["expected_cost"] == pytest.approx(10.0)
+
+
+def test_wilson_interval():
+    lo, hi = wilson_interval(38, 39)
+    assert 0.85 < lo < 0.9 and hi > 0.99
+    assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_build_writes_a_relative_cascade_folder(cascade_dir):
+    router = json.loads((cascade_dir / "router.json").read_text())
+    assert router["kind"] == "cascade" and router["created_by"] == "router cascade"
+    assert [lv["path"] for lv in router["levels"]] == ["../static", "../student-int8", "../teacher"]
+    assert router["levels"][-1]["threshold"] is None
+    report = json.loads((cascade_dir / "cascade.json").read_text())
+    assert report["agreement"] >= 0.95 and report["n_val"] > 10
+    assert sum(report["shares"].values()) == pytest.approx(1.0)
+    assert set(report["macro_f1_val"]) == {"static", "student-int8", "teacher", "cascade"}
+    assert (cascade_dir / "split.json").read_text() == (
+        cascade_dir.parent / "teacher" / "split.json"
+    ).read_text()
+    assert not list(cascade_dir.parent.glob(".*tmp*"))  # atomic: no temporary folder left behind
+
+
+def test_predictor_loads_cascade_and_reproduces_its_validation_agreement(cascade_dir):
+    from llm_router.eval import held_out_split
+
+    predictor = Predictor.load(cascade_dir, threads=1)
+    assert isinstance(predictor, CascadePredictor) and predictor.kind == "cascade"
+    val = held_out_split(cascade_dir, "val")
+    texts = val["text"].tolist()
+    pred = predictor.predict(texts, batch_size=8)
+    teacher = Predictor.load(cascade_dir.parent / "teacher", threads=1).predict(texts)
+    agreement = np.mean([a == b for a, b in zip(pred.routes, teacher.routes, strict=True)])
+    report = json.loads((cascade_dir / "cascade.json").read_text())
+    assert agreement == pytest.approx(report["agreement"], abs=2 / len(texts))  # batch padding may move a tie
+    assert len(pred.levels) == len(texts) and set(pred.levels.tolist()) <= {0, 1, 2}
+    shares = predictor.level_shares()
+    assert sum(shares.values()) == pytest.approx(1.0)
+    np.testing.assert_allclose(pred.route_probs.sum(axis=1), 1.0, rtol=1e-5)
+    one = predictor.predict_one(texts[0])
+    assert one.routes == pred.routes[:1] and len(one.levels) == 1
+    assert predictor.predict([]).routes == []
+
+
+class _Spy:
+    """Wraps a predictor and records how many texts each call got."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+        self.routes = inner.routes
+
+    def predict(self, texts, batch_size=64):
+        self.calls.append(len(texts))
+        return self.inner.predict(texts, batch_size)
+
+    def predict_one(self, text):
+        self.calls.append(1)
+        return self.inner.predict_one(text)
+
+
+def test_only_undecided_rows_reach_the_next_level(cascade_dir):
+    from llm_router.runtime import read_router_info
+
+    folder, info = read_router_info(cascade_dir)
+    root = cascade_dir.parent
+    router = json.loads((cascade_dir / "router.json").read_text())
+    for level in router["levels"][:-1]:
+        level["threshold"] = 0.9  # every level active, whatever the build chose
+    info.raw["levels"] = router["levels"]
+    spies = [_Spy(Predictor.load(root / n, threads=1)) for n in ("static", "student-int8", "teacher")]
+    predictor = CascadePredictor(folder, info, threads=1, levels=spies)
+    texts = [f"write a poem about the moon number {i}" for i in range(6)] + ["solve 3x + 2 = 11 for x", "hi"]
+    pred = predictor.predict(texts)
+    counts = np.bincount(pred.levels, minlength=3)
+    assert spies[0].calls == [len(texts)]  # one batched call per level
+    assert sum(spies[1].calls) == len(texts) - counts[0]
+    assert sum(spies[2].calls) == counts[2]
+    assert predictor.level_shares() == pytest.approx(
+        {n: c / len(texts) for n, c in zip(predictor.level_names, counts, strict=True)}
+    )
+
+
+def test_threshold_zero_and_skipped_levels(tmp_path, levels_root):
+    out = tmp_path / "c"
+    out.mkdir()
+    router = {
+        "kind": "cascade",
+        "labels": ["Claude", "gemini-mini", "gpt-o1"],
+        "levels": [
+            {"path": str(levels_root / "static"), "threshold": None},  # skipped: never loaded
+            {"path": str(levels_root / "student-int8"), "threshold": 0.0},
+            {"path": str(levels_root / "teacher")},
+        ],
+    }
+    (out / "router.json").write_text(json.dumps(router))
+    predictor = Predictor.load(out, threads=1)
+    assert predictor.level_names == ["student-int8", "teacher"]
+    texts = ["hi paris", "solve 2x + 1 = 5 for x", "write a poem about coffee"]
+    student = Predictor.load(levels_root / "student-int8", threads=1).predict(texts)
+    pred = predictor.predict(texts)
+    assert pred.routes == student.routes and pred.levels.tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("levels", "message"),
+    [
+        ([{"path": "x"}], "at least two"),
+        ([{"path": "missing-a", "threshold": 0.5}, {"path": "missing-b"}], "not found"),
+        ([{"path": "a", "threshold": 1.5}, {"path": "b"}], "outside"),
+    ],
+)
+def test_bad_cascade_folders_are_one_line_errors(tmp_path, levels, message):
+    (tmp_path / "router.json").write_text(
+        json.dumps({"kind": "cascade", "labels": ["a", "b"], "levels": levels})
+    )
+    with pytest.raises(RouterError, match=message):
+        Predictor.load(tmp_path)
+
+
+def test_cascade_cli_and_errors(tmp_path, levels_root):
+    runner = CliRunner()
+    out = tmp_path / "cli-cascade"
+    levels = ",".join(_levels(levels_root)[1:])
+    result = runner.invoke(
+        app,
+        [
+            "cascade",
+            "--levels",
+            levels,
+            "--out",
+            str(out),
+            "--target-agreement",
+            "0.9",
+            "--json",
+            str(tmp_path / "c.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "agreement with teacher" in result.stdout and (out / "router.json").exists()
+    assert json.loads((tmp_path / "c.json").read_text())["levels"] == ["student-int8", "teacher"]
+    bad = runner.invoke(app, ["cascade", "--levels", levels.split(",")[0], "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "at least two levels" in bad.stderr and "Traceback" not in bad.output
+    bad = runner.invoke(
+        app, ["cascade", "--levels", f"{tmp_path / 'nope'},{levels}", "--out", str(tmp_path / "y")]
+    )
+    assert bad.exit_code == 2 and "no such model" in bad.stderr
+
+
+def test_compare_and_eval_take_a_cascade(cascade_dir):
+    from llm_router.eval import evaluate
+    from llm_router.eval.compare import CompareConfig, compare_models, comparison_table
+
+    config = CompareConfig(threads=1, n_latency=10, warmup=2, min_throughput_texts=20)
+    rows = compare_models(
+        [f"teacher={cascade_dir.parent / 'teacher'}", f"cascade={cascade_dir}"], config, progress=False
+    )
+    teacher, cascade = rows
+    assert teacher["level_shares"] is None and cascade["kind"] == "cascade"
+    assert sum(cascade["level_shares"].values()) == pytest.approx(1.0)
+    assert cascade["mean_ms"] > 0 and cascade["p99_ms"] >= cascade["p50_ms"]
+    assert cascade["params"] > teacher["params"]  # every served level counts
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(comparison_table(rows))
+    assert "answered by" in console.export_text()
+    report = evaluate(cascade_dir, threads=1, n_boot=0)
+    assert 0 <= report["macro_f1"] <= 1 and report["n"] == cascade["n_test"]
+
+
+def test_serve_routes_with_a_cascade(cascade_dir):
+    import httpx
+
+    from llm_router.serve import ServeConfig, serve_in_thread
+
+    predictor = Predictor.load(cascade_dir, threads=1)
+    with serve_in_thread(predictor, ServeConfig(port=0, drain_timeout_s=5.0), wait_ready=True) as state:
+        one = httpx.post(state.base_url + "/route", json={"text": "write a poem about the sea"})
+        many = httpx.post(
+            state.base_url + "/route/batch", json={"texts": ["hi tokyo", "solve 2x + 3 = 9 for x"]}
+        )
+    assert one.status_code == 200 and one.json()["route"] in predictor.routes
+    assert many.status_code == 200
+    assert sum(predictor.answered) >= 3
