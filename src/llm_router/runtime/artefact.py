@@ -11,7 +11,7 @@ import numpy as np
 
 from llm_router.errors import RouterError
 
-KINDS = ("hf", "onnx", "static")
+KINDS = ("hf", "onnx", "static", "linear")
 DEFAULT_MAX_LENGTH = 128
 
 

@@ -175,4 +175,8 @@ def _backend_for(kind: str) -> type[Predictor]:
         from llm_router.runtime.static_backend import StaticPredictor
 
         return StaticPredictor
+    if kind == "linear":
+        from llm_router.runtime.linear_backend import LinearPredictor
+
+        return LinearPredictor
     raise RouterError(f"no runtime for model kind {kind!r}")
