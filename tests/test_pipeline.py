@@ -40,6 +40,7 @@ def test_every_stage_ran_and_every_artefact_exists(tiny_run):
     assert {name: s["status"] for name, s in state["stages"].items()} == {
         "analyze": "done",
         "teacher": "done",
+        "baselines": "done",
         "student": "done",
         "static": "done",
         "quantize": "done",
@@ -48,8 +49,11 @@ def test_every_stage_ran_and_every_artefact_exists(tiny_run):
         "bench": "done",
         "report": "done",
     }
-    for name in ("teacher", "student", "static", "student-int8", "teacher-int8", "cascade"):
+    for name in ("teacher", "tfidf", "student", "static", "student-int8", "teacher-int8", "cascade"):
         assert (out / name / "router.json").exists(), name
+    baselines = read(out / "baselines.json")
+    assert set(baselines["baselines"]) == {"tfidf", "frozen"} and baselines["verdict"]
+    assert "tfidf" in [r["model"] for r in read(out / "compare.json")]
     for rel in (
         "analysis.json",
         "environment.json",

@@ -108,8 +108,12 @@ def analyze(
     labels: LabelsOpt = None,
     strict: StrictOpt = False,
     model: Annotated[
-        str, typer.Option("--model", help="Tokenizer used for token lengths and the max-length warning.")
-    ] = "intfloat/multilingual-e5-small",
+        str,
+        typer.Option(
+            "--model",
+            help="Tokenizer for token lengths and truncation ('auto': the encoder `router train` would choose).",
+        ),
+    ] = "auto",
     json_path: JsonOpt = None,
 ) -> None:
     """Profile a labelled query set: duplicates, imbalance, lengths, scripts, warnings."""
@@ -118,6 +122,10 @@ def analyze(
     from llm_router.utils import atomic_write_json
 
     df = load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict)
+    if model == "auto":
+        from llm_router.distill.recipe import choose_encoder
+
+        model = choose_encoder(df["text"].tolist()).value
     result = analyze_dataset(df, tokenizer_name=model)
     print_analysis(result, console)
     if json_path:
@@ -724,7 +732,9 @@ MethodOpt = Annotated[str | None, typer.Option("--method", help="finetune | setf
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        "--model", help="Base encoder: hub id or local folder (default intfloat/multilingual-e5-small)."
+        "--model",
+        help="Base encoder: hub id or local folder; 'auto' (default): all-MiniLM-L6-v2 for English-only "
+        "data, else multilingual-e5-small.",
     ),
 ]
 EpochsOpt = Annotated[int | None, typer.Option("--epochs", help="Training epochs.")]
@@ -746,7 +756,16 @@ LlrdOpt = Annotated[
 ]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", help="Training batch size.")]
 MaxLenOpt = Annotated[
-    int | None, typer.Option("--max-length", help="Token truncation (default: the model's profile).")
+    int | None,
+    typer.Option(
+        "--max-length", help="Token truncation (default: p99 of the training texts' token lengths)."
+    ),
+]
+TimeBudgetOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--time-budget", help="Seconds: fewer epochs when all of them would take longer (default 900)."
+    ),
 ]
 WarmupOpt = Annotated[float | None, typer.Option("--warmup", help="Warm-up share of the training steps.")]
 WdOpt = Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay.")]
@@ -770,7 +789,10 @@ LayersOpt = Annotated[
     ),
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Random seed (split, initialisation, order).")]
-WeightsOpt = Annotated[str | None, typer.Option("--class-weights", help="none | balanced | sqrt.")]
+WeightsOpt = Annotated[
+    str | None,
+    typer.Option("--class-weights", help="auto (balanced if imbalanced) | none | balanced | sqrt."),
+]
 OversampleOpt = Annotated[
     float | None,
     typer.Option(
@@ -842,6 +864,7 @@ TRAINING_OPTIONS = {
     "soup": SoupOpt,
     "batch_size": BatchOpt,
     "max_length": MaxLenOpt,
+    "time_budget_s": TimeBudgetOpt,
     "warmup_ratio": WarmupOpt,
     "weight_decay": WdOpt,
     "dropout": DropoutOpt,
@@ -918,6 +941,13 @@ def train(
     labels: LabelsOpt = None,
     strict: StrictOpt = False,
     out: Annotated[Path, typer.Option("--out", help="Model folder to write.")] = Path("router-model"),
+    baselines: Annotated[
+        bool,
+        typer.Option(
+            "--baselines/--no-baselines",
+            help="Also fit TF-IDF + LR (servable, OUT/tfidf) and frozen-encoder + LR on the same split.",
+        ),
+    ] = False,
     config: ConfigOpt = None,
     options: dict | None = None,
     json_path: JsonOpt = None,
@@ -934,6 +964,10 @@ def train(
     if result.targets.route_map and result.config.route_map == "auto":
         print_route_map(result.targets, console, result.targets.label_col)
     print_train_result(result, console)
+    if baselines:
+        from llm_router.distill.baselines import print_baselines, run_baselines
+
+        print_baselines(run_baselines(out, out / "tfidf"), console)
     if json_path:
         atomic_write_json(
             json_path,
@@ -941,7 +975,7 @@ def train(
                 "out": str(result.out_dir),
                 "metrics": result.metrics,
                 "history": result.history,
-                "config": cfg.to_dict(),
+                "config": result.config.to_dict(),
             },
         )
         console.print(f"wrote {json_path}")
@@ -1106,9 +1140,9 @@ def pipeline(
     ] = None,
     group_col: GroupColOpt = None,
     out: Annotated[Path, typer.Option("--out", help="Run folder.")] = Path("runs/demo"),
-    teacher_model: Annotated[str, typer.Option("--teacher-model", help="Teacher encoder.")] = (
-        "intfloat/multilingual-e5-small"
-    ),
+    teacher_model: Annotated[
+        str, typer.Option("--teacher-model", help="Teacher encoder ('auto': chosen from the data's scripts).")
+    ] = "auto",
     student: Annotated[
         str, typer.Option("--student", help="Student spec (layers:K, static, or a model).")
     ] = ("layers:4"),
@@ -1120,6 +1154,10 @@ def pipeline(
     ] = False,
     static: Annotated[
         bool, typer.Option("--static/--no-static", help="Also distil a static-embedding student.")
+    ] = True,
+    baselines: Annotated[
+        bool,
+        typer.Option("--baselines/--no-baselines", help="TF-IDF + LR and frozen-encoder + LR as candidates."),
     ] = True,
     sample: Annotated[
         int | None, typer.Option("--sample", help="Use only this many rows (stratified).")
@@ -1184,6 +1222,7 @@ def pipeline(
         cascade=cascade,
         cascade_target=cascade_target,
         serve_p99_ms=serve_p99_ms,
+        baselines=baselines,
     )
     state = run_pipeline(cfg, force=tuple(force or ()), console=console, until=until)
     if until and until != "report":

@@ -37,13 +37,14 @@ class PipelineConfig:
     group_col: str | None = None  # rows of one group (conversation, user) never span two splits
     out: str = "runs/demo"
     seed: int = 42
-    teacher_model: str = "intfloat/multilingual-e5-small"
+    teacher_model: str = "auto"  # "auto": all-MiniLM-L6-v2 for English-only data, else multilingual-e5-small
     teacher_epochs: int | None = None  # None: the tuned default of `router train`
     student: str = "layers:4"
     # the same default as `router pipeline --student-epochs`; None: `router distill`'s (10). 4 keeps the default
     # run near 10-12 min on 2 cores
     student_epochs: int | None = 4
     static_student: bool = True
+    baselines: bool = True  # TF-IDF + LR (servable, compared) and frozen-encoder + LR on the teacher's split
     int8_static: bool = True
     threads: int = 1  # inference threads for compare/bench (the HTTP client needs the other core)
     bench_rps: float = 100.0
@@ -73,7 +74,18 @@ class PipelineConfig:
         return cfg
 
 
-STAGES = ("analyze", "teacher", "student", "static", "quantize", "cascade", "compare", "bench", "report")
+STAGES = (
+    "analyze",
+    "teacher",
+    "baselines",
+    "student",
+    "static",
+    "quantize",
+    "cascade",
+    "compare",
+    "bench",
+    "report",
+)
 
 
 @dataclass
@@ -190,7 +202,7 @@ class PipelineRunner:
 
 # ------------------------------------------------------------------------------------------------- stages
 # Artefact folders inside the run folder; the names are what the report and `router compare` call them.
-TEACHER, STUDENT, STATIC = "teacher", "student", "static"
+TEACHER, STUDENT, STATIC, TFIDF = "teacher", "student", "static", "tfidf"
 TEACHER_INT8, STUDENT_INT8, STUDENT_INT8_STATIC = "teacher-int8", "student-int8", "student-int8-static"
 CASCADE = "cascade"
 
@@ -219,7 +231,12 @@ def stage_analyze(cfg: PipelineConfig, out: Path) -> str:
     from llm_router.eval.environment import collect_environment
 
     df = _load_data(cfg)
-    res = analyze_dataset(df, tokenizer_name=cfg.teacher_model)
+    tokenizer = cfg.teacher_model
+    if tokenizer == "auto":
+        from llm_router.distill.recipe import choose_encoder
+
+        tokenizer = choose_encoder(df["text"].tolist()).value
+    res = analyze_dataset(df, tokenizer_name=tokenizer)
     atomic_write_json(out / "analysis.json", res)
     atomic_write_json(out / "environment.json", collect_environment())
     counts = ", ".join(f"{k} {v}" for k, v in res["label_counts"].items())
@@ -246,6 +263,14 @@ def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
         f"teacher {cfg.teacher_model}: test macro F1 {m.get('macro_f1', float('nan')):.3f}, "
         f"accuracy {m.get('accuracy', float('nan')):.3f}"
     )
+
+
+def stage_baselines(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.distill.baselines import BaselineConfig, run_baselines
+
+    result = run_baselines(out / TEACHER, out / TFIDF, BaselineConfig(seed=cfg.seed))
+    atomic_write_json(out / "baselines.json", result)
+    return result["verdict"]
 
 
 def _distill(cfg: PipelineConfig, out: Path, student: str, name: str) -> str:
@@ -304,6 +329,8 @@ def _artefacts(cfg: PipelineConfig, out: Path) -> list[str]:
         names.append(STUDENT_INT8_STATIC)
     if cfg.static_student:
         names.append(STATIC)
+    if cfg.baselines:
+        names.append(TFIDF)
     if cfg.cascade:
         names.append(CASCADE)
     return [n for n in names if (out / n).exists()]
@@ -474,6 +501,7 @@ def build_stages() -> list[Stage]:
     return [
         Stage("analyze", stage_analyze, ("analysis.json",), _DATA_KEYS + ("teacher_model",)),
         Stage("teacher", stage_teacher, (TEACHER,), _DATA_KEYS + ("teacher_model", "teacher_epochs")),
+        Stage("baselines", stage_baselines, (TFIDF, "baselines.json"), (), enabled=lambda c: c.baselines),
         Stage("student", stage_student, (STUDENT,), ("student", "student_epochs")),
         Stage("static", stage_static, (STATIC,), ("student_epochs",), enabled=lambda c: c.static_student),
         Stage("quantize", stage_quantize, (STUDENT_INT8, TEACHER_INT8), ("int8_static",)),

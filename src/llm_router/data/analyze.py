@@ -62,15 +62,13 @@ def _token_lengths(
     if not tokenizer_name:
         return None, None, None
     try:
+        from llm_router.data.lengths import token_lengths
         from llm_router.models import model_profile, resolve
         from llm_router.utils import load_tokenizer
 
         profile = model_profile(tokenizer_name)
         tok = load_tokenizer(resolve(tokenizer_name))
-        enc = tok([profile.text_prefix + t for t in texts], add_special_tokens=True, truncation=False)[
-            "input_ids"
-        ]
-        return [len(ids) for ids in enc], profile.max_length, None
+        return token_lengths(tok, texts, profile.text_prefix), profile.max_length, None
     except Exception as exc:  # token lengths are informative, not essential: say why they are missing
         return (
             None,
@@ -100,6 +98,15 @@ def analyze_dataset(df: pd.DataFrame, tokenizer_name: str | None = None) -> dict
         length["tokens"] = _stats(tokens)
         length["tokenizer"] = tokenizer_name
         length["model_max_length"] = max_len
+        from llm_router.data.lengths import choose_max_length, truncation_cost
+
+        choice = choose_max_length(tokens)
+        # what truncation costs at the model profile's length and at the length `router train` would choose
+        length["truncation"] = {
+            "profile": truncation_cost(tokens, max_len),
+            "chosen": truncation_cost(tokens, choice.max_length),
+            "chosen_reason": choice.reason,
+        }
     for lab in label_counts:
         mask = (df["label"] == lab).to_numpy()
         per = {"chars": _stats(chars[mask]), "words": _stats(words[mask])}
@@ -192,6 +199,21 @@ def print_analysis(result: dict, console: Console) -> None:
     for lab, per in length["per_label"].items():
         lt.add_row(lab, *[fmt(per[u]) for u in units])
     console.print(lt)
+    if "truncation" in length:
+        tt = Table(title="Truncation: what max_length costs")
+        for col in ("max_length", "texts cut", "share cut", "tokens lost", "share of tokens"):
+            tt.add_column(col, justify="right")
+        for scope in ("profile", "chosen"):
+            c = length["truncation"][scope]
+            tt.add_row(
+                f"{c['max_length']} ({'model profile' if scope == 'profile' else 'chosen from data'})",
+                str(c["texts_cut"]),
+                f"{c['share_cut']:.1%}",
+                str(c["tokens_lost"]),
+                f"{c['share_tokens_lost']:.1%}",
+            )
+        console.print(tt)
+        console.print(f"router train: {length['truncation']['chosen_reason']}", highlight=False)
 
     st = Table(title="Scripts (dominant per text)")
     st.add_column("script")

@@ -27,7 +27,8 @@ class TrainConfig:
 
     # --- what to train
     method: str = "finetune"  # "finetune" (cross-entropy fine-tuning) | "setfit" (contrastive body + head)
-    model: str = "intfloat/multilingual-e5-small"  # hub id or local HF folder
+    # hub id or local HF folder; "auto": chosen from the training texts' scripts (llm_router.distill.recipe)
+    model: str = "auto"
     # "label": the routes; a column name (e.g. "intent") = train on that finer label and map predictions to routes
     # (needs route_map); "auto": a finer column such as "category" when the data has one that maps 1:1 to routes
     train_label_col: str = "label"
@@ -41,7 +42,7 @@ class TrainConfig:
     soup: int = 1  # > 1: train this many copies (other data order / dropout) and average their weights
     layer_lr_decay: float = 1.0  # < 1: lower layers learn slower (layer-wise learning-rate decay)
     batch_size: int = 16
-    max_length: int | None = None  # None = the model profile's
+    max_length: int | None = None  # None = chosen from the training texts' token lengths (recipe)
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     dropout: float | None = None  # None = the model's own (hidden + attention dropout)
@@ -53,7 +54,7 @@ class TrainConfig:
     trainable_layers: int | None = 6
     seed: int = 42
     # --- imbalance and augmentation (training split only)
-    class_weights: str = "balanced"  # none | balanced | sqrt
+    class_weights: str = "auto"  # auto (balanced when imbalanced >= 1.5x) | none | balanced | sqrt
     oversample: float = 0.0  # 0 = off; r = repeat minority rows up to r x the majority count
     augment: str = ""  # e.g. "typo:2,spacing:1,swap:1"; "" = none
     augment_scope: str = "minority"  # minority | all
@@ -70,6 +71,8 @@ class TrainConfig:
     setfit_body_epochs: int = 1
     setfit_body_learning_rate: float = 2e-5
     # --- runtime
+    # fewer epochs when the measured cost of all of them exceeds this many seconds (None = no budget)
+    time_budget_s: float | None = 900.0
     threads: int | None = None  # torch threads; None = 2 (or fewer cores)
     eval_batch_size: int = 64
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried into train_config.json
@@ -87,8 +90,10 @@ class TrainConfig:
             bad(f"optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
         if self.scheduler not in SCHEDULERS:
             bad(f"scheduler {self.scheduler!r} (choose from {', '.join(SCHEDULERS)})")
-        if self.class_weights not in ("none", "balanced", "sqrt"):
-            bad(f"class weights {self.class_weights!r} (none, balanced or sqrt)")
+        if self.class_weights not in ("auto", "none", "balanced", "sqrt"):
+            bad(f"class weights {self.class_weights!r} (auto, none, balanced or sqrt)")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            bad(f"time budget must be > 0 seconds (got {self.time_budget_s})")
         if self.epochs < 1:
             bad(f"epochs must be >= 1 (got {self.epochs})")
         if self.batch_size < 1:

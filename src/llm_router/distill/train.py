@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import random
 import re
@@ -308,6 +309,8 @@ class FitResult:
     best_epoch: int
     seconds: float
     train_rows: int  # after augmentation / over-sampling
+    config: Any = None  # the configuration as trained: every "auto" field decided (llm_router.distill.recipe)
+    recipe: list = field(default_factory=list)  # the recipe's choices (llm_router.distill.recipe.Choice)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """Probabilities over ``targets.labels``."""
@@ -502,14 +505,19 @@ def fit(
     ``exclude_texts``: texts augmentation must never produce (the validation and test texts). ``progress``: a rich
     Progress to report steps to (or None). ``init_from``: a folder to start from instead of ``config.model``
     (whose profile - prefix, max length - still applies)."""
+    from llm_router.distill.recipe import resolve_recipe
+
+    start = time.perf_counter()
+    config, recipe = resolve_recipe(config, train_df)
     if config.method == "setfit" and init_from is None:
         from llm_router.distill.setfit_train import fit_setfit
 
-        return fit_setfit(train_df, val_df, config, targets, exclude_texts=exclude_texts, progress=progress)
+        result = fit_setfit(train_df, val_df, config, targets, exclude_texts=exclude_texts, progress=progress)
+        result.config, result.recipe = config, recipe
+        return result
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    start = time.perf_counter()
     set_threads(config.threads)
     set_seed(config.seed)
     profile = model_profile(config.model)
@@ -542,17 +550,34 @@ def fit(
     weights = route_class_weights(train_df, config, targets)
     weight_t = None if weights is None else torch.tensor(weights, dtype=torch.float32)
 
-    steps_per_epoch = (len(rows) + config.batch_size - 1) // config.batch_size
-    total_steps = steps_per_epoch * config.epochs
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    keep_best = has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
-    bar = _Bar(progress, f"train {Path(str(config.model)).name}", total_steps * config.soup)
-
     def forward(batch_features, batch_states, stub):
         batch = pad_batch(batch_features, tokenizer.pad_token_id)
         if stub is not None:
             stub.states = pad_states(batch_states, batch["input_ids"].shape[1])
         return model(**batch).logits
+
+    steps_per_epoch = (len(rows) + config.batch_size - 1) // config.batch_size
+    if config.time_budget_s:
+        budget = _epochs_within_budget(
+            config,
+            start,
+            steps_per_epoch,
+            len(val_features),
+            model,
+            forward,
+            features,
+            states,
+            y,
+            weight_t,
+            frozen,
+        )
+        if budget is not None:
+            recipe.append(budget)
+            config = dataclasses.replace(config, epochs=budget.value)
+    total_steps = steps_per_epoch * config.epochs
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    keep_best = has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
+    bar = _Bar(progress, f"train {Path(str(config.model)).name}", total_steps * config.soup)
 
     def val_label_probs(stub) -> np.ndarray:
         model.eval()
@@ -667,7 +692,41 @@ def fit(
         best_epoch,
         time.perf_counter() - start,
         len(rows),
+        config,
+        recipe,
     )
+
+
+def _epochs_within_budget(
+    config, start, steps_per_epoch, n_val, model, forward, features, states, y, weight_t, frozen
+):
+    """Time two training steps on a full batch (after one untimed) and return the recipe's epoch choice, or None
+    when every epoch fits ``config.time_budget_s``. The probe's gradients are discarded: the model is unchanged."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from llm_router.distill.recipe import epochs_within_budget
+
+    if len(features) == 0:
+        return None
+    generator = torch.Generator().manual_seed(config.seed)
+    idx = torch.randperm(len(features), generator=generator)[: config.batch_size].tolist()
+    timings = []
+    with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
+        for _ in range(3):
+            t0 = time.perf_counter()
+            logits = forward(
+                [features[i] for i in idx], None if states is None else [states[i] for i in idx], stub
+            )
+            F.cross_entropy(logits, y[idx], weight=weight_t).backward()
+            timings.append(time.perf_counter() - t0)
+    model.zero_grad(set_to_none=True)
+    step = float(np.mean(timings[1:]))
+    # validation and the head warm-up run forward only (about a third of a training step per batch)
+    val_seconds = math.ceil(n_val / config.batch_size) * step / 3
+    warmup_seconds = steps_per_epoch * step / 3 if config.head_warmup_epochs else 0.0
+    left = config.time_budget_s - (time.perf_counter() - start) - warmup_seconds
+    return epochs_within_budget(config, left, steps_per_epoch, step, val_seconds)
 
 
 def model_inputs(model) -> set[str]:
@@ -805,6 +864,7 @@ def train(
     exclude = list(split.val["text"]) + list(split.test["text"])
     with make_progress(progress) as prog:
         fitted = fit(split.train, split.val, config, targets, exclude_texts=exclude, progress=prog)
+    config = as_trained(fitted)
     metrics = None
     if len(split.test):
         pred, probs = fitted.predict_routes(split.test["text"].tolist(), config.eval_batch_size)
@@ -845,6 +905,12 @@ def train(
     return TrainResult(
         Path(out_dir), metrics or {}, fitted.history, config, targets, sizes, time.perf_counter() - start
     )
+
+
+def as_trained(fitted: FitResult) -> TrainConfig:
+    """The configuration a fit ran with - every ``auto`` field decided - with the recipe's reasons in ``extra``."""
+    recipe = [c.to_dict() for c in fitted.recipe]
+    return dataclasses.replace(fitted.config, extra={**fitted.config.extra, "recipe": recipe})
 
 
 def _run_info(fitted: FitResult, duplicates_dropped: int) -> dict:
@@ -999,7 +1065,9 @@ def print_train_result(result: TrainResult, console) -> None:
     table.add_column("", style="bold")
     table.add_column("")
     cfg = result.config
-    table.add_row("model", f"{cfg.model} ({cfg.method})")
+    table.add_row("model", f"{cfg.model} ({cfg.method}), max_length {cfg.max_length}")
+    for choice in cfg.extra.get("recipe", []):
+        table.add_row(f"recipe: {choice['field']}", f"{choice['value']} - {choice['reason']}")
     table.add_row(
         "split (distinct rows)",
         f"train {result.split_sizes['train']} / val {result.split_sizes['val']} / "

@@ -31,7 +31,7 @@ def default_space(trial, df: pd.DataFrame, base: TrainConfig) -> dict[str, Any]:
         "batch_size": trial.suggest_categorical("batch_size", [8, 16, 32]),
         "epochs": trial.suggest_int("epochs", 4, 16),
         "dropout": trial.suggest_categorical("dropout", [None, 0.0, 0.1, 0.2]),
-        "class_weights": trial.suggest_categorical("class_weights", ["none", "balanced", "sqrt"]),
+        "class_weights": trial.suggest_categorical("class_weights", ["auto", "none", "balanced", "sqrt"]),
         "oversample": trial.suggest_categorical("oversample", [0.0, 0.5, 1.0]),
         "augment": trial.suggest_categorical("augment", list(AUGMENT_CHOICES)),
         "trainable_layers": trial.suggest_categorical("trainable_layers", [2, 4, 6, 12]),

@@ -95,6 +95,8 @@ def served_files(folder: Path, info) -> list[Path]:
         files += _external_data_files(onnx_path)
     elif info.kind == "static":
         files += [p for p in folder.glob("*.safetensors")] + [folder / "head.npz"]
+    elif info.kind == "linear":
+        files += [folder / n for n in ("tfidf.json", "idf.npy", "head.npz")]
     else:
         weights = list(folder.glob("*.safetensors")) or list(folder.glob("pytorch_model*.bin"))
         files += weights
@@ -124,7 +126,7 @@ def count_parameters(folder: Path, info) -> int:
         return sum(_cascade_levels_call(folder, info, count_parameters))
     if info.kind == "onnx":
         return _onnx_parameters(folder / info.onnx_file)
-    if info.kind == "static":
+    if info.kind in ("static", "linear"):
         total = 0
         for f in folder.glob("*.safetensors"):
             total += _safetensors_numel(f)

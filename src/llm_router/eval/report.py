@@ -96,6 +96,37 @@ def _confused_pairs(ev: dict) -> list[tuple[str, str, int]]:
     return sorted(pairs, key=lambda t: -t[2])
 
 
+def _teacher_max_length(run: Path):
+    router = _load(run / "teacher" / "router.json") or {}
+    return router.get("max_length", "n/a")
+
+
+def _baselines_section(baselines: dict | None) -> list[str]:
+    """The teacher against TF-IDF + LR and frozen-encoder + LR on its own split (``baselines.json``)."""
+    if not baselines:
+        return []
+    rows = [["teacher (fine-tuned)", _f(baselines.get("teacher_val_macro_f1")), "see above"]]
+    for name, row in baselines["baselines"].items():
+        label = {"tfidf": "TF-IDF + LR (served as `tfidf`)", "frozen": f"frozen {row.get('model')} + LR"}.get(
+            name, name
+        )
+        rows.append(
+            [
+                label,
+                _f(row.get("val_macro_f1")),
+                _f(row.get("test_macro_f1")) if "error" not in row else row["error"],
+            ]
+        )
+    return [
+        "### Baselines on the same split (`baselines.json`)",
+        "",
+        _table(["model", "validation macro F1", "test macro F1"], rows),
+        "",
+        f"Verdict: {baselines['verdict']}.",
+        "",
+    ]
+
+
 def build_report(run_dir: str | os.PathLike[str], command: str | None = None) -> dict:
     """Write ``REPORT.md`` (+ PNGs) into ``run_dir`` and return a summary dict (conclusion and key numbers)."""
     from llm_router.errors import RouterError
@@ -324,6 +355,7 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
                 ]
         if (run / "compare.png").exists():
             md += ["![F1 vs latency](compare.png)", ""]
+    md += _baselines_section(_load(run / "baselines.json"))
     if inproc:
         md += [
             "### Real-time vs batch (in process, the served artefact)",
@@ -389,8 +421,8 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
     md += [
         "",
         "- The test split is small: the bootstrap interval above is the honest error bar of every F1 here.",
-        f"- Long inputs are truncated to the model's max length ({analysis.get('length', {}).get('model_max_length', 'n/a')} "
-        "tokens); latency grows with length, and the load test draws texts from the data set, whose queries are short.",
+        f"- Long inputs are truncated to the teacher's max length ({_teacher_max_length(run)} tokens, chosen from the "
+        "training texts' token lengths); latency grows with length, and the load test draws texts from the data set.",
         "- Cold start: the server answers `/ready` 503 until the model is loaded and warmed up; the first requests "
         "after a restart are not part of these numbers.",
         f"- GPU: {'measured on ' + env['gpu'] if env.get('gpu') else 'not measured in this run (no GPU on this machine)'}.",

@@ -1,6 +1,7 @@
 """Runtime: load any model artefact and route texts with it (`Predictor.load(path, device, threads)`).
 
-Backends: `TorchPredictor` (HF folder), `OnnxPredictor` (ONNX Runtime), `StaticPredictor` (model2vec + linear head).
+Backends: `TorchPredictor` (HF folder), `OnnxPredictor` (ONNX Runtime), `StaticPredictor` (model2vec + linear head),
+`LinearPredictor` (TF-IDF + linear head).
 Backends are imported lazily, so importing this package does not import torch or onnxruntime.
 """
 
@@ -8,6 +9,7 @@ from llm_router.runtime.artefact import RouterInfo, read_router_info, route_matr
 from llm_router.runtime.predictor import Prediction, Predictor, default_threads, softmax
 
 __all__ = [
+    "LinearPredictor",
     "OnnxPredictor",
     "Prediction",
     "Predictor",
@@ -30,6 +32,10 @@ def __getattr__(name: str):
         from llm_router.runtime.onnx_backend import OnnxPredictor
 
         return OnnxPredictor
+    if name == "LinearPredictor":
+        from llm_router.runtime.linear_backend import LinearPredictor
+
+        return LinearPredictor
     if name == "StaticPredictor":
         from llm_router.runtime.static_backend import StaticPredictor
 

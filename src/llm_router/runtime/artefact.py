@@ -11,7 +11,7 @@ import numpy as np
 
 from llm_router.errors import RouterError
 
-KINDS = ("hf", "onnx", "static", "cascade")  # cascade: runtime/cascade.py
+KINDS = ("hf", "onnx", "static", "linear", "cascade")  # cascade: runtime/cascade.py
 DEFAULT_MAX_LENGTH = 128
 
 

@@ -179,4 +179,8 @@ def _backend_for(kind: str) -> type[Predictor]:
         from llm_router.runtime.cascade import CascadePredictor
 
         return CascadePredictor
+    if kind == "linear":
+        from llm_router.runtime.linear_backend import LinearPredictor
+
+        return LinearPredictor
     raise RouterError(f"no runtime for model kind {kind!r}")
