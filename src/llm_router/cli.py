@@ -764,7 +764,8 @@ MaxLenOpt = Annotated[
 TimeBudgetOpt = Annotated[
     float | None,
     typer.Option(
-        "--time-budget", help="Seconds: fewer epochs when all of them would take longer (default 900)."
+        "--time-budget",
+        help="Seconds: fewer epochs when all of them would take longer (default 900; 0 = none, reproducible).",
     ),
 ]
 WarmupOpt = Annotated[float | None, typer.Option("--warmup", help="Warm-up share of the training steps.")]

@@ -68,4 +68,5 @@ def test_bad_budget_is_a_one_line_error():
     from llm_router.errors import RouterError
 
     with pytest.raises(RouterError, match="time budget"):
-        TrainConfig(time_budget_s=0)
+        TrainConfig(time_budget_s=-1)
+    assert TrainConfig(time_budget_s=0).time_budget_s == 0  # 0 = no budget

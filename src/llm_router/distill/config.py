@@ -71,7 +71,8 @@ class TrainConfig:
     setfit_body_epochs: int = 1
     setfit_body_learning_rate: float = 2e-5
     # --- runtime
-    # fewer epochs when the measured cost of all of them exceeds this many seconds (None = no budget)
+    # fewer epochs when the measured cost of all of them exceeds this many seconds (0 or None = no budget). Wall
+    # time: on a machine busy with other work the same data gets fewer epochs - use 0 for reproducible runs
     time_budget_s: float | None = 900.0
     threads: int | None = None  # torch threads; None = 2 (or fewer cores)
     eval_batch_size: int = 64
@@ -92,8 +93,8 @@ class TrainConfig:
             bad(f"scheduler {self.scheduler!r} (choose from {', '.join(SCHEDULERS)})")
         if self.class_weights not in ("auto", "none", "balanced", "sqrt"):
             bad(f"class weights {self.class_weights!r} (auto, none, balanced or sqrt)")
-        if self.time_budget_s is not None and not self.time_budget_s > 0:
-            bad(f"time budget must be > 0 seconds (got {self.time_budget_s})")
+        if self.time_budget_s is not None and self.time_budget_s < 0:
+            bad(f"time budget must be >= 0 seconds, 0 = none (got {self.time_budget_s})")
         if self.epochs < 1:
             bad(f"epochs must be >= 1 (got {self.epochs})")
         if self.batch_size < 1:
