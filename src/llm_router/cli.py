@@ -632,7 +632,7 @@ def compare(
 
 
 # ------------------------------------------------------------------------------------------ train / cv / tune
-# Every training option maps 1:1 onto a field of llm_router.distill.config.TrainConfig; None = "not given", so
+# Every training option maps 1:1 onto a field of llm_router.train.config.TrainConfig; None = "not given", so
 # `--config best.json` supplies it (or the TrainConfig default does).
 ConfigOpt = Annotated[
     Path | None,
@@ -809,7 +809,7 @@ def with_training_options(command):
 
 def _load_training_data(data, text_col, label_col, labels, strict, config):
     from llm_router.data import demo_data_path, load_dataset, read_table
-    from llm_router.distill.train import AUTO_LABEL_COLUMNS
+    from llm_router.train.fit import AUTO_LABEL_COLUMNS
 
     if config.train_label_col == "auto":  # load the finer label columns the file has, if any
         columns = set(read_table(data or demo_data_path()).columns)
@@ -835,9 +835,9 @@ def train(
     json_path: JsonOpt = None,
 ) -> None:
     """Fine-tune a router (sequence classifier) and write the model folder with its test-split metrics."""
-    from llm_router.distill.config import config_from_options
-    from llm_router.distill.train import print_route_map, print_train_result
-    from llm_router.distill.train import train as run_train
+    from llm_router.train.config import config_from_options
+    from llm_router.train.fit import print_route_map, print_train_result
+    from llm_router.train.fit import train as run_train
     from llm_router.utils import atomic_write_json
 
     cfg = config_from_options(config, **options)
@@ -928,8 +928,8 @@ def cv(
     json_path: JsonOpt = None,
 ) -> None:
     """Cross-validate one training configuration (deduplicated, stratified folds): mean and std of each metric."""
-    from llm_router.distill.config import config_from_options
-    from llm_router.distill.train import cross_validate, print_cv_result
+    from llm_router.train.config import config_from_options
+    from llm_router.train.fit import cross_validate, print_cv_result
     from llm_router.utils import atomic_write_json
 
     cfg = config_from_options(config, **options)
@@ -967,9 +967,9 @@ def tune(
 
     Options given here are fixed; the others are searched."""
     from llm_router.data import demo_data_path, load_dataset, read_table
-    from llm_router.distill.config import config_from_options
-    from llm_router.distill.tune import print_trials
-    from llm_router.distill.tune import tune as run_tune
+    from llm_router.train.config import config_from_options
+    from llm_router.train.tune import print_trials
+    from llm_router.train.tune import tune as run_tune
     from llm_router.utils import atomic_write_json
 
     base = config_from_options(config, **options)

@@ -218,8 +218,8 @@ def stage_analyze(cfg: PipelineConfig, out: Path) -> str:
 
 
 def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
-    from llm_router.distill.config import TrainConfig
-    from llm_router.distill.train import train
+    from llm_router.train.config import TrainConfig
+    from llm_router.train.fit import train
 
     df = _load_data(cfg)
     opts = {"model": cfg.teacher_model, "seed": cfg.seed}

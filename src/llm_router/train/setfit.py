@@ -8,7 +8,7 @@ a big one, which is what helps few-shot minority classes.
 Stage 2 differs from SetFit's default logistic-regression head, so that the result is the same artefact as
 ``--method finetune`` (a standard ``AutoModelForSequenceClassification`` folder that the runtime, ONNX export and
 distillation stages read): a sequence-classification head is put on the contrastively trained body and trained with
-the regular loop of :func:`llm_router.distill.train.fit` (class weights, epochs, early stopping and all) - SetFit's
+the regular loop of :func:`llm_router.train.fit.fit` (class weights, epochs, early stopping and all) - SetFit's
 ``end_to_end`` mode, with the usual head.
 """
 
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from llm_router.distill.config import TrainConfig
-from llm_router.distill.layer_cache import freeze_bottom, frozen_bottom
-from llm_router.distill.train import (
+from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig
+from llm_router.train.fit import (
     TARGET,
     FitResult,
     Targets,
@@ -39,7 +39,7 @@ from llm_router.distill.train import (
     set_threads,
     training_rows,
 )
-from llm_router.errors import RouterError
+from llm_router.train.layer_cache import freeze_bottom, frozen_bottom
 
 
 @contextlib.contextmanager
@@ -141,7 +141,7 @@ def fit_setfit(
     exclude_texts: Sequence[str] = (),
     progress=None,
 ) -> FitResult:
-    """SetFit's two stages; returns the same :class:`FitResult` as :func:`~llm_router.distill.train.fit`."""
+    """SetFit's two stages; returns the same :class:`FitResult` as :func:`~llm_router.train.fit.fit`."""
     set_threads(config.threads)
     set_seed(config.seed)
     rows = training_rows(train_df, config, exclude_texts=exclude_texts)

@@ -12,7 +12,7 @@ Speed on a 2-core CPU is the main design constraint: multilingual-e5-small's 250
 96M of its 118M parameters, and stepping it with AdamW each batch is most of the cost, so it is frozen by default
 (the tokens of a few hundred short queries cover a tiny part of it anyway); the optimiser is PyTorch's fused AdamW;
 ``trainable_layers`` trains only the top layers and computes the frozen bottom once per text
-(:mod:`llm_router.distill.layer_cache`); batches are padded dynamically to their longest text.
+(:mod:`llm_router.train.layer_cache`); batches are padded dynamically to their longest text.
 """
 
 from __future__ import annotations
@@ -33,8 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llm_router.distill.config import TrainConfig
-from llm_router.distill.layer_cache import (
+from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig
+from llm_router.train.layer_cache import (
     compute_bottom_states,
     freeze_bottom,
     frozen_bottom,
@@ -42,7 +43,6 @@ from llm_router.distill.layer_cache import (
     pad_states,
     top_layers_only,
 )
-from llm_router.errors import RouterError
 
 ROUTER_FORMAT = "llm-router/1"
 TARGET = "target"  # working column: the label the model is trained on (route, or intent with a route map)
@@ -503,7 +503,7 @@ def fit(
     Progress to report steps to (or None). ``init_from``: a folder to start from instead of ``config.model``
     (whose profile - prefix, max length - still applies)."""
     if config.method == "setfit" and init_from is None:
-        from llm_router.distill.setfit_train import fit_setfit
+        from llm_router.train.setfit import fit_setfit
 
         return fit_setfit(train_df, val_df, config, targets, exclude_texts=exclude_texts, progress=progress)
     import torch

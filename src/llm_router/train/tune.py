@@ -1,6 +1,6 @@
 """`router tune`: search training options with Optuna on cross-validated (or validation) macro F1.
 
-Every trial is a full :class:`~llm_router.distill.config.TrainConfig`; the best one is written as JSON so that
+Every trial is a full :class:`~llm_router.train.config.TrainConfig`; the best one is written as JSON so that
 ``router train --config best.json`` (or ``router cv --config best.json``) reproduces it. With CV, every trial uses the
 same folds (the base config's seed) and a trial whose running mean after a fold falls below the median of earlier
 trials at that fold is pruned (Optuna's median pruner), which is where most of the time saving comes from.
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llm_router.distill.config import TrainConfig
 from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig
 
 AUGMENT_CHOICES = ("", "typo:1", "typo:1,spacing:1", "typo:1,spacing:1,swap:1,punct:1")
 
@@ -116,7 +116,7 @@ def tune(
     the validation macro F1 of one train/validation split (faster, noisier)."""
     import optuna
 
-    from llm_router.distill.train import cross_validate, fit, prepare_targets
+    from llm_router.train.fit import cross_validate, fit, prepare_targets
 
     if trials < 1:
         raise RouterError(f"--trials must be >= 1 (got {trials})")

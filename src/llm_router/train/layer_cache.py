@@ -79,7 +79,7 @@ def compute_bottom_states(
     Runs in eval mode (no dropout) without gradients."""
     import torch
 
-    from llm_router.distill.train import pad_batch
+    from llm_router.train.fit import pad_batch
 
     was_training = model.training
     model.eval()
