@@ -809,7 +809,7 @@ def with_training_options(command):
 
 def _load_training_data(data, text_col, label_col, labels, strict, config):
     from llm_router.data import demo_data_path, load_dataset, read_table
-    from llm_router.train.fit import AUTO_LABEL_COLUMNS
+    from llm_router.train.targets import AUTO_LABEL_COLUMNS
 
     if config.train_label_col == "auto":  # load the finer label columns the file has, if any
         columns = set(read_table(data or demo_data_path()).columns)
@@ -929,7 +929,7 @@ def cv(
 ) -> None:
     """Cross-validate one training configuration (deduplicated, stratified folds): mean and std of each metric."""
     from llm_router.train.config import config_from_options
-    from llm_router.train.fit import cross_validate, print_cv_result
+    from llm_router.train.cv import cross_validate, print_cv_result
     from llm_router.utils import atomic_write_json
 
     cfg = config_from_options(config, **options)

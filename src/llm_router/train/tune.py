@@ -116,7 +116,9 @@ def tune(
     the validation macro F1 of one train/validation split (faster, noisier)."""
     import optuna
 
-    from llm_router.train.fit import cross_validate, fit, prepare_targets
+    from llm_router.train.cv import cross_validate
+    from llm_router.train.fit import fit
+    from llm_router.train.targets import prepare_targets
 
     if trials < 1:
         raise RouterError(f"--trials must be >= 1 (got {trials})")

@@ -1,0 +1,481 @@
+"""The fine-tuning loop of ``--method finetune`` (and of SetFit's second stage): a plain PyTorch loop
+(class-weighted, label-smoothed cross-entropy, AdamW with a warm-up schedule, dynamic padding, optional frozen word
+embeddings, optional LP-FT head warm-up and model soup) that evaluates on the validation split after each epoch and
+can keep the best epoch or stop early on validation macro F1.
+
+Speed on a 2-core CPU is the main design constraint: multilingual-e5-small's 250k x 384 word-embedding matrix is
+96M of its 118M parameters, and stepping it with AdamW each batch is most of the cost, so it is frozen by default
+(the tokens of a few hundred short queries cover a tiny part of it anyway); the optimiser is PyTorch's fused AdamW;
+``trainable_layers`` trains only the top layers and computes the frozen bottom once per text
+(:mod:`llm_router.train.layer_cache`); batches are padded dynamically to their longest text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig
+from llm_router.train.layer_cache import (
+    compute_bottom_states,
+    freeze_bottom,
+    frozen_bottom,
+    pad_batch,
+    pad_states,
+    top_layers_only,
+)
+from llm_router.train.targets import TARGET, Targets, route_class_weights, training_rows
+from llm_router.utils.layers import layer_index, num_layers
+from llm_router.utils.progress import Bar
+from llm_router.utils.seeding import set_seed, set_threads
+
+# Config attributes that hold dropout probabilities, per architecture family; `--dropout` sets every one of them
+# that a model's config has.
+DROPOUT_ATTRS = {
+    "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),  # + XLM-R, MPNet
+    "distilbert": ("dropout", "attention_dropout", "seq_classif_dropout"),
+    "modernbert": ("embedding_dropout", "attention_dropout", "mlp_dropout", "classifier_dropout"),
+}
+
+
+# ------------------------------------------------------------------------------------------------ models
+def model_profile(name: str):
+    """Prefix / max length of a model, from the shared model-profile table in :mod:`llm_router.models`."""
+    from llm_router.models import model_profile as shared_profile
+
+    return shared_profile(name)
+
+
+def resolve_model(name: str) -> str:
+    """A local folder for ``name`` (:func:`llm_router.models.resolve`: a folder as is, the HF cache, offline
+    conversions, or a download when the hub is reachable)."""
+    from llm_router.models import resolve
+
+    return str(resolve(name))
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence the 'newly initialized weights' notes and similar chatter while loading models."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def load_classifier(config: TrainConfig, labels: Sequence[str], path: str | None = None):
+    """(model, tokenizer) for ``config.model`` (or the folder ``path``, e.g. a SetFit body) with a fresh
+    classification head over ``labels``."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from llm_router.utils import load_tokenizer
+
+    path = path or resolve_model(config.model)
+    with quiet_transformers():
+        try:
+            tokenizer = load_tokenizer(path)
+            model_config = AutoConfig.from_pretrained(
+                path,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={label: i for i, label in enumerate(labels)},
+            )
+        except (OSError, ValueError) as exc:
+            raise RouterError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from None
+        if config.dropout is not None:
+            for attr in {a for attrs in DROPOUT_ATTRS.values() for a in attrs}:
+                if hasattr(model_config, attr):
+                    setattr(model_config, attr, config.dropout)
+        model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+# -------------------------------------------------------------------------------------------- prediction
+def predict_proba(
+    model, tokenizer, texts: Sequence[str], text_prefix: str = "", max_length: int = 64, batch_size: int = 64
+) -> np.ndarray:
+    """Softmax probabilities [n, num_labels]; texts are length-sorted into batches (little padding)."""
+    import torch
+
+    texts = [text_prefix + str(t) for t in texts]
+    if not texts:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    was_training = model.training
+    accepted = model_inputs(model)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            enc = {k: v for k, v in enc.items() if k in accepted}
+            out[idx] = torch.softmax(model(**enc).logits.float(), -1).numpy()
+    model.train(was_training)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- fitting
+@dataclass
+class FitResult:
+    """A trained model in memory, with what it needs to predict."""
+
+    model: Any
+    tokenizer: Any
+    targets: Targets
+    text_prefix: str
+    max_length: int
+    history: list[dict]
+    best_epoch: int
+    seconds: float
+    train_rows: int  # after augmentation / over-sampling
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Probabilities over ``targets.labels``."""
+        return predict_proba(self.model, self.tokenizer, texts, self.text_prefix, self.max_length, batch_size)
+
+    def predict_routes(self, texts: Sequence[str], batch_size: int = 64) -> tuple[list[str], np.ndarray]:
+        from llm_router.eval.metrics import routes_from_labels
+
+        probs = routes_from_labels(
+            self.predict_proba(texts, batch_size),
+            self.targets.labels,
+            self.targets.route_map,
+            self.targets.routes,
+        )
+        return [self.targets.routes[i] for i in probs.argmax(1)], probs
+
+
+def _param_groups(model, config: TrainConfig) -> list[dict]:
+    """Body vs head learning rates, layer-wise decay (``layer_lr_decay``: layer i of n gets
+    ``lr * decay ** (n - i)``, the embeddings ``decay ** (n + 1)``); no weight decay on biases and norms."""
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    head_lr = config.head_learning_rate or config.learning_rate
+    n_layers = num_layers(model) or 0
+    groups: dict[tuple[float, bool], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if not name.startswith(prefix):
+            lr = head_lr
+        elif config.layer_lr_decay == 1.0:
+            lr = config.learning_rate
+        else:
+            index = layer_index(name)
+            if index is not None:
+                depth = n_layers - index
+            elif "embed" in name:
+                depth = n_layers + 1
+            else:  # pooler, final norm: on top of the last layer
+                depth = 0
+            lr = config.learning_rate * config.layer_lr_decay**depth
+        no_decay = param.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((lr, no_decay), []).append(param)
+    return [
+        {"params": params, "lr": lr, "weight_decay": 0.0 if no_decay else config.weight_decay}
+        for (lr, no_decay), params in groups.items()
+    ]
+
+
+def _optimizer(params: list[dict], config: TrainConfig):
+    import torch
+
+    # fused: one kernel over all parameters (much faster than the per-tensor loop on CPU)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.learning_rate, fused=True)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(
+            [{**g, "weight_decay": 0.0} for g in params], lr=config.learning_rate, fused=True
+        )
+    return torch.optim.SGD(params, lr=config.learning_rate, momentum=0.9)
+
+
+def _scheduler(optimizer, config: TrainConfig, total_steps: int):
+    from transformers import get_scheduler
+
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[config.scheduler]
+    return get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
+
+
+def freeze_word_embeddings(model) -> int:
+    """Stop gradients into the input word-embedding matrix; returns how many parameters that froze."""
+    emb = model.get_input_embeddings()
+    emb.weight.requires_grad_(False)
+    return emb.weight.numel()
+
+
+def warm_up_head(model, features, y, weight_t, config: TrainConfig, pad_token_id: int) -> list[float]:
+    """Linear probing before fine-tuning (LP-FT): train only what sits above the last layer (pooler, head) for
+    ``head_warmup_epochs`` on the frozen encoder's cached output, so fine-tuning starts from a sensible head
+    instead of a random one. Cheap: the encoder runs once. Returns the per-epoch losses."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    n = num_layers(model)
+    if n is None:
+        return []
+    states = compute_bottom_states(model, features, n, pad_token_id, config.eval_batch_size)
+    params = [
+        p
+        for name, p in model.named_parameters()
+        if p.requires_grad and layer_index(name) is None and "embed" not in name
+    ]
+    optimizer = torch.optim.AdamW(params, lr=config.head_warmup_lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    losses = []
+    model.train()
+    with top_layers_only(model, n) as stub:
+        for _ in range(config.head_warmup_epochs):
+            epoch_losses = []
+            for idx in torch.randperm(len(features), generator=generator).split(config.batch_size):
+                idx = idx.tolist()
+                batch = pad_batch([features[i] for i in idx], pad_token_id)
+                stub.states = pad_states([states[i] for i in idx], batch["input_ids"].shape[1])
+                loss = F.cross_entropy(
+                    model(**batch).logits, y[idx], weight=weight_t, label_smoothing=config.label_smoothing
+                )
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                epoch_losses.append(float(loss.detach()))
+            losses.append(float(np.mean(epoch_losses)))
+    return losses
+
+
+def fit_finetune(
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame | None,
+    config: TrainConfig,
+    targets: Targets,
+    *,
+    exclude_texts: Sequence[str] = (),
+    progress=None,
+    init_from: str | None = None,
+) -> FitResult:
+    """Train on ``train_df`` (columns text, label, target), validating on ``val_df`` after each epoch.
+
+    ``exclude_texts``: texts augmentation must never produce (the validation and test texts). ``progress``: a rich
+    Progress to report steps to (or None). ``init_from``: a folder to start from instead of ``config.model``
+    (whose profile - prefix, max length - still applies)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    start = time.perf_counter()
+    set_threads(config.threads)
+    set_seed(config.seed)
+    profile = model_profile(config.model)
+    text_prefix, max_length = profile.text_prefix, config.max_length or profile.max_length
+    model, tokenizer = load_classifier(config, targets.labels, init_from)
+    if config.freeze_embeddings:
+        freeze_word_embeddings(model)
+    frozen = frozen_bottom(model, config.trainable_layers)
+    if frozen:
+        freeze_bottom(model, frozen)
+
+    rows = training_rows(train_df, config, exclude_texts=exclude_texts)
+    label_index = {label: i for i, label in enumerate(targets.labels)}
+    y = torch.tensor([label_index[t] for t in rows[TARGET]], dtype=torch.long)
+    encode = partial(
+        _tokenize, tokenizer, text_prefix=text_prefix, max_length=max_length, keep=model_inputs(model)
+    )
+    features = encode(rows["text"])
+    has_val = val_df is not None and len(val_df) > 0
+    val_features = encode(val_df["text"]) if has_val else []
+    states = val_states = None
+    if frozen:  # the frozen bottom's output, computed once
+        states = compute_bottom_states(
+            model, features, frozen, tokenizer.pad_token_id, config.eval_batch_size
+        )
+        if has_val:
+            val_states = compute_bottom_states(
+                model, val_features, frozen, tokenizer.pad_token_id, config.eval_batch_size
+            )
+    weights = route_class_weights(train_df, config, targets)
+    weight_t = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+
+    steps_per_epoch = (len(rows) + config.batch_size - 1) // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    keep_best = has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
+    bar = Bar(progress, f"train {Path(str(config.model)).name}", total_steps * config.soup)
+
+    def forward(batch_features, batch_states, stub):
+        batch = pad_batch(batch_features, tokenizer.pad_token_id)
+        if stub is not None:
+            stub.states = pad_states(batch_states, batch["input_ids"].shape[1])
+        return model(**batch).logits
+
+    def val_label_probs(stub) -> np.ndarray:
+        model.eval()
+        out = np.zeros((len(val_features), len(targets.labels)), dtype=np.float32)
+        order = np.argsort([len(f["input_ids"]) for f in val_features], kind="stable")
+        with torch.inference_mode():
+            for s in range(0, len(order), config.eval_batch_size):
+                idx = order[s : s + config.eval_batch_size]
+                logits = forward(
+                    [val_features[i] for i in idx],
+                    None if val_states is None else [val_states[i] for i in idx],
+                    stub,
+                )
+                out[idx] = torch.softmax(logits.float(), -1).numpy()
+        model.train()
+        return out
+
+    def train_member(member: int) -> tuple[list[dict], int]:
+        """One fine-tuning run from the current parameters; member > 0 only changes the order and dropout."""
+        member_seed = config.seed + 1000 * member
+        torch.manual_seed(member_seed)
+        if config.head_warmup_epochs:
+            warm_up_head(model, features, y, weight_t, config, tokenizer.pad_token_id)
+        optimizer = _optimizer(_param_groups(model, config), config)
+        scheduler = _scheduler(optimizer, config, total_steps)
+        generator = torch.Generator().manual_seed(member_seed)
+        history: list[dict] = []
+        best_f1, best_epoch, best_state, stale = -1.0, config.epochs, None, 0
+        model.train()
+        with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
+            for epoch in range(1, config.epochs + 1):
+                epoch_start, losses = time.perf_counter(), []
+                perm = torch.randperm(len(rows), generator=generator).tolist()
+                for s in range(0, len(perm), config.batch_size):
+                    idx = perm[s : s + config.batch_size]
+                    logits = forward(
+                        [features[i] for i in idx], None if states is None else [states[i] for i in idx], stub
+                    )
+                    loss = F.cross_entropy(
+                        logits, y[idx], weight=weight_t, label_smoothing=config.label_smoothing
+                    )
+                    loss.backward()
+                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.append(float(loss.detach()))
+                    bar.advance(info=f"epoch {epoch} loss {np.mean(losses):.3f}")
+                row = {
+                    "epoch": epoch,
+                    "train_loss": float(np.mean(losses)),
+                    "val_macro_f1": None,
+                    "val_accuracy": None,
+                    "lr": float(max(scheduler.get_last_lr())),
+                    "seconds": round(time.perf_counter() - epoch_start, 2),
+                }
+                if config.soup > 1:
+                    row["member"] = member
+                if has_val:
+                    row.update(_route_scores(val_label_probs(stub), val_df["label"].tolist(), targets))
+                history.append(row)
+                if not has_val:
+                    continue
+                if row["val_macro_f1"] > best_f1 + 1e-9:
+                    best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
+                    if keep_best:  # by parameter object: names change while only the top layers are mounted
+                        best_state = [(p, p.detach().clone()) for p in trainable]
+                else:
+                    stale += 1
+                    if config.early_stopping_patience and stale >= config.early_stopping_patience:
+                        break
+        if keep_best and best_state is not None:
+            with torch.no_grad():
+                for param, saved in best_state:
+                    param.copy_(saved)
+        else:
+            best_epoch = len(history)
+        return history, best_epoch
+
+    if config.soup == 1:
+        history, best_epoch = train_member(0)
+    else:  # a uniform "model soup": members from the same start, their trained parameters averaged
+        start_state = [p.detach().clone() for p in trainable]
+        total = [torch.zeros_like(p) for p in trainable]
+        history, best_epochs = [], []
+        for member in range(config.soup):
+            with torch.no_grad():
+                for param, saved in zip(trainable, start_state, strict=True):
+                    param.copy_(saved)
+            member_history, member_best = train_member(member)
+            history += member_history
+            best_epochs.append(member_best)
+            for acc, param in zip(total, trainable, strict=True):
+                acc += param.detach()
+        with torch.no_grad():
+            for param, acc in zip(trainable, total, strict=True):
+                param.copy_(acc / config.soup)
+        best_epoch = int(round(float(np.mean(best_epochs))))
+        if has_val:
+            with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
+                scores = _route_scores(val_label_probs(stub), val_df["label"].tolist(), targets)
+            history.append({"epoch": config.epochs, "member": "soup", "train_loss": None, **scores})
+    bar.close()
+    model.eval()
+    return FitResult(
+        model,
+        tokenizer,
+        targets,
+        text_prefix,
+        max_length,
+        history,
+        best_epoch,
+        time.perf_counter() - start,
+        len(rows),
+    )
+
+
+def model_inputs(model) -> set[str]:
+    """The tokenizer outputs this model's forward accepts (ModernBERT, DistilBERT take no token_type_ids)."""
+    import inspect
+
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _tokenize(
+    tokenizer, texts, text_prefix: str, max_length: int, keep: set[str] | None = None
+) -> list[dict[str, list[int]]]:
+    enc = tokenizer([text_prefix + str(t) for t in texts], truncation=True, max_length=max_length)
+    keys = [k for k in enc if keep is None or k in keep]
+    return [{k: enc[k][i] for k in keys} for i in range(len(enc["input_ids"]))]
+
+
+def _route_scores(label_probs: np.ndarray, true_routes: list[str], targets: Targets) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from llm_router.eval.metrics import routes_from_labels
+
+    route_probs = routes_from_labels(label_probs, targets.labels, targets.route_map, targets.routes)
+    pred = [targets.routes[i] for i in route_probs.argmax(1)]
+    return {
+        "val_macro_f1": float(
+            f1_score(true_routes, pred, labels=targets.routes, average="macro", zero_division=0)
+        ),
+        "val_accuracy": float(accuracy_score(true_routes, pred)),
+    }
