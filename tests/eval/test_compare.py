@@ -95,7 +95,7 @@ def test_compare_refuses_models_with_different_test_splits(folders, tmp_path):
 def test_parameters_and_served_files(folders):
     from safetensors.torch import load_file
 
-    from llm_router.runtime.artefact import read_router_info
+    from llm_router.persistence import read_router_info
 
     folder, info = read_router_info(folders["student"])
     state = load_file(str(folder / "model.safetensors"))

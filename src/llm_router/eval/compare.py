@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from llm_router.errors import RouterError
-from llm_router.utils import read_json
+from llm_router.persistence import read_split
 
 #: The keys every row of ``router compare --json`` has (more may follow).
 ROW_KEYS = (
@@ -201,10 +201,10 @@ def _load_average() -> float | None:
 
 
 def _split_test(folder: Path) -> list[str]:
-    split_file = folder / "split.json"
-    if not split_file.exists():
+    split = read_split(folder)
+    if split is None:
         raise RouterError(f"{folder}: no split.json - cannot tell which rows are its held-out test split")
-    return sorted(read_json(split_file).get("test") or [])
+    return sorted(split.get("test") or [])
 
 
 def compare_models(
@@ -213,9 +213,8 @@ def compare_models(
     """Measure every model on the same test split with the same threads; returns the rows (``ROW_KEYS`` + extra:
     ``kind``, ``path``, ``p95_ms``, ``weighted_f1``, ``n_test``, ``threads``, ``load_1m`` - the machine's 1-minute
     load average when the model was measured: latency is only comparable between rows measured on a quiet machine)."""
-    from llm_router.distill.distill import load_folder_data
     from llm_router.eval.metrics import classification_report
-    from llm_router.runtime.artefact import read_router_info
+    from llm_router.persistence import load_folder_data, read_router_info
     from llm_router.runtime.predictor import Predictor
 
     config = config or CompareConfig()

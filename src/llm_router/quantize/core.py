@@ -21,6 +21,15 @@ from typing import Any
 import numpy as np
 
 from llm_router.errors import RouterError
+from llm_router.persistence import (
+    RouterInfo,
+    data_source,
+    load_split_frame,
+    read_router_info,
+    read_split,
+    split_part,
+    write_router_json,
+)
 from llm_router.quantize.exporters import (
     DEFAULT_OPSET,
     export_onnx,
@@ -30,8 +39,7 @@ from llm_router.quantize.exporters import (
     optimize_onnx,
 )
 from llm_router.quantize.int8 import CALIB_METHODS, DEFAULT_DYNAMIC_OPS
-from llm_router.runtime.artefact import RouterInfo, read_router_info
-from llm_router.utils import atomic_output_dir, atomic_write_json, read_json, text_hash
+from llm_router.utils import atomic_output_dir, atomic_write_json
 
 BACKENDS = ("ort", "inc")
 GATE_EXIT_CODE = 3
@@ -192,41 +200,23 @@ class EvalSet:
     split: str
 
 
-def _data_source(
-    info: RouterInfo, data_override: str | None
-) -> tuple[Path | None, dict[str, Any], str | None]:
-    data = dict(info.data or {})
-    path = data_override or data.get("path")
-    if not path:
-        return None, data, "router.json names no data file"
-    path = Path(path).expanduser()
-    if not path.exists():
-        return None, data, f"the data file {path} does not exist (pass --data)"
-    return path, data, None
-
-
 def split_rows(
     folder: Path, info: RouterInfo, data_override: str | None, splits: Sequence[str]
 ) -> tuple[EvalSet | None, str | None]:
     """Rows of the model's data whose text hash is in the first non-empty split of ``splits`` (from split.json)."""
-    split_file = folder / "split.json"
-    if not split_file.exists():
+    split = read_split(folder)
+    if split is None:
         return None, f"{folder} has no split.json"
-    split = read_json(split_file)
     name = next((s for s in splits if split.get(s)), None)
     if name is None:
         return None, f"split.json has no {'/'.join(splits)} rows"
-    path, data, reason = _data_source(info, data_override)
+    router = {"data": info.data}
+    path, reason = data_source(router, data_override)
     if path is None:
         return None, reason
-    from llm_router.data import load_dataset
-
-    df = load_dataset(path, data.get("text_col", "text"), data.get("label_col", "label"))
-    wanted = set(split[name])
-    mask = df["text"].map(lambda t: text_hash(t) in wanted)
-    if not mask.any():
+    rows, _wanted = split_part(load_split_frame(router, path, with_gold=False), split, name)
+    if rows.empty:
         return None, f"none of the {name} rows of split.json are in {path} (wrong --data?)"
-    rows = df[mask].drop_duplicates("text")
     return EvalSet(rows["text"].tolist(), rows["label"].tolist(), name), None
 
 
@@ -286,22 +276,13 @@ def _copy_support_files(src: Path, dst: Path) -> None:
 
 
 def _router_json(info: RouterInfo, onnx_file: str, mode: str) -> dict[str, Any]:
-    raw = (
-        dict(info.raw)
-        if info.raw
-        else {
-            "format": "llm-router/1",
-            "labels": info.labels,
-            "routes": info.routes,
-            "route_map": info.route_map,
-            "text_prefix": info.text_prefix,
-            "max_length": info.max_length,
-            "base_model": info.base_model,
-            "data": info.data,
-        }
-    )
-    raw.update(kind="onnx", onnx_file=onnx_file, created_by="router quantize", quantization=mode)
-    return raw
+    return {
+        **info.to_record(),
+        "kind": "onnx",
+        "onnx_file": onnx_file,
+        "created_by": "router quantize",
+        "quantization": mode,
+    }
 
 
 def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
@@ -371,7 +352,7 @@ def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
         scratch = tmp / ".scratch"
         scratch.mkdir()
         float_file = tmp / FLOAT_FILE
-        atomic_write_json(tmp / "router.json", _router_json(info, FLOAT_FILE, config.mode))
+        write_router_json(tmp, _router_json(info, FLOAT_FILE, config.mode))
 
         raw_file = scratch / "exported.onnx"  # the export before the transformer optimizer (INT8 starts here)
         if info.kind == "hf":
@@ -429,7 +410,7 @@ def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
         del onnx_float
         shutil.rmtree(scratch)
         served_mode = config.mode if result.served_file != FLOAT_FILE else "float"
-        atomic_write_json(tmp / "router.json", _router_json(info, result.served_file, served_mode))
+        write_router_json(tmp, _router_json(info, result.served_file, served_mode))
         result.seconds = round(time.perf_counter() - started, 2)
         atomic_write_json(tmp / "quantize.json", result.to_dict())
     if result.decision == "rejected":

@@ -36,6 +36,7 @@ from llm_router.train.layer_cache import (
 )
 from llm_router.train.targets import TARGET, Targets, route_class_weights, training_rows
 from llm_router.utils.layers import layer_index, num_layers
+from llm_router.utils.probs import routes_from_labels
 from llm_router.utils.progress import Bar
 from llm_router.utils.seeding import set_seed, set_threads
 
@@ -160,8 +161,6 @@ class FitResult:
         return predict_proba(self.model, self.tokenizer, texts, self.text_prefix, self.max_length, batch_size)
 
     def predict_routes(self, texts: Sequence[str], batch_size: int = 64) -> tuple[list[str], np.ndarray]:
-        from llm_router.eval.metrics import routes_from_labels
-
         probs = routes_from_labels(
             self.predict_proba(texts, batch_size),
             self.targets.labels,
@@ -468,8 +467,6 @@ def _tokenize(
 
 def _route_scores(label_probs: np.ndarray, true_routes: list[str], targets: Targets) -> dict:
     from sklearn.metrics import accuracy_score, f1_score
-
-    from llm_router.eval.metrics import routes_from_labels
 
     route_probs = routes_from_labels(label_probs, targets.labels, targets.route_map, targets.routes)
     pred = [targets.routes[i] for i in route_probs.argmax(1)]

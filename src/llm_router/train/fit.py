@@ -18,12 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from llm_router.errors import RouterError
+from llm_router.persistence import router_record, write_model_files
 from llm_router.train.config import TrainConfig
 from llm_router.train.finetune import FitResult, fit_finetune
 from llm_router.train.targets import Targets, prepare_targets, resolved_config
 from llm_router.utils.progress import make_progress
-
-ROUTER_FORMAT = "llm-router/1"
 
 
 def fit(
@@ -79,33 +78,25 @@ def write_model_folder(
 ) -> None:
     """Everything docs/ARTEFACTS.md lists for a ``kind: hf`` folder, into ``out`` (an atomic temp folder)."""
     from llm_router.eval.plots import confusion_matrix_png, training_curves_png
-    from llm_router.utils import atomic_write_json
 
     fitted.model.save_pretrained(out)
     fitted.tokenizer.save_pretrained(out)
     targets = fitted.targets
-    atomic_write_json(
-        out / "router.json",
-        {
-            "format": ROUTER_FORMAT,
-            "kind": "hf",
-            "labels": targets.labels,
-            "routes": targets.routes,
-            "route_map": targets.route_map,
-            "text_prefix": fitted.text_prefix,
-            "max_length": fitted.max_length,
-            "base_model": config.model,
-            "onnx_file": None,
-            "data": data,
-            "created_by": created_by,
-        },
+    router = router_record(
+        kind="hf",
+        labels=targets.labels,
+        routes=targets.routes,
+        route_map=targets.route_map,
+        text_prefix=fitted.text_prefix,
+        max_length=fitted.max_length,
+        base_model=config.model,
+        data=data,
+        created_by=created_by,
     )
-    atomic_write_json(out / "split.json", split)
-    atomic_write_json(out / "train_config.json", config.to_dict())
-    atomic_write_json(out / "history.json", fitted.history)
+    records = {"train_config.json": config.to_dict(), "history.json": fitted.history, "metrics.json": metrics}
+    write_model_files(out, router, split=split, records=records)
     training_curves_png(fitted.history, out / "training_curves.png", title=Path(str(config.model)).name)
     if metrics is not None:
-        atomic_write_json(out / "metrics.json", metrics)
         confusion_matrix_png(
             metrics["confusion_matrix"],
             metrics["labels"],
