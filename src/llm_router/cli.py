@@ -529,7 +529,7 @@ def distill(
     json_path: JsonOpt = None,
 ) -> None:
     """Distil a teacher into a small, fast student (layers:K, an HF model, or a static model)."""
-    from llm_router.distill.distill import DistillConfig
+    from llm_router.distill.config import DistillConfig
     from llm_router.distill.distill import distill as run_distill
     from llm_router.utils import atomic_write_json
 

@@ -237,7 +237,8 @@ def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
 
 
 def _distill(cfg: PipelineConfig, out: Path, student: str, name: str) -> str:
-    from llm_router.distill.distill import DistillConfig, distill
+    from llm_router.distill.config import DistillConfig
+    from llm_router.distill.distill import distill
 
     opts: dict = {"student": student, "seed": cfg.seed}
     if cfg.student_epochs:

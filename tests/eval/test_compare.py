@@ -26,7 +26,8 @@ from llm_router.eval.compare import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    from llm_router.distill.distill import DistillConfig, distill
+    from llm_router.distill.config import DistillConfig
+    from llm_router.distill.distill import distill
 
     root = tmp_path_factory.mktemp("compare")
     teacher = make_teacher_folder(root, num_layers=4, train_steps=10)

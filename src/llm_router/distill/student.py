@@ -12,13 +12,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from llm_router.errors import RouterError
-
-#: ``encoder.layer.3.attention...`` (BERT, XLM-R, e5), ``layers.3.`` (ModernBERT), ``transformer.layer.3.`` (DistilBERT)
-_LAYER_KEY = re.compile(r"^(?P<head>(?:.*\.)?(?:layer|layers))\.(?P<idx>\d+)\.(?P<tail>.*)$")
+from llm_router.utils.layers import LAYER_KEY
 
 
 @dataclass(frozen=True)
@@ -68,21 +65,6 @@ def select_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]
     return [round((m + 1) * n / k) - 1 for m in range(k)]
 
 
-def find_layer_list(model):
-    """The encoder's ``nn.ModuleList`` of transformer layers (the one whose length is ``num_hidden_layers``)."""
-    import torch
-
-    n = model.config.num_hidden_layers
-    for name, module in model.named_modules():
-        if (
-            isinstance(module, torch.nn.ModuleList)
-            and len(module) == n
-            and re.search(r"(^|\.)layers?$", name)
-        ):
-            return name, module
-    raise RouterError(f"cannot find the {n} encoder layers of {type(model).__name__}")
-
-
 def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
     """A new ``AutoModelForSequenceClassification`` with ``num_layers`` layers, initialised from ``teacher``:
     every non-layer weight copied (embedding rows sliced to ``kept_ids`` when given), student layer m copied from
@@ -119,7 +101,7 @@ def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
     inverse = {t: s for s, t in enumerate(layer_map)}
     state = {}
     for key, value in teacher.state_dict().items():
-        match = _LAYER_KEY.match(key)
+        match = LAYER_KEY.match(key)
         if match and not key.startswith(("classifier", "score")):
             idx = int(match["idx"])
             if idx not in inverse:
@@ -169,8 +151,6 @@ def resolve_model(name: str) -> str:
 
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
-    try:
-        from llm_router.models import resolve
-    except ImportError:  # the models stage is not there yet
-        return name
+    from llm_router.models import resolve
+
     return str(resolve(name))
