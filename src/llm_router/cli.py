@@ -888,14 +888,14 @@ def eval_command(
 ) -> None:
     """Accuracy, macro/weighted F1 with a bootstrap interval, per-class scores, confusion matrix, misroutes."""
     from llm_router.eval import evaluate, print_report
-    from llm_router.utils import atomic_write_json, read_json
+    from llm_router.utils import atomic_write_json
 
     df = None
     if data is not None:
         from llm_router.data import load_dataset
+        from llm_router.persistence import read_router_json
 
-        info = read_json(model / "router.json").get("data", {}) if (model / "router.json").is_file() else {}
-        info = info or {}
+        info = read_router_json(model).get("data") or {} if model.is_dir() else {}
         df = load_dataset(
             data,
             text_col or info.get("text_col") or "text",

@@ -126,9 +126,10 @@ def hf_student(model_name: str, labels: list[str]):
     :func:`llm_router.models.resolve`) with a fresh head for ``labels``, and its tokenizer."""
     from transformers import AutoModelForSequenceClassification
 
+    from llm_router.models import resolve
     from llm_router.utils import load_tokenizer
 
-    path = resolve_model(model_name)
+    path = str(resolve(model_name))
     id2label = dict(enumerate(labels))
     try:
         tokenizer = load_tokenizer(path)
@@ -142,15 +143,3 @@ def hf_student(model_name: str, labels: list[str]):
     except OSError as exc:
         raise RouterError(f"cannot load student model {model_name!r}: {str(exc).splitlines()[0]}") from None
     return model, tokenizer
-
-
-def resolve_model(name: str) -> str:
-    """A local folder for ``name``: an existing folder as is, else :func:`llm_router.models.resolve` (which knows the
-    offline copies), else the name itself (transformers downloads it for online users)."""
-    from pathlib import Path
-
-    if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser())
-    from llm_router.models import resolve
-
-    return str(resolve(name))

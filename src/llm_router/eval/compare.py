@@ -248,12 +248,12 @@ def compare_models(
     latency_texts = [latency_texts[i] for i in rng.permutation(len(latency_texts))]
 
     rows = []
-    from rich.progress import Progress
+    from llm_router.utils.progress import Bar, make_progress
 
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("comparing", total=len(located))
+    with make_progress(progress, transient=True) as prog:
+        bar = Bar(prog, "comparing", len(located))
         for name, path, folder, info in located:
-            bar.update(task, description=f"measuring {name}")
+            bar.update(description=f"measuring {name}")
             predictor = Predictor.load(path, threads=config.threads)
             predictor.warmup()
             pred = predictor.predict(texts, batch_size=config.batch_size)
@@ -283,7 +283,7 @@ def compare_models(
             )
             del predictor, pred
             gc.collect()
-            bar.advance(task)
+            bar.advance()
     base = rows[0]["p50_ms"]
     for row in rows:
         row["speedup"] = base / row["p50_ms"] if row["p50_ms"] > 0 else None

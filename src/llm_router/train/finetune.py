@@ -50,21 +50,6 @@ DROPOUT_ATTRS = {
 
 
 # ------------------------------------------------------------------------------------------------ models
-def model_profile(name: str):
-    """Prefix / max length of a model, from the shared model-profile table in :mod:`llm_router.models`."""
-    from llm_router.models import model_profile as shared_profile
-
-    return shared_profile(name)
-
-
-def resolve_model(name: str) -> str:
-    """A local folder for ``name`` (:func:`llm_router.models.resolve`: a folder as is, the HF cache, offline
-    conversions, or a download when the hub is reachable)."""
-    from llm_router.models import resolve
-
-    return str(resolve(name))
-
-
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
     """Silence the 'newly initialized weights' notes and similar chatter while loading models."""
@@ -85,9 +70,10 @@ def load_classifier(config: TrainConfig, labels: Sequence[str], path: str | None
     classification head over ``labels``."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
+    from llm_router.models import resolve
     from llm_router.utils import load_tokenizer
 
-    path = path or resolve_model(config.model)
+    path = path or str(resolve(config.model))
     with quiet_transformers():
         try:
             tokenizer = load_tokenizer(path)
@@ -288,6 +274,8 @@ def fit_finetune(
     (whose profile - prefix, max length - still applies)."""
     import torch
     import torch.nn.functional as F  # noqa: N812
+
+    from llm_router.models import model_profile
 
     start = time.perf_counter()
     set_threads(config.threads)

@@ -29,9 +29,7 @@ from llm_router.train.finetune import (
     FitResult,
     fit_finetune,
     freeze_word_embeddings,
-    model_profile,
     quiet_transformers,
-    resolve_model,
 )
 from llm_router.train.layer_cache import freeze_bottom, frozen_bottom
 from llm_router.train.targets import TARGET, Targets, training_rows
@@ -78,12 +76,14 @@ def train_setfit_body(
     from setfit import SetFitModel, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
+    from llm_router.models import model_profile, resolve
+
     start = time.perf_counter()
     profile = model_profile(config.model)
     max_length = config.max_length or profile.max_length
     with quiet_transformers(), _quiet_setfit():
         try:
-            model = SetFitModel.from_pretrained(resolve_model(config.model), device="cpu")
+            model = SetFitModel.from_pretrained(str(resolve(config.model)), device="cpu")
         except (OSError, ValueError) as exc:
             raise RouterError(
                 f"cannot load model {config.model!r} for SetFit: {str(exc).splitlines()[0]}"
