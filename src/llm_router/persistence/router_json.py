@@ -4,7 +4,7 @@ one small dataclass."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +90,7 @@ class RouterInfo:
         """The folder's ``router.json`` as read, or one rebuilt from these fields for a folder that had none."""
         if self.raw:
             return dict(self.raw)
-        return router_record(
-            kind=self.kind,
-            labels=self.labels,
-            routes=self.routes,
-            route_map=self.route_map,
-            text_prefix=self.text_prefix,
-            max_length=self.max_length,
-            base_model=self.base_model,
-            data=self.data,
-            onnx_file=self.onnx_file,
-        )
+        return router_record(**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"})
 
 
 def detect_kind(folder: Path) -> str:

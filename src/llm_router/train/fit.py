@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,27 +25,24 @@ from llm_router.train.targets import Targets, prepare_targets, resolved_config
 from llm_router.utils.progress import make_progress
 
 
+def fitter(method: str) -> Callable[..., FitResult]:
+    """The training function of a ``TrainConfig.method`` (a lazy factory: SetFit's libraries load only when used)."""
+    if method == "setfit":
+        from llm_router.train.setfit import fit_setfit
+
+        return fit_setfit
+    return fit_finetune
+
+
 def fit(
-    train_df: pd.DataFrame,
-    val_df: pd.DataFrame | None,
-    config: TrainConfig,
-    targets: Targets,
-    *,
-    exclude_texts: Sequence[str] = (),
-    progress=None,
-) -> FitResult:
-    """Train on ``train_df`` (columns text, label, target) with ``config.method``, validating on ``val_df``.
-
-    ``exclude_texts``: texts augmentation must never produce (the validation and test texts). ``progress``: a rich
-    Progress to report steps to (or None)."""
-    if config.method == "setfit":
-        from llm_router.train.setfit import fit_setfit  # lazy: setfit / datasets load only when used
-
-        return fit_setfit(train_df, val_df, config, targets, exclude_texts=exclude_texts, progress=progress)
-    return fit_finetune(train_df, val_df, config, targets, exclude_texts=exclude_texts, progress=progress)
+    train_df: pd.DataFrame, val_df: pd.DataFrame | None, config: TrainConfig, targets: Targets, **options
+):
+    """Train on ``train_df`` (columns text, label, target) with ``config.method``, validating on ``val_df``;
+    ``options``: ``exclude_texts`` (texts augmentation must never produce: the validation and test texts) and
+    ``progress`` (a rich Progress to report steps to, or None). Returns a :class:`FitResult`."""
+    return fitter(config.method)(train_df, val_df, config, targets, **options)
 
 
-# ------------------------------------------------------------------------------------------------ training
 @dataclass
 class TrainResult:
     out_dir: Path
