@@ -272,127 +272,191 @@ def fit_finetune(
     ``exclude_texts``: texts augmentation must never produce (the validation and test texts). ``progress``: a rich
     Progress to report steps to (or None). ``init_from``: a folder to start from instead of ``config.model``
     (whose profile - prefix, max length - still applies)."""
-    import torch
-    import torch.nn.functional as F  # noqa: N812
-
-    from llm_router.models import model_profile
-
     start = time.perf_counter()
     set_threads(config.threads)
     set_seed(config.seed)
-    profile = model_profile(config.model)
-    text_prefix, max_length = profile.text_prefix, config.max_length or profile.max_length
-    model, tokenizer = load_classifier(config, targets.labels, init_from)
-    if config.freeze_embeddings:
-        freeze_word_embeddings(model)
-    frozen = frozen_bottom(model, config.trainable_layers)
-    if frozen:
-        freeze_bottom(model, frozen)
-
-    rows = training_rows(train_df, config, exclude_texts=exclude_texts)
-    label_index = {label: i for i, label in enumerate(targets.labels)}
-    y = torch.tensor([label_index[t] for t in rows[TARGET]], dtype=torch.long)
-    encode = partial(
-        _tokenize, tokenizer, text_prefix=text_prefix, max_length=max_length, keep=model_inputs(model)
+    run = _FinetuneRun(train_df, val_df, config, targets, exclude_texts, init_from)
+    run.bar = Bar(progress, f"train {Path(str(config.model)).name}", run.total_steps * config.soup)
+    # soup > 1: a uniform "model soup" - members from the same start, their trained parameters averaged
+    history, best_epoch = run.train_member(0) if config.soup == 1 else run.soup()
+    run.bar.close()
+    run.model.eval()
+    return FitResult(
+        run.model,
+        run.tokenizer,
+        targets,
+        run.text_prefix,
+        run.max_length,
+        history,
+        best_epoch,
+        time.perf_counter() - start,
+        len(run.rows),
     )
-    features = encode(rows["text"])
-    has_val = val_df is not None and len(val_df) > 0
-    val_features = encode(val_df["text"]) if has_val else []
-    states = val_states = None
-    if frozen:  # the frozen bottom's output, computed once
-        states = compute_bottom_states(
-            model, features, frozen, tokenizer.pad_token_id, config.eval_batch_size
+
+
+class _FinetuneRun:
+    """The state of one :func:`fit_finetune` call, built in named steps: the model (:meth:`_load_model`), the
+    tokenised rows (:meth:`_encode_rows`), the frozen bottom's cached output (:meth:`_cache_bottom`); then trained
+    member by member (:meth:`train_member`, :meth:`soup`), one epoch at a time (:meth:`_epoch`)."""
+
+    def __init__(self, train_df, val_df, config: TrainConfig, targets: Targets, exclude_texts, init_from):
+        import torch
+
+        self.config, self.targets, self.val_df = config, targets, val_df
+        self.bar = Bar()
+        self._load_model(init_from)
+        self._encode_rows(train_df, exclude_texts)
+        self._cache_bottom()
+        weights = route_class_weights(train_df, config, targets)
+        self.weight_t = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        steps_per_epoch = (len(self.rows) + config.batch_size - 1) // config.batch_size
+        self.total_steps = steps_per_epoch * config.epochs
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.keep_best = self.has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
+
+    def _load_model(self, init_from: str | None) -> None:
+        """The classifier with a fresh head; word embeddings and the bottom layers frozen as configured."""
+        from llm_router.models import model_profile
+
+        config = self.config
+        profile = model_profile(config.model)
+        self.text_prefix, self.max_length = profile.text_prefix, config.max_length or profile.max_length
+        self.model, self.tokenizer = load_classifier(config, self.targets.labels, init_from)
+        if config.freeze_embeddings:
+            freeze_word_embeddings(self.model)
+        self.frozen = frozen_bottom(self.model, config.trainable_layers)
+        if self.frozen:
+            freeze_bottom(self.model, self.frozen)
+
+    def _encode_rows(self, train_df, exclude_texts) -> None:
+        """Training rows (augmented, over-sampled), their targets and tokens; the validation tokens."""
+        import torch
+
+        self.rows = training_rows(train_df, self.config, exclude_texts=exclude_texts)
+        label_index = {label: i for i, label in enumerate(self.targets.labels)}
+        self.y = torch.tensor([label_index[t] for t in self.rows[TARGET]], dtype=torch.long)
+        encode = partial(
+            _tokenize,
+            self.tokenizer,
+            text_prefix=self.text_prefix,
+            max_length=self.max_length,
+            keep=model_inputs(self.model),
         )
-        if has_val:
-            val_states = compute_bottom_states(
-                model, val_features, frozen, tokenizer.pad_token_id, config.eval_batch_size
-            )
-    weights = route_class_weights(train_df, config, targets)
-    weight_t = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        self.features = encode(self.rows["text"])
+        self.has_val = self.val_df is not None and len(self.val_df) > 0
+        self.val_features = encode(self.val_df["text"]) if self.has_val else []
 
-    steps_per_epoch = (len(rows) + config.batch_size - 1) // config.batch_size
-    total_steps = steps_per_epoch * config.epochs
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    keep_best = has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
-    bar = Bar(progress, f"train {Path(str(config.model)).name}", total_steps * config.soup)
+    def _cache_bottom(self) -> None:
+        """The frozen bottom's output, computed once per text (None when nothing is frozen)."""
+        self.states = self.val_states = None
+        if not self.frozen:
+            return
+        pad_id, batch = self.tokenizer.pad_token_id, self.config.eval_batch_size
+        self.states = compute_bottom_states(self.model, self.features, self.frozen, pad_id, batch)
+        if self.has_val:
+            self.val_states = compute_bottom_states(self.model, self.val_features, self.frozen, pad_id, batch)
 
-    def forward(batch_features, batch_states, stub):
-        batch = pad_batch(batch_features, tokenizer.pad_token_id)
+    def mounted(self):
+        """Only the top layers mounted (on the cached bottom states) when some are frozen; yields the stub."""
+        return top_layers_only(self.model, self.frozen) if self.frozen else contextlib.nullcontext()
+
+    def forward(self, batch_features, batch_states, stub):
+        batch = pad_batch(batch_features, self.tokenizer.pad_token_id)
         if stub is not None:
             stub.states = pad_states(batch_states, batch["input_ids"].shape[1])
-        return model(**batch).logits
+        return self.model(**batch).logits
 
-    def val_label_probs(stub) -> np.ndarray:
-        model.eval()
-        out = np.zeros((len(val_features), len(targets.labels)), dtype=np.float32)
+    def val_label_probs(self, stub) -> np.ndarray:
+        import torch
+
+        self.model.eval()
+        val_features, val_states, size = self.val_features, self.val_states, self.config.eval_batch_size
+        out = np.zeros((len(val_features), len(self.targets.labels)), dtype=np.float32)
         order = np.argsort([len(f["input_ids"]) for f in val_features], kind="stable")
         with torch.inference_mode():
-            for s in range(0, len(order), config.eval_batch_size):
-                idx = order[s : s + config.eval_batch_size]
-                logits = forward(
+            for s in range(0, len(order), size):
+                idx = order[s : s + size]
+                logits = self.forward(
                     [val_features[i] for i in idx],
                     None if val_states is None else [val_states[i] for i in idx],
                     stub,
                 )
                 out[idx] = torch.softmax(logits.float(), -1).numpy()
-        model.train()
+        self.model.train()
         return out
 
-    def train_member(member: int) -> tuple[list[dict], int]:
+    def val_scores(self, stub) -> dict:
+        return _route_scores(self.val_label_probs(stub), self.val_df["label"].tolist(), self.targets)
+
+    def _epoch(self, epoch: int, member: int, optimizer, scheduler, generator, stub) -> dict:
+        """One pass over the training rows; returns the epoch's history row (validation scores included)."""
+        import torch
+        import torch.nn.functional as F  # noqa: N812
+
+        config, features, states = self.config, self.features, self.states
+        epoch_start, losses = time.perf_counter(), []
+        perm = torch.randperm(len(self.rows), generator=generator).tolist()
+        for s in range(0, len(perm), config.batch_size):
+            idx = perm[s : s + config.batch_size]
+            logits = self.forward(
+                [features[i] for i in idx], None if states is None else [states[i] for i in idx], stub
+            )
+            loss = F.cross_entropy(
+                logits, self.y[idx], weight=self.weight_t, label_smoothing=config.label_smoothing
+            )
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            self.bar.advance(info=f"epoch {epoch} loss {np.mean(losses):.3f}")
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_macro_f1": None,
+            "val_accuracy": None,
+            "lr": float(max(scheduler.get_last_lr())),
+            "seconds": round(time.perf_counter() - epoch_start, 2),
+        }
+        if config.soup > 1:
+            row["member"] = member
+        if self.has_val:
+            row.update(self.val_scores(stub))
+        return row
+
+    def train_member(self, member: int) -> tuple[list[dict], int]:
         """One fine-tuning run from the current parameters; member > 0 only changes the order and dropout."""
+        import torch
+
+        config, model = self.config, self.model
         member_seed = config.seed + 1000 * member
         torch.manual_seed(member_seed)
         if config.head_warmup_epochs:
-            warm_up_head(model, features, y, weight_t, config, tokenizer.pad_token_id)
+            warm_up_head(model, self.features, self.y, self.weight_t, config, self.tokenizer.pad_token_id)
         optimizer = _optimizer(_param_groups(model, config), config)
-        scheduler = _scheduler(optimizer, config, total_steps)
+        scheduler = _scheduler(optimizer, config, self.total_steps)
         generator = torch.Generator().manual_seed(member_seed)
         history: list[dict] = []
         best_f1, best_epoch, best_state, stale = -1.0, config.epochs, None, 0
         model.train()
-        with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
+        with self.mounted() as stub:
             for epoch in range(1, config.epochs + 1):
-                epoch_start, losses = time.perf_counter(), []
-                perm = torch.randperm(len(rows), generator=generator).tolist()
-                for s in range(0, len(perm), config.batch_size):
-                    idx = perm[s : s + config.batch_size]
-                    logits = forward(
-                        [features[i] for i in idx], None if states is None else [states[i] for i in idx], stub
-                    )
-                    loss = F.cross_entropy(
-                        logits, y[idx], weight=weight_t, label_smoothing=config.label_smoothing
-                    )
-                    loss.backward()
-                    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(float(loss.detach()))
-                    bar.advance(info=f"epoch {epoch} loss {np.mean(losses):.3f}")
-                row = {
-                    "epoch": epoch,
-                    "train_loss": float(np.mean(losses)),
-                    "val_macro_f1": None,
-                    "val_accuracy": None,
-                    "lr": float(max(scheduler.get_last_lr())),
-                    "seconds": round(time.perf_counter() - epoch_start, 2),
-                }
-                if config.soup > 1:
-                    row["member"] = member
-                if has_val:
-                    row.update(_route_scores(val_label_probs(stub), val_df["label"].tolist(), targets))
+                row = self._epoch(epoch, member, optimizer, scheduler, generator, stub)
                 history.append(row)
-                if not has_val:
+                if not self.has_val:
                     continue
                 if row["val_macro_f1"] > best_f1 + 1e-9:
                     best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
-                    if keep_best:  # by parameter object: names change while only the top layers are mounted
-                        best_state = [(p, p.detach().clone()) for p in trainable]
+                    if (
+                        self.keep_best
+                    ):  # by parameter object: names change while only the top layers are mounted
+                        best_state = [(p, p.detach().clone()) for p in self.trainable]
                 else:
                     stale += 1
                     if config.early_stopping_patience and stale >= config.early_stopping_patience:
                         break
-        if keep_best and best_state is not None:
+        if self.keep_best and best_state is not None:
             with torch.no_grad():
                 for param, saved in best_state:
                     param.copy_(saved)
@@ -400,9 +464,11 @@ def fit_finetune(
             best_epoch = len(history)
         return history, best_epoch
 
-    if config.soup == 1:
-        history, best_epoch = train_member(0)
-    else:  # a uniform "model soup": members from the same start, their trained parameters averaged
+    def soup(self) -> tuple[list[dict], int]:
+        """``config.soup`` members trained from the same start, their parameters averaged."""
+        import torch
+
+        config, trainable = self.config, self.trainable
         start_state = [p.detach().clone() for p in trainable]
         total = [torch.zeros_like(p) for p in trainable]
         history, best_epochs = [], []
@@ -410,7 +476,7 @@ def fit_finetune(
             with torch.no_grad():
                 for param, saved in zip(trainable, start_state, strict=True):
                     param.copy_(saved)
-            member_history, member_best = train_member(member)
+            member_history, member_best = self.train_member(member)
             history += member_history
             best_epochs.append(member_best)
             for acc, param in zip(total, trainable, strict=True):
@@ -419,23 +485,11 @@ def fit_finetune(
             for param, acc in zip(trainable, total, strict=True):
                 param.copy_(acc / config.soup)
         best_epoch = int(round(float(np.mean(best_epochs))))
-        if has_val:
-            with top_layers_only(model, frozen) if frozen else contextlib.nullcontext() as stub:
-                scores = _route_scores(val_label_probs(stub), val_df["label"].tolist(), targets)
+        if self.has_val:
+            with self.mounted() as stub:
+                scores = self.val_scores(stub)
             history.append({"epoch": config.epochs, "member": "soup", "train_loss": None, **scores})
-    bar.close()
-    model.eval()
-    return FitResult(
-        model,
-        tokenizer,
-        targets,
-        text_prefix,
-        max_length,
-        history,
-        best_epoch,
-        time.perf_counter() - start,
-        len(rows),
-    )
+        return history, best_epoch
 
 
 def model_inputs(model) -> set[str]:
