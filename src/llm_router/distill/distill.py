@@ -22,6 +22,7 @@ import copy
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,10 +66,7 @@ def distill(
     teacher_dir: str | Path, out_dir: str | Path, config: DistillConfig | None = None
 ) -> DistillResult:
     """Distil the teacher in ``teacher_dir`` into the student ``config.student`` written to ``out_dir``."""
-    from transformers import AutoModelForSequenceClassification
-
-    from llm_router.distill.student import hf_student, layer_student, parse_student_spec
-    from llm_router.utils import load_tokenizer
+    from llm_router.distill.student import parse_student_spec
 
     config = config or DistillConfig()
     spec = parse_student_spec(config.student)
@@ -77,43 +75,16 @@ def distill(
     set_seed(config.seed)
     teacher_info = load_teacher_folder(teacher_dir, config.data)
     max_length = int(config.max_length or teacher_info.router.get("max_length") or 128)
-    prefix = teacher_info.text_prefix
     transfer = build_transfer_set(teacher_info, config)
-
-    attn_impl = "eager" if config.attention_weight > 0 and spec.kind == "layers" else None
-    try:
-        tokenizer = load_tokenizer(teacher_info.path)
-        teacher = AutoModelForSequenceClassification.from_pretrained(
-            teacher_info.path, **({"attn_implementation": attn_impl} if attn_impl else {})
-        )
-    except (OSError, ValueError) as exc:
-        raise RouterError(
-            f"cannot load the teacher from {teacher_info.path}: {str(exc).splitlines()[0]}"
-        ) from None
-    teacher.eval()
-    t0 = time.perf_counter()
-    hidden_layers = None
-    if spec.kind == "layers" and config.hidden_weight > 0:
-        from llm_router.distill.student import select_layers
-
-        hidden_layers = hidden_pairs(select_layers(teacher.config.num_hidden_layers, spec.num_layers))[1]
-        worst_case = len(transfer.texts) * max_length * len(hidden_layers) * teacher.config.hidden_size * 2
-        if worst_case > HIDDEN_CACHE_BYTES:  # too big to cache: the teacher runs on every batch instead
-            hidden_layers = None
-    teacher_logits, teacher_hidden = teacher_outputs(
-        teacher, tokenizer, transfer.texts, prefix, max_length, config.eval_batch_size, hidden_layers
-    )
-    teacher_seconds = time.perf_counter() - t0
-    teacher_test_logits = predict_logits(
-        teacher, tokenizer, list(teacher_info.test["text"]), prefix, max_length, config.eval_batch_size
-    )
+    tokenizer, teacher = _load_teacher(teacher_info, config, spec)
+    soft = _teacher_pass(teacher, tokenizer, teacher_info, transfer, config, spec, max_length)
     info: dict[str, Any] = {
         "teacher": str(teacher_info.path),
         "student": str(spec),
         "transfer_set": {"n": len(transfer.texts), **transfer.counts()},
-        "teacher_logits_seconds": round(teacher_seconds, 2),
+        "teacher_logits_seconds": round(soft.seconds, 2),
         "teacher_transfer_agreement": float(
-            (teacher_logits.argmax(1)[transfer.gold >= 0] == transfer.gold[transfer.gold >= 0]).mean()
+            (soft.logits.argmax(1)[transfer.gold >= 0] == transfer.gold[transfer.gold >= 0]).mean()
         )
         if (transfer.gold >= 0).any()
         else None,
@@ -127,90 +98,34 @@ def distill(
             tokenizer,
             teacher_info,
             transfer,
-            teacher_logits,
-            teacher_test_logits,
+            soft.logits,
+            soft.test_logits,
             out_dir,
             config,
             info,
         )
 
-    layer_map = None
-    pruned = None
-    student_prefix = prefix
-    if spec.kind == "layers":
-        kept_ids = None
-        student_tokenizer = tokenizer
-        if config.prune_vocab:
-            from llm_router.distill.vocab import prune_tokenizer, unknown_token_stats
-
-            pruned = prune_tokenizer(
-                tokenizer,
-                [prefix + t for t in transfer.texts],
-                keep_chars=config.keep_chars,
-                keep_frequent=config.keep_frequent,
-                verify=True,
-            )
-            kept_ids = pruned.kept_ids
-            student_tokenizer = pruned.tokenizer
-            info["vocab"] = pruned.as_dict()
-            info["vocab"]["test_unknown"] = unknown_token_stats(
-                pruned.tokenizer, [prefix + t for t in teacher_info.test["text"]], reference=tokenizer
-            )
-            if len(teacher_info.test):
-                info["vocab"]["teacher_with_pruned_vocab"] = pruning_cost(
-                    teacher,
-                    pruned,
-                    teacher_info,
-                    teacher_test_logits,
-                    prefix,
-                    max_length,
-                    config.eval_batch_size,
-                )
-        student, layer_map = layer_student(teacher, spec.num_layers, kept_ids)
-        info["layer_map"] = layer_map
-        student_tokenizer.model_max_length = max_length
-    else:
-        student, student_tokenizer = hf_student(spec.model_name, teacher_info.labels)
-        student_prefix = student_text_prefix(spec.model_name)
-        if config.hidden_weight or config.attention_weight:
-            info["note"] = "hidden-state / attention matching needs a layers:K student; ignored"
-
+    student = _build_student(spec, teacher, tokenizer, teacher_info, transfer, soft, config, max_length, info)
     history, best_state, best_f1 = _train(
-        student,
-        student_tokenizer,
+        student.model,
+        student.tokenizer,
         teacher,
         teacher_info,
         transfer,
-        teacher_logits,
+        soft.logits,
         config,
-        student_prefix,
+        student.prefix,
         max_length,
-        layer_map if spec.kind == "layers" else None,
-        pruned.kept_ids if pruned is not None else None,
-        teacher_hidden,
+        student.layer_map,
+        student.kept_ids,
+        soft.hidden,
     )
     if best_state is not None:
-        student.load_state_dict(best_state)
-    student.eval()
-    test_logits = predict_logits(
-        student,
-        student_tokenizer,
-        list(teacher_info.test["text"]),
-        student_prefix,
-        max_length,
-        config.eval_batch_size,
+        student.model.load_state_dict(best_state)
+    student.model.eval()
+    metrics, teacher_metrics = _score_student(
+        student, teacher, teacher_info, soft, config, max_length, info, best_f1
     )
-    metrics = route_report(teacher_info, test_logits, teacher_info.test) if len(teacher_info.test) else {}
-    teacher_metrics = (
-        route_report(teacher_info, teacher_test_logits, teacher_info.test) if len(teacher_info.test) else {}
-    )
-    info["test_agreement_with_teacher"] = route_agreement(teacher_info, test_logits, teacher_test_logits)
-    info["best_val_macro_f1"] = best_f1
-    info["test_macro_f1"] = metrics.get("macro_f1")
-    info["teacher_test_macro_f1"] = teacher_metrics.get("macro_f1")
-    info["student_params"] = int(sum(p.numel() for p in student.parameters()))
-    info["teacher_params"] = int(sum(p.numel() for p in teacher.parameters()))
-
     router = {
         **teacher_info.router,
         "kind": "hf",
@@ -222,14 +137,147 @@ def distill(
     }
     if spec.kind == "hf":
         router["base_model"] = spec.model_name
-        router["text_prefix"] = student_prefix
+        router["text_prefix"] = student.prefix
     with atomic_output_dir(out_dir) as tmp:
-        student.config.id2label = dict(enumerate(teacher_info.labels))
-        student.config.label2id = {v: k for k, v in student.config.id2label.items()}
-        student.save_pretrained(tmp)
-        student_tokenizer.save_pretrained(tmp)
+        model = student.model
+        model.config.id2label = dict(enumerate(teacher_info.labels))
+        model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+        model.save_pretrained(tmp)
+        student.tokenizer.save_pretrained(tmp)
         write_student_files(tmp, teacher_info, router, config, metrics, info, history)
     return DistillResult(Path(out_dir), str(spec), metrics, teacher_metrics, info)
+
+
+def _load_teacher(teacher_info: FolderData, config: DistillConfig, spec):
+    """The teacher's tokenizer and model (eager attention when attention maps are matched), in eval mode."""
+    from transformers import AutoModelForSequenceClassification
+
+    from llm_router.utils import load_tokenizer
+
+    attn_impl = "eager" if config.attention_weight > 0 and spec.kind == "layers" else None
+    try:
+        tokenizer = load_tokenizer(teacher_info.path)
+        teacher = AutoModelForSequenceClassification.from_pretrained(
+            teacher_info.path, **({"attn_implementation": attn_impl} if attn_impl else {})
+        )
+    except (OSError, ValueError) as exc:
+        raise RouterError(
+            f"cannot load the teacher from {teacher_info.path}: {str(exc).splitlines()[0]}"
+        ) from None
+    teacher.eval()
+    return tokenizer, teacher
+
+
+@dataclass
+class SoftLabels:
+    """The teacher's outputs the student learns from and is compared with."""
+
+    logits: np.ndarray  # on the transfer set
+    hidden: list | None  # cached hidden states of the transfer set (layers:K with hidden matching), else None
+    test_logits: np.ndarray  # on the test split
+    seconds: float  # for the transfer-set pass
+
+
+def _teacher_pass(
+    teacher, tokenizer, teacher_info: FolderData, transfer: TransferSet, config, spec, max_length
+):
+    """The teacher once over the transfer set (logits, and hidden states when they fit in memory) and the test
+    split."""
+    prefix = teacher_info.text_prefix
+    t0 = time.perf_counter()
+    hidden_layers = None
+    if spec.kind == "layers" and config.hidden_weight > 0:
+        from llm_router.distill.student import select_layers
+
+        hidden_layers = hidden_pairs(select_layers(teacher.config.num_hidden_layers, spec.num_layers))[1]
+        worst_case = len(transfer.texts) * max_length * len(hidden_layers) * teacher.config.hidden_size * 2
+        if worst_case > HIDDEN_CACHE_BYTES:  # too big to cache: the teacher runs on every batch instead
+            hidden_layers = None
+    logits, hidden = teacher_outputs(
+        teacher, tokenizer, transfer.texts, prefix, max_length, config.eval_batch_size, hidden_layers
+    )
+    seconds = time.perf_counter() - t0
+    test_logits = predict_logits(
+        teacher, tokenizer, list(teacher_info.test["text"]), prefix, max_length, config.eval_batch_size
+    )
+    return SoftLabels(logits, hidden, test_logits, seconds)
+
+
+@dataclass
+class Student:
+    """A student built for training: model, tokenizer, text prefix; for ``layers:K`` the teacher layer each
+    student layer came from and the kept vocabulary ids (None when the vocabulary was not pruned)."""
+
+    model: Any
+    tokenizer: Any
+    prefix: str
+    layer_map: list[int] | None = None
+    kept_ids: list[int] | None = None
+
+
+def _build_student(
+    spec, teacher, tokenizer, teacher_info: FolderData, transfer, soft, config, max_length, info
+):
+    """``layers:K``: cut from the teacher (vocabulary pruned to the transfer texts); else an HF model with a fresh
+    head. Notes what it did in ``info``."""
+    from llm_router.distill.student import hf_student, layer_student
+
+    prefix = teacher_info.text_prefix
+    if spec.kind != "layers":
+        model, student_tokenizer = hf_student(spec.model_name, teacher_info.labels)
+        if config.hidden_weight or config.attention_weight:
+            info["note"] = "hidden-state / attention matching needs a layers:K student; ignored"
+        return Student(model, student_tokenizer, student_text_prefix(spec.model_name))
+    pruned = None
+    student_tokenizer = tokenizer
+    if config.prune_vocab:
+        from llm_router.distill.vocab import prune_tokenizer, unknown_token_stats
+
+        pruned = prune_tokenizer(
+            tokenizer,
+            [prefix + t for t in transfer.texts],
+            keep_chars=config.keep_chars,
+            keep_frequent=config.keep_frequent,
+            verify=True,
+        )
+        student_tokenizer = pruned.tokenizer
+        info["vocab"] = pruned.as_dict()
+        info["vocab"]["test_unknown"] = unknown_token_stats(
+            pruned.tokenizer, [prefix + t for t in teacher_info.test["text"]], reference=tokenizer
+        )
+        if len(teacher_info.test):
+            info["vocab"]["teacher_with_pruned_vocab"] = pruning_cost(
+                teacher, pruned, teacher_info, soft.test_logits, prefix, max_length, config.eval_batch_size
+            )
+    kept_ids = pruned.kept_ids if pruned is not None else None
+    model, layer_map = layer_student(teacher, spec.num_layers, kept_ids)
+    info["layer_map"] = layer_map
+    student_tokenizer.model_max_length = max_length
+    return Student(model, student_tokenizer, prefix, layer_map, kept_ids)
+
+
+def _score_student(
+    student: Student, teacher, teacher_info: FolderData, soft, config, max_length, info, best_f1
+):
+    """Student and teacher on the test split (route level); agreement, scores and sizes into ``info``."""
+    test_logits = predict_logits(
+        student.model,
+        student.tokenizer,
+        list(teacher_info.test["text"]),
+        student.prefix,
+        max_length,
+        config.eval_batch_size,
+    )
+    has_test = len(teacher_info.test) > 0
+    metrics = route_report(teacher_info, test_logits, teacher_info.test) if has_test else {}
+    teacher_metrics = route_report(teacher_info, soft.test_logits, teacher_info.test) if has_test else {}
+    info["test_agreement_with_teacher"] = route_agreement(teacher_info, test_logits, soft.test_logits)
+    info["best_val_macro_f1"] = best_f1
+    info["test_macro_f1"] = metrics.get("macro_f1")
+    info["teacher_test_macro_f1"] = teacher_metrics.get("macro_f1")
+    info["student_params"] = int(sum(p.numel() for p in student.model.parameters()))
+    info["teacher_params"] = int(sum(p.numel() for p in teacher.parameters()))
+    return metrics, teacher_metrics
 
 
 def student_text_prefix(model_name: str) -> str:
