@@ -335,40 +335,21 @@ def _train(
     ``teacher_hidden``: the teacher's hidden states of every transfer text (see :func:`teacher_outputs`), cached
     so hidden-state matching needs no teacher forward per step; without it the teacher runs on each batch."""
     import torch
-    from transformers import get_linear_schedule_with_warmup
 
     match_layers = layer_map is not None and (config.hidden_weight > 0 or config.attention_weight > 0)
-    to_teacher_ids = torch.as_tensor(kept_ids, dtype=torch.long) if kept_ids is not None else None
-    n = len(transfer.texts)
-    steps = config.epochs * math.ceil(n / config.batch_size)
-    if config.freeze_embeddings:
-        student.get_input_embeddings().weight.requires_grad_(False)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [
-        {
-            "params": [
-                p for name, p in student.named_parameters() if p.requires_grad and not name.endswith(no_decay)
-            ],
-            "weight_decay": config.weight_decay,
-        },
-        {
-            "params": [
-                p for name, p in student.named_parameters() if p.requires_grad and name.endswith(no_decay)
-            ],
-            "weight_decay": 0.0,
-        },
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
-    class_weight = None
-    if config.class_weights == "balanced":
-        counts = np.bincount(transfer.gold[transfer.gold >= 0], minlength=len(teacher_info.labels)).astype(
-            float
-        )
-        w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
-        class_weight = torch.as_tensor(w, dtype=torch.float32)
-    t_logits = torch.as_tensor(teacher_logits)
-    gold = torch.as_tensor(transfer.gold)
+    loss_fn = _BatchLoss(
+        student,
+        teacher,
+        torch.as_tensor(teacher_logits),
+        torch.as_tensor(transfer.gold),
+        _class_weight(transfer, len(teacher_info.labels), config),
+        config,
+        layer_map if match_layers else None,
+        torch.as_tensor(kept_ids, dtype=torch.long) if kept_ids is not None else None,
+        teacher_hidden,
+    )
+    steps = config.epochs * math.ceil(len(transfer.texts) / config.batch_size)
+    optimizer, scheduler = _optimizer(student, config, steps)
     rng = np.random.default_rng(config.seed)
     lengths = [
         len(ids) for ids in tokenizer([prefix + t for t in transfer.texts], truncation=False)["input_ids"]
@@ -383,42 +364,8 @@ def _train(
             student.train()
             losses, parts_sum = [], {}
             for idx in length_bucketed_batches(lengths, config.batch_size, rng):
-                texts = [transfer.texts[i] for i in idx]
-                enc = _encode(tokenizer, texts, prefix, max_length)
-                out = student(
-                    **enc,
-                    output_hidden_states=match_layers,
-                    output_attentions=match_layers and config.attention_weight > 0,
-                )
-                loss, parts = kd_loss(
-                    out.logits, t_logits[idx], gold[idx], config.alpha, config.temperature, class_weight
-                )
-                if match_layers:
-                    mask = enc["attention_mask"]
-                    s_idx, t_idx = hidden_pairs(layer_map)
-                    need_teacher = config.attention_weight > 0 or teacher_hidden is None
-                    if need_teacher:
-                        t_enc = dict(enc)
-                        if to_teacher_ids is not None:
-                            t_enc["input_ids"] = to_teacher_ids[enc["input_ids"]]
-                        with torch.no_grad():
-                            t_out = teacher(
-                                **t_enc,
-                                output_hidden_states=teacher_hidden is None,
-                                output_attentions=config.attention_weight > 0,
-                            )
-                    if config.hidden_weight > 0:
-                        if teacher_hidden is not None:
-                            t_hidden = _pad_hidden(teacher_hidden, idx, enc["input_ids"].shape[1])
-                        else:
-                            t_hidden = [t_out.hidden_states[i] for i in t_idx]
-                        h = hidden_mse([out.hidden_states[i] for i in s_idx], t_hidden, mask)
-                        loss = loss + config.hidden_weight * h
-                        parts["hidden"] = float(h.detach())
-                    if config.attention_weight > 0:
-                        a = attention_mse(out.attentions, t_out.attentions, layer_map, mask)
-                        loss = loss + config.attention_weight * a
-                        parts["attention"] = float(a.detach())
+                enc = _encode(tokenizer, [transfer.texts[i] for i in idx], prefix, max_length)
+                loss, parts = loss_fn(enc, idx)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
@@ -455,3 +402,113 @@ def _train(
     for row in history:
         row["best"] = row["epoch"] == best_epoch
     return history, best_state, (best_f1 if best_state is not None else None)
+
+
+def _optimizer(student, config: DistillConfig, steps: int):
+    """AdamW (no weight decay on biases and norms; embeddings frozen as configured) and a linear warm-up
+    schedule over ``steps``."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    if config.freeze_embeddings:
+        student.get_input_embeddings().weight.requires_grad_(False)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    groups = [
+        {
+            "params": [
+                p for name, p in student.named_parameters() if p.requires_grad and not name.endswith(no_decay)
+            ],
+            "weight_decay": config.weight_decay,
+        },
+        {
+            "params": [
+                p for name, p in student.named_parameters() if p.requires_grad and name.endswith(no_decay)
+            ],
+            "weight_decay": 0.0,
+        },
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * steps), steps)
+    return optimizer, scheduler
+
+
+def _class_weight(transfer: TransferSet, n_labels: int, config: DistillConfig):
+    """``class_weights="balanced"``: inverse gold-label frequency for the CE term (None otherwise)."""
+    if config.class_weights != "balanced":
+        return None
+    import torch
+
+    counts = np.bincount(transfer.gold[transfer.gold >= 0], minlength=n_labels).astype(float)
+    w = np.where(counts > 0, counts.sum() / (len(counts) * np.maximum(counts, 1)), 0.0)
+    return torch.as_tensor(w, dtype=torch.float32)
+
+
+class _BatchLoss:
+    """The loss of one batch: KD (+ gold CE) on the logits, and with a ``layer_map`` the hidden-state /
+    attention-map terms against the teacher (cached hidden states, or a teacher forward on the batch)."""
+
+    def __init__(
+        self,
+        student,
+        teacher,
+        t_logits,
+        gold,
+        class_weight,
+        config,
+        layer_map,
+        to_teacher_ids,
+        teacher_hidden,
+    ):
+        self.student, self.teacher, self.config = student, teacher, config
+        self.t_logits, self.gold, self.class_weight = t_logits, gold, class_weight
+        self.layer_map, self.to_teacher_ids, self.teacher_hidden = layer_map, to_teacher_ids, teacher_hidden
+
+    def __call__(self, enc, idx):
+        config, match_layers = self.config, self.layer_map is not None
+        out = self.student(
+            **enc,
+            output_hidden_states=match_layers,
+            output_attentions=match_layers and config.attention_weight > 0,
+        )
+        loss, parts = kd_loss(
+            out.logits,
+            self.t_logits[idx],
+            self.gold[idx],
+            config.alpha,
+            config.temperature,
+            self.class_weight,
+        )
+        if match_layers:
+            loss = self._match_layers(enc, idx, out, loss, parts)
+        return loss, parts
+
+    def _match_layers(self, enc, idx, out, loss, parts):
+        import torch
+
+        config, layer_map, teacher_hidden = self.config, self.layer_map, self.teacher_hidden
+        mask = enc["attention_mask"]
+        s_idx, t_idx = hidden_pairs(layer_map)
+        need_teacher = config.attention_weight > 0 or teacher_hidden is None
+        if need_teacher:
+            t_enc = dict(enc)
+            if self.to_teacher_ids is not None:
+                t_enc["input_ids"] = self.to_teacher_ids[enc["input_ids"]]
+            with torch.no_grad():
+                t_out = self.teacher(
+                    **t_enc,
+                    output_hidden_states=teacher_hidden is None,
+                    output_attentions=config.attention_weight > 0,
+                )
+        if config.hidden_weight > 0:
+            if teacher_hidden is not None:
+                t_hidden = _pad_hidden(teacher_hidden, idx, enc["input_ids"].shape[1])
+            else:
+                t_hidden = [t_out.hidden_states[i] for i in t_idx]
+            h = hidden_mse([out.hidden_states[i] for i in s_idx], t_hidden, mask)
+            loss = loss + config.hidden_weight * h
+            parts["hidden"] = float(h.detach())
+        if config.attention_weight > 0:
+            a = attention_mse(out.attentions, t_out.attentions, layer_map, mask)
+            loss = loss + config.attention_weight * a
+            parts["attention"] = float(a.detach())
+        return loss
