@@ -50,7 +50,6 @@ def cross_validate(
     ``only_folds``: run just these fold indices (of ``folds * repeats``), e.g. to resume or spread a CV; the
     means are then over those folds and ``oof`` is None unless every fold of the first repeat ran."""
     from llm_router.data import dedup, kfold_splits
-    from llm_router.eval.metrics import classification_report
 
     config = config or TrainConfig()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -67,24 +66,7 @@ def cross_validate(
         fold_bar = Bar(prog, "cross-validation", len(selected))
         for k in selected:
             tr_idx, te_idx = splits[k]
-            fold_cpu = time.process_time()
-            tr_df, te_df = df.iloc[tr_idx].reset_index(drop=True), df.iloc[te_idx].reset_index(drop=True)
-            tr_df, va_df = _inner_val_split(tr_df, config, config.seed + k)
-            exclude = list(te_df["text"]) + ([] if va_df is None else list(va_df["text"]))
-            fitted = fit(tr_df, va_df, config, targets, exclude_texts=exclude, progress=prog)
-            pred, probs = fitted.predict_routes(te_df["text"].tolist(), config.eval_batch_size)
-            rep = classification_report(te_df["label"].tolist(), pred, targets.routes, n_boot=0)
-            row = {
-                "fold": k,
-                "repeat": k // folds,
-                "macro_f1": rep["macro_f1"],
-                "accuracy": rep["accuracy"],
-                "weighted_f1": rep["weighted_f1"],
-                "n_test": len(te_df),
-                "best_epoch": fitted.best_epoch,
-                "seconds": round(fitted.seconds, 1),
-                "cpu_seconds": round(time.process_time() - fold_cpu, 1),
-            }
+            row, pred, probs = _run_fold(df, tr_idx, te_idx, k, folds, config, targets, prog)
             rows.append(row)
             if k < folds:
                 for j, i in enumerate(te_idx):
@@ -93,7 +75,6 @@ def cross_validate(
             fold_bar.advance(info=f"fold {k + 1}: macro F1 {row['macro_f1']:.3f}")
             if fold_callback is not None:
                 fold_callback(k, row)
-            del fitted
     result: dict[str, Any] = {"folds": folds, "repeats": repeats, "n": len(df), "duplicates_dropped": dropped}
     for key in ("macro_f1", "accuracy", "weighted_f1"):
         values = np.array([r[key] for r in rows])
@@ -101,24 +82,7 @@ def cross_validate(
         result[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
     result["oof"] = None
     if all(p is not None for p in oof_pred):  # every fold of the first repeat ran: pooled out-of-fold metrics
-        oof = classification_report(
-            df["label"].tolist(),
-            oof_pred,
-            targets.routes,
-            probs=oof_probs,
-            texts=df["text"].tolist(),
-            seed=config.seed,
-        )
-        keep = (
-            "macro_f1",
-            "macro_f1_ci95",
-            "accuracy",
-            "weighted_f1",
-            "per_class",
-            "confusion_matrix",
-            "labels",
-        )
-        result["oof"] = {k: oof[k] for k in keep}
+        result["oof"] = _pooled_oof(df, oof_pred, oof_probs, targets, config)
     result.update(
         {
             "per_fold": rows,
@@ -133,6 +97,48 @@ def cross_validate(
         }
     )
     return result
+
+
+def _run_fold(df, tr_idx, te_idx, k: int, folds: int, config: TrainConfig, targets, prog):
+    """Fit on fold ``k``'s training part (minus an inner validation part when the config uses one), score its
+    test part; returns (fold row, predicted routes, route probabilities)."""
+    from llm_router.eval.metrics import classification_report
+
+    fold_cpu = time.process_time()
+    tr_df, te_df = df.iloc[tr_idx].reset_index(drop=True), df.iloc[te_idx].reset_index(drop=True)
+    tr_df, va_df = _inner_val_split(tr_df, config, config.seed + k)
+    exclude = list(te_df["text"]) + ([] if va_df is None else list(va_df["text"]))
+    fitted = fit(tr_df, va_df, config, targets, exclude_texts=exclude, progress=prog)
+    pred, probs = fitted.predict_routes(te_df["text"].tolist(), config.eval_batch_size)
+    rep = classification_report(te_df["label"].tolist(), pred, targets.routes, n_boot=0)
+    row = {
+        "fold": k,
+        "repeat": k // folds,
+        "macro_f1": rep["macro_f1"],
+        "accuracy": rep["accuracy"],
+        "weighted_f1": rep["weighted_f1"],
+        "n_test": len(te_df),
+        "best_epoch": fitted.best_epoch,
+        "seconds": round(fitted.seconds, 1),
+        "cpu_seconds": round(time.process_time() - fold_cpu, 1),
+    }
+    return row, pred, probs
+
+
+def _pooled_oof(df, oof_pred, oof_probs, targets, config: TrainConfig) -> dict:
+    """Metrics of the first repeat's out-of-fold predictions pooled over every row."""
+    from llm_router.eval.metrics import classification_report
+
+    oof = classification_report(
+        df["label"].tolist(),
+        oof_pred,
+        targets.routes,
+        probs=oof_probs,
+        texts=df["text"].tolist(),
+        seed=config.seed,
+    )
+    keep = ("macro_f1", "macro_f1_ci95", "accuracy", "weighted_f1", "per_class", "confusion_matrix", "labels")
+    return {k: oof[k] for k in keep}
 
 
 def print_cv_result(result: dict, console, title: str = "cross-validation") -> None:
