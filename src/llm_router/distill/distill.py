@@ -44,6 +44,7 @@ from llm_router.distill.transfer import TransferSet, build_transfer_set, load_te
 from llm_router.errors import RouterError
 from llm_router.persistence import FolderData
 from llm_router.utils import atomic_output_dir
+from llm_router.utils.early_stopping import EarlyStopping
 from llm_router.utils.progress import Bar, make_progress
 from llm_router.utils.seeding import set_seed, set_threads
 
@@ -356,7 +357,7 @@ def _train(
     ]
     val_texts = list(teacher_info.val["text"])
     history: list[dict] = []
-    best_f1, best_state, best_epoch, stale = -1.0, None, 0, 0
+    stop, best_state = EarlyStopping(config.patience), None
 
     with make_progress(transient=True) as progress:
         bar = Bar(progress, "distilling", steps)
@@ -390,18 +391,14 @@ def _train(
             bar.print(f"epoch {epoch}: train loss {row['train_loss']:.4f}{val_note}", highlight=False)
             bar.update(info=f"epoch {epoch} loss {row['train_loss']:.4f}")
             if val_texts:
-                f1 = row["val_macro_f1"]
-                if f1 > best_f1 + 1e-9:
-                    best_f1, best_epoch, stale = f1, epoch, 0
+                if stop.update(row["val_macro_f1"], epoch):
                     best_state = copy.deepcopy(student.state_dict())
-                else:
-                    stale += 1
-                    if config.patience and stale >= config.patience:
-                        bar.print(f"early stop: no val gain for {stale} epochs (best {best_epoch})")
-                        break
+                elif stop.should_stop:
+                    bar.print(f"early stop: no val gain for {stop.stale} epochs (best {stop.best_epoch})")
+                    break
     for row in history:
-        row["best"] = row["epoch"] == best_epoch
-    return history, best_state, (best_f1 if best_state is not None else None)
+        row["best"] = row["epoch"] == stop.best_epoch
+    return history, best_state, (stop.best if best_state is not None else None)
 
 
 def _optimizer(student, config: DistillConfig, steps: int):

@@ -35,6 +35,7 @@ from llm_router.train.layer_cache import (
     top_layers_only,
 )
 from llm_router.train.targets import TARGET, Targets, route_class_weights, training_rows
+from llm_router.utils.early_stopping import EarlyStopping
 from llm_router.utils.layers import layer_index, num_layers
 from llm_router.utils.probs import routes_from_labels
 from llm_router.utils.progress import Bar
@@ -438,7 +439,7 @@ class _FinetuneRun:
         scheduler = _scheduler(optimizer, config, self.total_steps)
         generator = torch.Generator().manual_seed(member_seed)
         history: list[dict] = []
-        best_f1, best_epoch, best_state, stale = -1.0, config.epochs, None, 0
+        stop, best_state = EarlyStopping(config.early_stopping_patience, best_epoch=config.epochs), None
         model.train()
         with self.mounted() as stub:
             for epoch in range(1, config.epochs + 1):
@@ -446,23 +447,18 @@ class _FinetuneRun:
                 history.append(row)
                 if not self.has_val:
                     continue
-                if row["val_macro_f1"] > best_f1 + 1e-9:
-                    best_f1, best_epoch, stale = row["val_macro_f1"], epoch, 0
-                    if (
-                        self.keep_best
-                    ):  # by parameter object: names change while only the top layers are mounted
+                if stop.update(row["val_macro_f1"], epoch):
+                    # kept by parameter object: names change while only the top layers are mounted
+                    if self.keep_best:
                         best_state = [(p, p.detach().clone()) for p in self.trainable]
-                else:
-                    stale += 1
-                    if config.early_stopping_patience and stale >= config.early_stopping_patience:
-                        break
-        if self.keep_best and best_state is not None:
-            with torch.no_grad():
-                for param, saved in best_state:
-                    param.copy_(saved)
-        else:
-            best_epoch = len(history)
-        return history, best_epoch
+                elif stop.should_stop:
+                    break
+        if not (self.keep_best and best_state is not None):
+            return history, len(history)
+        with torch.no_grad():
+            for param, saved in best_state:
+                param.copy_(saved)
+        return history, stop.best_epoch
 
     def soup(self) -> tuple[list[dict], int]:
         """``config.soup`` members trained from the same start, their parameters averaged."""

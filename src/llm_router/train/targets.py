@@ -26,9 +26,8 @@ class Targets:
     routes: list[str]
     route_map: dict[str, str] | None = None
     label_col: str = "label"  # the column the labels come from ("label" = the routes themselves)
-    route_map_conflicts: dict[str, dict[str, int]] = field(
-        default_factory=dict
-    )  # auto map: labels seen with >1 route
+    # auto map: labels seen with more than one route
+    route_map_conflicts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def derive_route_map(df: pd.DataFrame, label_col: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
