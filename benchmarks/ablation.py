@@ -18,7 +18,7 @@ it), so the ablation can be run in pieces; the markdown table is rebuilt from th
 - SetFit, intent-level training, the tuned best (the ``TrainConfig`` defaults);
 - the best recipe on RouterBench (English, 7.5x imbalance) with multilingual-e5-small vs all-MiniLM-L6-v2.
 
-Every fine-tuning row is :func:`llm_router.distill.train.cross_validate` with a :class:`TrainConfig`: the same
+Every fine-tuning row is :func:`llm_router.train.cv.cross_validate` with a :class:`TrainConfig`: the same
 code path as ``router cv``.
 """
 
@@ -76,7 +76,7 @@ class Row:
 
 
 def rows() -> list[Row]:
-    from llm_router.distill.config import TrainConfig
+    from llm_router.train.config import TrainConfig
 
     frozen_emb = {**PLAIN, "freeze_embeddings": True}
     top6 = {**frozen_emb, "trainable_layers": 6, "learning_rate": 1e-4}
@@ -294,8 +294,8 @@ def run_frozen(df, folds, seed, model="intfloat/multilingual-e5-small"):
 def run_cv(df, row: Row, folds: int, seed: int, record: dict, save, threads: int | None = None) -> dict:
     """Fold by fold, each fold stored in ``record["fold_rows"]`` as soon as it is done (so an interrupted row
     resumes where it stopped); returns the aggregate once every fold is there."""
-    from llm_router.distill.config import TrainConfig
-    from llm_router.distill.train import cross_validate
+    from llm_router.train.config import TrainConfig
+    from llm_router.train.cv import cross_validate
 
     config = TrainConfig.from_dict(TrainConfig().to_dict() | row.config | {"seed": seed, "threads": threads})
     done = record.setdefault("fold_rows", {})

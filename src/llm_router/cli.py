@@ -123,7 +123,7 @@ def analyze(
 
     df = load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict)
     if model == "auto":
-        from llm_router.distill.recipe import choose_encoder
+        from llm_router.train.recipe import choose_encoder
 
         model = choose_encoder(df["text"].tolist()).value
     result = analyze_dataset(df, tokenizer_name=model)
@@ -562,7 +562,7 @@ def distill(
     json_path: JsonOpt = None,
 ) -> None:
     """Distil a teacher into a small, fast student (layers:K, an HF model, or a static model)."""
-    from llm_router.distill.distill import DistillConfig
+    from llm_router.distill.config import DistillConfig
     from llm_router.distill.distill import distill as run_distill
     from llm_router.utils import atomic_write_json
 
@@ -718,7 +718,7 @@ def cascade(
 
 
 # ------------------------------------------------------------------------------------------ train / cv / tune
-# Every training option maps 1:1 onto a field of llm_router.distill.config.TrainConfig; None = "not given", so
+# Every training option maps 1:1 onto a field of llm_router.train.config.TrainConfig; None = "not given", so
 # `--config best.json` supplies it (or the TrainConfig default does).
 ConfigOpt = Annotated[
     Path | None,
@@ -919,7 +919,7 @@ def with_training_options(command):
 
 def _load_training_data(data, text_col, label_col, labels, strict, config):
     from llm_router.data import demo_data_path, load_dataset, read_table
-    from llm_router.distill.train import AUTO_LABEL_COLUMNS
+    from llm_router.train.targets import AUTO_LABEL_COLUMNS
 
     if config.train_label_col == "auto":  # load the finer label columns the file has, if any
         columns = set(read_table(data or demo_data_path()).columns)
@@ -954,9 +954,9 @@ def train(
     json_path: JsonOpt = None,
 ) -> None:
     """Fine-tune a router (sequence classifier) and write the model folder with its test-split metrics."""
-    from llm_router.distill.config import config_from_options
-    from llm_router.distill.train import print_route_map, print_train_result
-    from llm_router.distill.train import train as run_train
+    from llm_router.train.config import config_from_options
+    from llm_router.train.fit import print_route_map, print_train_result
+    from llm_router.train.fit import train as run_train
     from llm_router.utils import atomic_write_json
 
     cfg = config_from_options(config, **options)
@@ -966,7 +966,7 @@ def train(
         print_route_map(result.targets, console, result.targets.label_col)
     print_train_result(result, console)
     if baselines:
-        from llm_router.distill.baselines import print_baselines, run_baselines
+        from llm_router.train.baselines import print_baselines, run_baselines
 
         print_baselines(run_baselines(out, out / "tfidf"), console)
     if json_path:
@@ -1011,14 +1011,14 @@ def eval_command(
 ) -> None:
     """Accuracy, macro/weighted F1 with a bootstrap interval, per-class scores, confusion matrix, misroutes."""
     from llm_router.eval import evaluate, print_report
-    from llm_router.utils import atomic_write_json, read_json
+    from llm_router.utils import atomic_write_json
 
     df = None
     if data is not None:
         from llm_router.data import load_dataset
+        from llm_router.persistence import read_router_json
 
-        info = read_json(model / "router.json").get("data", {}) if (model / "router.json").is_file() else {}
-        info = info or {}
+        info = read_router_json(model).get("data") or {} if model.is_dir() else {}
         df = load_dataset(
             data,
             text_col or info.get("text_col") or "text",
@@ -1051,8 +1051,8 @@ def cv(
     json_path: JsonOpt = None,
 ) -> None:
     """Cross-validate one training configuration (deduplicated, stratified folds): mean and std of each metric."""
-    from llm_router.distill.config import config_from_options
-    from llm_router.distill.train import cross_validate, print_cv_result
+    from llm_router.train.config import config_from_options
+    from llm_router.train.cv import cross_validate, print_cv_result
     from llm_router.utils import atomic_write_json
 
     cfg = config_from_options(config, **options)
@@ -1090,9 +1090,9 @@ def tune(
 
     Options given here are fixed; the others are searched."""
     from llm_router.data import demo_data_path, load_dataset, read_table
-    from llm_router.distill.config import config_from_options
-    from llm_router.distill.tune import print_trials
-    from llm_router.distill.tune import tune as run_tune
+    from llm_router.train.config import config_from_options
+    from llm_router.train.tune import print_trials
+    from llm_router.train.tune import tune as run_tune
     from llm_router.utils import atomic_write_json
 
     base = config_from_options(config, **options)

@@ -233,7 +233,7 @@ def stage_analyze(cfg: PipelineConfig, out: Path) -> str:
     df = _load_data(cfg)
     tokenizer = cfg.teacher_model
     if tokenizer == "auto":
-        from llm_router.distill.recipe import choose_encoder
+        from llm_router.train.recipe import choose_encoder
 
         tokenizer = choose_encoder(df["text"].tolist()).value
     res = analyze_dataset(df, tokenizer_name=tokenizer)
@@ -247,8 +247,8 @@ def stage_analyze(cfg: PipelineConfig, out: Path) -> str:
 
 
 def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
-    from llm_router.distill.config import TrainConfig
-    from llm_router.distill.train import train
+    from llm_router.train.config import TrainConfig
+    from llm_router.train.fit import train
 
     df = _load_data(cfg)
     opts = {"model": cfg.teacher_model, "seed": cfg.seed, "group_col": cfg.group_col}
@@ -266,7 +266,7 @@ def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
 
 
 def stage_baselines(cfg: PipelineConfig, out: Path) -> str:
-    from llm_router.distill.baselines import BaselineConfig, run_baselines
+    from llm_router.train.baselines import BaselineConfig, run_baselines
 
     result = run_baselines(out / TEACHER, out / TFIDF, BaselineConfig(seed=cfg.seed))
     atomic_write_json(out / "baselines.json", result)
@@ -274,7 +274,8 @@ def stage_baselines(cfg: PipelineConfig, out: Path) -> str:
 
 
 def _distill(cfg: PipelineConfig, out: Path, student: str, name: str) -> str:
-    from llm_router.distill.distill import DistillConfig, distill
+    from llm_router.distill.config import DistillConfig
+    from llm_router.distill.distill import distill
 
     opts: dict = {"student": student, "seed": cfg.seed}
     if cfg.student_epochs:

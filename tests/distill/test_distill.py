@@ -9,16 +9,12 @@ import pytest
 import torch
 from kd_fixtures import make_teacher_folder
 
-from llm_router.distill.distill import (
-    DistillConfig,
-    build_transfer_set,
-    distill,
-    kd_loss,
-    load_folder_data,
-    load_teacher_folder,
-    mixed_texts,
-)
+from llm_router.distill.config import DistillConfig
+from llm_router.distill.distill import distill
+from llm_router.distill.losses import kd_loss
+from llm_router.distill.transfer import build_transfer_set, load_teacher_folder, mixed_texts
 from llm_router.errors import RouterError
+from llm_router.persistence import load_folder_data
 from llm_router.utils import text_hash
 
 
@@ -301,7 +297,8 @@ def test_distill_cli(teacher_dir, tmp_path):
 def test_cached_teacher_hidden_states_match_a_live_forward(teacher_dir):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from llm_router.distill.distill import _pad_hidden, hidden_mse, teacher_outputs
+    from llm_router.distill.losses import hidden_mse
+    from llm_router.distill.scoring import _pad_hidden, teacher_outputs
 
     tok = AutoTokenizer.from_pretrained(teacher_dir)
     model = AutoModelForSequenceClassification.from_pretrained(teacher_dir).eval()

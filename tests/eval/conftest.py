@@ -1,10 +1,10 @@
-"""Re-use the tiny random models of tests/distill (built in code, no download)."""
+"""Re-use the tiny random models of tests/train (built in code, no download)."""
 
 import importlib.util
 from pathlib import Path
 
 _spec = importlib.util.spec_from_file_location(
-    "_distill_fixtures", Path(__file__).resolve().parents[1] / "distill" / "conftest.py"
+    "_train_fixtures", Path(__file__).resolve().parents[1] / "train" / "conftest.py"
 )
 _fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixtures)

@@ -26,7 +26,8 @@ from llm_router.eval.compare import (  # noqa: E402
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
-    from llm_router.distill.distill import DistillConfig, distill
+    from llm_router.distill.config import DistillConfig
+    from llm_router.distill.distill import distill
 
     root = tmp_path_factory.mktemp("compare")
     teacher = make_teacher_folder(root, num_layers=4, train_steps=10)
@@ -95,7 +96,7 @@ def test_compare_refuses_models_with_different_test_splits(folders, tmp_path):
 def test_parameters_and_served_files(folders):
     from safetensors.torch import load_file
 
-    from llm_router.runtime.artefact import read_router_info
+    from llm_router.persistence import read_router_info
 
     folder, info = read_router_info(folders["student"])
     state = load_file(str(folder / "model.safetensors"))

@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from llm_router.errors import RouterError
-from llm_router.eval.metrics import bootstrap_macro_f1, classification_report, routes_from_labels
+from llm_router.eval.metrics import bootstrap_macro_f1, classification_report
+from llm_router.utils.probs import routes_from_labels
 
 LABELS = ["Claude", "gemini-mini", "gpt-o1"]
 Y_TRUE = ["Claude"] * 6 + ["gemini-mini"] * 3 + ["gpt-o1"] * 4

@@ -26,7 +26,7 @@ def levels_root(tmp_path_factory, tiny_classifier_dir, tiny_onnx_dir):
     from sklearn.linear_model import LogisticRegression
     from tokenizers import Tokenizer
 
-    from llm_router.distill.distill import load_folder_data
+    from llm_router.persistence import load_folder_data
 
     root = tmp_path_factory.mktemp("cascade-run")
     shutil.copytree(tiny_classifier_dir, root / "teacher")

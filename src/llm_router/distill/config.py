@@ -1,179 +1,111 @@
-"""`TrainConfig`: every option of `router train` / `router cv` / `router tune` in one dataclass.
-
-CLI options map 1:1 onto its fields; ``router train --config best.json`` loads one (explicit CLI options override
-it); every model folder stores the exact one it was trained with (``train_config.json``). The defaults are the best
-configuration found on the seed data (see ``docs/ABLATION.md``), so a user who passes no options gets it.
-"""
+"""`router distill` options (:class:`DistillConfig`) and what a run returns (:class:`DistillResult`)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from llm_router.errors import RouterError
 
-METHODS = ("finetune", "setfit")
-OPTIMIZERS = ("adamw", "adam", "sgd")
-SCHEDULERS = ("linear", "cosine", "constant")
+DEFAULT_AUGMENT = "typo:2,spacing:1,swap:1,punct:1"
 
 
 @dataclass
-class TrainConfig:
-    """How to train a router (teacher) model. Every field has a working default."""
+class DistillConfig:
+    """How to distil a teacher into a student. Every field has a working default."""
 
-    # --- what to train
-    method: str = "finetune"  # "finetune" (cross-entropy fine-tuning) | "setfit" (contrastive body + head)
-    # hub id or local HF folder; "auto": chosen from the training texts' scripts (llm_router.distill.recipe)
-    model: str = "auto"
-    # "label": the routes; a column name (e.g. "intent") = train on that finer label and map predictions to routes
-    # (needs route_map); "auto": a finer column such as "category" when the data has one that maps 1:1 to routes
-    train_label_col: str = "label"
-    route_map: str | dict[str, str] | None = None  # None | "auto" | path to JSON | {label: route}
-    # --- optimisation
-    epochs: int = 8
-    learning_rate: float = 1e-4
-    head_learning_rate: float | None = None  # None = learning_rate; the classifier head's own rate
-    head_warmup_epochs: int = 5  # LP-FT: first train only the head on the frozen encoder for this many epochs
-    head_warmup_lr: float = 1e-3
-    soup: int = 1  # > 1: train this many copies (other data order / dropout) and average their weights
-    layer_lr_decay: float = 1.0  # < 1: lower layers learn slower (layer-wise learning-rate decay)
-    batch_size: int = 16
-    max_length: int | None = None  # None = chosen from the training texts' token lengths (recipe)
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    dropout: float | None = None  # None = the model's own (hidden + attention dropout)
-    optimizer: str = "adamw"
-    scheduler: str = "linear"
-    label_smoothing: float = 0.0
-    freeze_embeddings: bool = True  # freeze the (huge, multilingual) word-embedding matrix
-    # train only the top k encoder layers (the bottom's output is computed once per text); None = all
-    trainable_layers: int | None = 6
-    seed: int = 42
-    # --- imbalance and augmentation (training split only)
-    class_weights: str = "auto"  # auto (balanced when imbalanced >= 1.5x) | none | balanced | sqrt
-    oversample: float = 0.0  # 0 = off; r = repeat minority rows up to r x the majority count
-    augment: str = ""  # e.g. "typo:2,spacing:1,swap:1"; "" = none
-    augment_scope: str = "minority"  # minority | all
-    # --- validation, early stopping, split
-    early_stopping_patience: int = 0  # epochs without val macro-F1 gain before stopping; 0 = train all epochs
-    select_best_epoch: bool = False  # keep the state of the best validation epoch (needs val_size > 0)
-    test_size: float = 0.2
-    val_size: float = 0.1
-    # rows sharing a value of this column (a conversation, a user, a paraphrase cluster) never land on both sides
-    # of a split or a CV fold; None = rows are independent
+    student: str = "layers:4"  # layers:K | static | a Hugging Face model id or folder
+    # --- transfer set (train split only; every text is labelled softly by the teacher)
+    augment: str = DEFAULT_AUGMENT  # llm_router.data.augment spec for every training text; "" = none
+    mix: int = 4  # unlabelled mixed texts per training text (word swaps / splices across texts)
+    # at most this many transfer texts: every training text stays, generated ones (augmented, mixed) are sampled
+    # to fit - on a few hundred rows nothing is cut, on thousands it keeps an epoch affordable on a CPU
+    max_transfer: int | None = 6000
+    unlabeled: str | None = None  # extra texts: .txt lines, or column `unlabeled_col` of a table
+    unlabeled_col: str = "text"
+    data: str | None = None  # override router.json's data path (the same file, moved)
+    # check that no group of this column spans the teacher's train/val/test parts (default: split.json's group_col)
     group_col: str | None = None
-    # --- SetFit (method="setfit")
-    setfit_iterations: int = 4  # contrastive pairs (of each kind) per example
-    setfit_body_epochs: int = 1
-    setfit_body_learning_rate: float = 2e-5
-    # --- runtime
-    # fewer epochs when the measured cost of all of them exceeds this many seconds (0 or None = no budget). Wall
-    # time: on a machine busy with other work the same data gets fewer epochs - use 0 for reproducible runs
-    time_budget_s: float | None = 900.0
-    threads: int | None = None  # torch threads; None = 2 (or fewer cores)
-    eval_batch_size: int = 64
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes carried into train_config.json
+    # --- loss
+    alpha: float = 0.5  # weight of CE on gold labels; 1 - alpha goes to the KD term
+    temperature: float = 2.0
+    hidden_weight: float = 1.0  # layers:K: MSE between mapped hidden states (TinyBERT; teacher's cached)
+    attention_weight: float = 0.0  # layers:K: MSE between mapped attention maps (TinyBERT)
+    class_weights: str = "none"  # none | balanced (inverse class frequency on the gold CE)
+    # --- student construction
+    prune_vocab: bool = True  # layers:K / static: keep only the transfer texts' tokens (+ specials)
+    # single-character pieces kept besides the used ones, so unseen words fall back to characters, not unk:
+    # "script" (all of every script seen) | "seen" (the characters seen) | "none"
+    keep_chars: str = "script"
+    keep_frequent: int = 0  # also keep this many of the most frequent pieces of the scripts seen
+    freeze_embeddings: bool = True  # keep the teacher's token embeddings: unseen tokens stay consistent
+    # --- optimisation
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    patience: int = 3  # epochs without val macro-F1 gain before stopping; 0 = run all epochs
+    max_length: int | None = None  # None = the teacher's
+    seed: int = 42
+    threads: int | None = None  # torch threads; None = torch's default
+    eval_batch_size: int = 128
+    # --- static students
+    static_pca_dims: int | None = 256
+    static_pooling: str = "mean"  # model2vec pooling of the teacher's token outputs: mean | first | pooler
+    static_c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # head's C, chosen on val
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
         def bad(msg: str) -> None:
-            raise RouterError(f"bad training option: {msg}")
+            raise RouterError(f"bad distillation option: {msg}")
 
-        if self.method not in METHODS:
-            bad(f"method {self.method!r} (choose from {', '.join(METHODS)})")
-        if self.optimizer not in OPTIMIZERS:
-            bad(f"optimizer {self.optimizer!r} (choose from {', '.join(OPTIMIZERS)})")
-        if self.scheduler not in SCHEDULERS:
-            bad(f"scheduler {self.scheduler!r} (choose from {', '.join(SCHEDULERS)})")
-        if self.class_weights not in ("auto", "none", "balanced", "sqrt"):
-            bad(f"class weights {self.class_weights!r} (auto, none, balanced or sqrt)")
-        if self.time_budget_s is not None and self.time_budget_s < 0:
-            bad(f"time budget must be >= 0 seconds, 0 = none (got {self.time_budget_s})")
-        if self.epochs < 1:
-            bad(f"epochs must be >= 1 (got {self.epochs})")
-        if self.batch_size < 1:
-            bad(f"batch size must be >= 1 (got {self.batch_size})")
-        if self.soup < 1:
-            bad(f"soup must be >= 1 (got {self.soup})")
-        if not 0 < self.layer_lr_decay <= 1:
-            bad(f"layer lr decay must be in (0, 1] (got {self.layer_lr_decay})")
+        from llm_router.distill.student import parse_student_spec
+
+        parse_student_spec(self.student)
+        if not 0 <= self.alpha <= 1:
+            bad(f"alpha must be in [0, 1] (got {self.alpha})")
+        if not self.temperature > 0:
+            bad(f"temperature must be > 0 (got {self.temperature})")
+        if self.hidden_weight < 0 or self.attention_weight < 0:
+            bad("hidden / attention weights must be >= 0")
+        if self.class_weights not in ("none", "balanced"):
+            bad(f"class weights {self.class_weights!r} (none or balanced)")
+        if self.mix < 0:
+            bad(f"mix must be >= 0 (got {self.mix})")
+        if self.max_transfer is not None and self.max_transfer < 1:
+            bad(f"max_transfer must be >= 1 (got {self.max_transfer})")
+        if self.epochs < 1 or self.batch_size < 1:
+            bad("epochs and batch size must be >= 1")
         if not self.learning_rate > 0:
             bad(f"learning rate must be > 0 (got {self.learning_rate})")
-        if self.max_length is not None and self.max_length < 4:
-            bad(f"max length must be >= 4 (got {self.max_length})")
-        if not 0 <= self.warmup_ratio < 1:
-            bad(f"warmup ratio must be in [0, 1) (got {self.warmup_ratio})")
-        if self.dropout is not None and not 0 <= self.dropout < 1:
-            bad(f"dropout must be in [0, 1) (got {self.dropout})")
-        if not 0 <= self.oversample <= 1:
-            bad(f"oversample ratio must be in [0, 1] (got {self.oversample})")
-        if self.augment_scope not in ("minority", "all"):
-            bad(f"augment scope {self.augment_scope!r} (minority or all)")
-        if not 0 <= self.label_smoothing < 1:
-            bad(f"label smoothing must be in [0, 1) (got {self.label_smoothing})")
-        if self.trainable_layers is not None and self.trainable_layers < 0:
-            bad(f"trainable layers must be >= 0 (got {self.trainable_layers})")
-        if self.early_stopping_patience < 0:
-            bad(f"early stopping patience must be >= 0 (got {self.early_stopping_patience})")
-        if self.train_label_col not in ("label", "auto") and self.route_map is None:
-            bad(f"--train-label-col {self.train_label_col} needs --route-map (a JSON file or 'auto')")
+        if self.keep_chars not in ("none", "seen", "script"):
+            bad(f"keep_chars {self.keep_chars!r} (none, seen or script)")
+        if self.static_pooling not in ("mean", "first", "pooler"):
+            bad(f"static pooling {self.static_pooling!r} (mean, first or pooler)")
         if self.augment:
             from llm_router.data.augment import parse_augment_spec
 
             parse_augment_spec(self.augment)
+        self.static_c_grid = tuple(float(c) for c in self.static_c_grid)
 
-    # ------------------------------------------------------------------------------------------ (de)serialise
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def to_json(self, path: str | os.PathLike[str]) -> Path:
-        from llm_router.utils import atomic_write_json
-
-        return atomic_write_json(path, self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise RouterError(f"unknown training option(s) in config: {', '.join(unknown)}")
-        return cls(**data)
-
-    @classmethod
-    def from_json(cls, path: str | os.PathLike[str]) -> TrainConfig:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise RouterError(f"{path}: no such config file") from None
-        except json.JSONDecodeError as exc:
-            raise RouterError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        if isinstance(data, dict) and isinstance(data.get("config"), dict):  # a `router tune` result file
-            data = data["config"]
-        if not isinstance(data, dict):
-            raise RouterError(f"{path}: a config must be a JSON object of training options")
-        return cls.from_dict(data)
-
-    def replace(self, **changes: Any) -> TrainConfig:
+    def replace(self, **changes: Any) -> DistillConfig:
         """A copy with some fields changed (``None`` values are ignored: "not given on the command line")."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def config_from_options(config_path: str | os.PathLike[str] | None = None, **options: Any) -> TrainConfig:
-    """The configuration a command runs with: ``--config FILE`` (or the defaults), then every option given on the
-    command line (``None`` = not given) on top."""
-    base = TrainConfig.from_json(config_path) if config_path else TrainConfig()
-    given = {k: v for k, v in options.items() if v is not None}
-    if given.get("augment", "").lower() in ("none", "off"):
-        given["augment"] = ""
-    route_map = given.get("route_map")
-    if isinstance(route_map, str) and route_map.lower() in ("none", "off"):
-        given["route_map"] = None
-    data = base.to_dict() | given
-    return TrainConfig.from_dict(data)
+@dataclass
+class DistillResult:
+    out_dir: Path
+    student: str
+    metrics: dict  # student on the test split (route level)
+    teacher_metrics: dict  # teacher on the same rows
+    info: dict  # distill.json
+
+    @property
+    def f1_drop(self) -> float:
+        return float(self.teacher_metrics["macro_f1"] - self.metrics["macro_f1"])

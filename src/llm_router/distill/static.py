@@ -23,15 +23,17 @@ from __future__ import annotations
 import copy
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from llm_router.distill.config import DistillConfig, DistillResult
+from llm_router.distill.folder import write_student_files
+from llm_router.distill.scoring import route_agreement, route_macro_f1, route_report
+from llm_router.distill.transfer import TransferSet
 from llm_router.errors import RouterError
+from llm_router.persistence import FolderData
 from llm_router.utils import atomic_output_dir
-
-if TYPE_CHECKING:  # pragma: no cover
-    from llm_router.distill.distill import DistillConfig, DistillResult, TeacherFolder, TransferSet
+from llm_router.utils.probs import softmax
 
 
 def distill_static_model(encoder, tokenizer, texts: list[str] | None, config: DistillConfig):
@@ -115,7 +117,7 @@ def static_embed(static_model, texts: list[str], max_length: int | None) -> np.n
 def train_static_student(
     teacher,
     tokenizer,
-    teacher_info: TeacherFolder,
+    teacher_info: FolderData,
     transfer: TransferSet,
     teacher_logits: np.ndarray,
     teacher_test_logits: np.ndarray,
@@ -124,14 +126,6 @@ def train_static_student(
     info: dict,
 ) -> DistillResult:
     """Distil the static model, fit the head, write the ``kind: static`` folder."""
-    from llm_router.distill.distill import (
-        DistillResult,
-        _softmax,
-        _write_common,
-        route_agreement,
-        route_macro_f1,
-        route_report,
-    )
     from llm_router.distill.vocab import unknown_token_stats
 
     encoder = teacher.base_model
@@ -144,7 +138,7 @@ def train_static_student(
         )
     max_length = int(config.max_length or teacher_info.router.get("max_length") or 128)
     x = static_embed(static, transfer.texts, max_length)
-    target = _soft_targets(transfer.gold, _softmax(teacher_logits / 1.0), config.alpha)
+    target = _soft_targets(transfer.gold, softmax(teacher_logits), config.alpha)
     val_texts = list(teacher_info.val["text"])
     x_val = static_embed(static, val_texts, max_length) if val_texts else None
     history, best = [], None
@@ -182,5 +176,5 @@ def train_static_student(
     with atomic_output_dir(out_dir) as tmp:
         static.save_pretrained(tmp)
         np.savez(tmp / "head.npz", coef=coef.astype(np.float32), intercept=intercept.astype(np.float32))
-        _write_common(tmp, teacher_info, router, config, metrics, info, [])
+        write_student_files(tmp, teacher_info, router, config, metrics, info, [])
     return DistillResult(Path(out_dir), "static", metrics, teacher_metrics, info)

@@ -12,13 +12,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from llm_router.errors import RouterError
-
-#: ``encoder.layer.3.attention...`` (BERT, XLM-R, e5), ``layers.3.`` (ModernBERT), ``transformer.layer.3.`` (DistilBERT)
-_LAYER_KEY = re.compile(r"^(?P<head>(?:.*\.)?(?:layer|layers))\.(?P<idx>\d+)\.(?P<tail>.*)$")
+from llm_router.utils.layers import LAYER_KEY
 
 
 @dataclass(frozen=True)
@@ -68,21 +65,6 @@ def select_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]
     return [round((m + 1) * n / k) - 1 for m in range(k)]
 
 
-def find_layer_list(model):
-    """The encoder's ``nn.ModuleList`` of transformer layers (the one whose length is ``num_hidden_layers``)."""
-    import torch
-
-    n = model.config.num_hidden_layers
-    for name, module in model.named_modules():
-        if (
-            isinstance(module, torch.nn.ModuleList)
-            and len(module) == n
-            and re.search(r"(^|\.)layers?$", name)
-        ):
-            return name, module
-    raise RouterError(f"cannot find the {n} encoder layers of {type(model).__name__}")
-
-
 def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
     """A new ``AutoModelForSequenceClassification`` with ``num_layers`` layers, initialised from ``teacher``:
     every non-layer weight copied (embedding rows sliced to ``kept_ids`` when given), student layer m copied from
@@ -119,7 +101,7 @@ def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
     inverse = {t: s for s, t in enumerate(layer_map)}
     state = {}
     for key, value in teacher.state_dict().items():
-        match = _LAYER_KEY.match(key)
+        match = LAYER_KEY.match(key)
         if match and not key.startswith(("classifier", "score")):
             idx = int(match["idx"])
             if idx not in inverse:
@@ -144,9 +126,10 @@ def hf_student(model_name: str, labels: list[str]):
     :func:`llm_router.models.resolve`) with a fresh head for ``labels``, and its tokenizer."""
     from transformers import AutoModelForSequenceClassification
 
+    from llm_router.models import resolve
     from llm_router.utils import load_tokenizer
 
-    path = resolve_model(model_name)
+    path = str(resolve(model_name))
     id2label = dict(enumerate(labels))
     try:
         tokenizer = load_tokenizer(path)
@@ -160,17 +143,3 @@ def hf_student(model_name: str, labels: list[str]):
     except OSError as exc:
         raise RouterError(f"cannot load student model {model_name!r}: {str(exc).splitlines()[0]}") from None
     return model, tokenizer
-
-
-def resolve_model(name: str) -> str:
-    """A local folder for ``name``: an existing folder as is, else :func:`llm_router.models.resolve` (which knows the
-    offline copies), else the name itself (transformers downloads it for online users)."""
-    from pathlib import Path
-
-    if Path(name).expanduser().is_dir():
-        return str(Path(name).expanduser())
-    try:
-        from llm_router.models import resolve
-    except ImportError:  # the models stage is not there yet
-        return name
-    return str(resolve(name))

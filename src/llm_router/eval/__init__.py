@@ -1,7 +1,7 @@
 """Evaluation: metrics (`classification_report`), scoring any model artefact (`evaluate`), figures (`plots`)."""
 
 from llm_router.eval.evaluate import evaluate, held_out_split, print_report
-from llm_router.eval.metrics import bootstrap_macro_f1, classification_report, routes_from_labels
+from llm_router.eval.metrics import bootstrap_macro_f1, classification_report
 
 __all__ = [
     "bootstrap_macro_f1",
@@ -9,5 +9,4 @@ __all__ = [
     "evaluate",
     "held_out_split",
     "print_report",
-    "routes_from_labels",
 ]

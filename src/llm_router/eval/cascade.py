@@ -134,9 +134,8 @@ def _mean_latency_ms(predictor, texts: list[str], calls: int) -> float:
 
 def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
     """Run `router cascade`: returns what ``cascade.json`` holds (thresholds, agreement, shares, F1, costs)."""
-    from llm_router.distill.distill import load_folder_data
     from llm_router.eval.metrics import classification_report
-    from llm_router.runtime.artefact import read_router_info
+    from llm_router.persistence import load_folder_data, read_router_info
     from llm_router.runtime.predictor import Predictor
 
     folders = []

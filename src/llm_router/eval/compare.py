@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from llm_router.errors import RouterError
-from llm_router.utils import read_json
+from llm_router.persistence import read_split
 
 #: The keys every row of ``router compare --json`` has (more may follow).
 ROW_KEYS = (
@@ -148,7 +148,7 @@ def count_parameters(folder: Path, info) -> int:
 
 def _cascade_levels_call(folder: Path, info, fn, flatten: bool = False) -> list:
     """``fn(level_folder, level_info)`` for every level a cascade serves (skipped levels excluded)."""
-    from llm_router.runtime.artefact import read_router_info
+    from llm_router.persistence import read_router_info
     from llm_router.runtime.cascade import parse_levels
 
     levels = parse_levels(info.raw, str(folder / "router.json"))
@@ -225,10 +225,10 @@ def _load_average() -> float | None:
 
 
 def _split_test(folder: Path) -> list[str]:
-    split_file = folder / "split.json"
-    if not split_file.exists():
+    split = read_split(folder)
+    if split is None:
         raise RouterError(f"{folder}: no split.json - cannot tell which rows are its held-out test split")
-    return sorted(read_json(split_file).get("test") or [])
+    return sorted(split.get("test") or [])
 
 
 def _level_shares(predictor, pred) -> dict[str, float] | None:
@@ -247,9 +247,8 @@ def compare_models(
     ``kind``, ``path``, ``p95_ms``, ``mean_ms``, ``level_shares`` (a cascade: share of the test texts each level
     answered; else None), ``weighted_f1``, ``n_test``, ``threads``, ``load_1m`` - the machine's 1-minute
     load average when the model was measured: latency is only comparable between rows measured on a quiet machine)."""
-    from llm_router.distill.distill import load_folder_data
     from llm_router.eval.metrics import classification_report
-    from llm_router.runtime.artefact import read_router_info
+    from llm_router.persistence import load_folder_data, read_router_info
     from llm_router.runtime.predictor import Predictor
 
     config = config or CompareConfig()
@@ -283,12 +282,12 @@ def compare_models(
     latency_texts = [latency_texts[i] for i in rng.permutation(len(latency_texts))]
 
     rows = []
-    from rich.progress import Progress
+    from llm_router.utils.progress import Bar, make_progress
 
-    with Progress(transient=True, disable=not progress) as bar:
-        task = bar.add_task("comparing", total=len(located))
+    with make_progress(progress, transient=True) as prog:
+        bar = Bar(prog, "comparing", len(located))
         for name, path, folder, info in located:
-            bar.update(task, description=f"measuring {name}")
+            bar.update(description=f"measuring {name}")
             predictor = Predictor.load(path, threads=config.threads)
             predictor.warmup()
             pred = predictor.predict(texts, batch_size=config.batch_size)
@@ -321,7 +320,7 @@ def compare_models(
             )
             del predictor, pred
             gc.collect()
-            bar.advance(task)
+            bar.advance()
     base = rows[0]["p50_ms"]
     for row in rows:
         row["speedup"] = base / row["p50_ms"] if row["p50_ms"] > 0 else None

@@ -27,48 +27,54 @@ def _load_predictor(model, threads: int | None = None):
 
 def held_out_split(model_dir: str | os.PathLike[str], part: str = "test") -> pd.DataFrame:
     """The rows of a model's own data file that its ``split.json`` puts in ``part`` (test by default)."""
-    from llm_router.data import dedup, load_dataset
-    from llm_router.utils import read_json, text_hash
+    from llm_router.persistence import (
+        ROUTER_FILE,
+        SPLIT_FILE,
+        load_split_frame,
+        read_router_json,
+        read_split,
+        split_part,
+    )
 
     folder = Path(model_dir)
     if folder.is_file():
         folder = folder.parent
-    split_path, router_path = folder / "split.json", folder / "router.json"
+    split_path, router_path = folder / SPLIT_FILE, folder / ROUTER_FILE
     if not split_path.exists() or not router_path.exists():
         raise RouterError(
             f"{folder}: no split.json / router.json, so no held-out split is known: pass --data"
         )
-    data = read_json(router_path).get("data") or {}
-    path = data.get("path")
+    router = read_router_json(folder)
+    path = (router.get("data") or {}).get("path")
     if not path:
         raise RouterError(f"{router_path}: names no data file (trained on an in-memory frame?): pass --data")
     if not Path(path).exists():
         raise RouterError(f"the model's data file {path} is gone: pass --data")
-    df = load_dataset(path, data.get("text_col") or "text", data.get("label_col") or "label")
-    df, _ = dedup(df)
-    wanted = set(read_json(split_path).get(part) or [])
-    if not wanted:
+    split = read_split(folder)
+    if not split.get(part):
         raise RouterError(f"{split_path}: the {part} split is empty: pass --data")
-    out = df[df["text"].map(text_hash).isin(wanted)].reset_index(drop=True)
-    if len(out) < len(wanted):
+    frame = load_split_frame(router, path, with_gold=False)
+    out, wanted = split_part(frame, split, part)
+    if len(out) < wanted:
         raise RouterError(
-            f"{path}: only {len(out)} of the {len(wanted)} {part} rows in {split_path} were found "
+            f"{path}: only {len(out)} of the {wanted} {part} rows in {split_path} were found "
             "(the data file changed since training): pass --data"
         )
-    out.attrs.update(df.attrs)
+    out = out.drop(columns=["route", "_hash"])
+    out.attrs.update(frame.attrs)
     return out
 
 
 def train_overlap(model_dir, df: pd.DataFrame) -> int | None:
     """How many rows of ``df`` the model was trained on (None when the folder has no split.json)."""
-    from llm_router.utils import read_json, text_hash
+    from llm_router.persistence import read_split
+    from llm_router.utils import text_hash
 
     folder = Path(model_dir)
     folder = folder.parent if folder.is_file() else folder
-    split_path = folder / "split.json"
-    if not split_path.exists():
+    split = read_split(folder)
+    if split is None:
         return None
-    split = read_json(split_path)
     seen = set(split.get("train") or []) | set(split.get("val") or [])
     return int(df["text"].map(text_hash).isin(seen).sum())
 

@@ -125,19 +125,3 @@ def classification_report(
         "labels": labels,
         "misroutes": misroutes,
     }
-
-
-def routes_from_labels(
-    label_probs: np.ndarray, labels: Sequence[str], route_map: dict[str, str] | None, routes: Sequence[str]
-) -> np.ndarray:
-    """Route probabilities [n, len(routes)]: each route's probability is the sum of its labels' probabilities
-    (identity when there is no route map)."""
-    label_probs = np.asarray(label_probs, dtype=float)
-    if not route_map:
-        order = [list(labels).index(r) for r in routes]
-        return label_probs[:, order]
-    route_index = {r: i for i, r in enumerate(routes)}
-    out = np.zeros((label_probs.shape[0], len(routes)))
-    for j, label in enumerate(labels):
-        out[:, route_index[route_map[label]]] += label_probs[:, j]
-    return out

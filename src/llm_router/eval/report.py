@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from llm_router.eval.environment import describe_machine
@@ -127,91 +128,129 @@ def _baselines_section(baselines: dict | None) -> list[str]:
     ]
 
 
+@dataclass
+class _Run:
+    """What a run folder holds, loaded once for every section of the report."""
+
+    path: Path
+    state: dict
+    cfg: dict
+    env: dict
+    analysis: dict
+    compare: list
+    bench_summary: list
+    inproc: dict | None
+    evals: dict
+    split: dict
+
+    @classmethod
+    def load(cls, run: Path) -> _Run:
+        from llm_router.errors import RouterError
+
+        state = _load(run / "pipeline.json")
+        if state is None:
+            raise RouterError(f"{run}: no pipeline.json - not a `router pipeline` run folder")
+        evals = (
+            {p.stem: read_json(p) for p in sorted((run / "eval").glob("*.json"))}
+            if (run / "eval").exists()
+            else {}
+        )
+        return cls(
+            path=run,
+            state=state,
+            cfg=state.get("config", {}),
+            env=_load(run / "environment.json") or {},
+            analysis=_load(run / "analysis.json") or {},
+            compare=_load(run / "compare.json") or [],
+            bench_summary=_load(run / "bench" / "summary.json") or [],
+            inproc=_load(run / "bench" / "inprocess.json"),
+            evals=evals,
+            split=_load(run / "teacher" / "split.json") or {},
+        )
+
+    def bench_row(self, role: str) -> dict | None:
+        return next((b for b in self.bench_summary if b.get("role") == role), None)
+
+    def bench_result(self, row: dict) -> dict:
+        return _load(self.path / "bench" / row["file"]) or {}
+
+
 def build_report(run_dir: str | os.PathLike[str], command: str | None = None) -> dict:
     """Write ``REPORT.md`` (+ PNGs) into ``run_dir`` and return a summary dict (conclusion and key numbers)."""
-    from llm_router.errors import RouterError
-    from llm_router.eval.plots import confusion_matrix_png
-
-    run = Path(run_dir)
-    state = _load(run / "pipeline.json")
-    if state is None:
-        raise RouterError(f"{run}: no pipeline.json - not a `router pipeline` run folder")
-    cfg = state.get("config", {})
-    env = _load(run / "environment.json") or {}
-    analysis = _load(run / "analysis.json") or {}
-    compare = _load(run / "compare.json") or []
-    bench_summary = _load(run / "bench" / "summary.json") or []
-    inproc = _load(run / "bench" / "inprocess.json")
-    evals = (
-        {p.stem: read_json(p) for p in sorted((run / "eval").glob("*.json"))}
-        if (run / "eval").exists()
-        else {}
-    )
-    split = _load(run / "teacher" / "split.json") or {}
-    by_model = {row["model"]: row for row in compare}
-
-    md: list[str] = [f"# Router report: `{run}`", ""]
-    cmd = command or state.get("command") or "router pipeline"
-    md += [
-        f"Produced by `{cmd}` then `router report --run {run}`. Every number below was printed by a stage of "
+    run = _Run.load(Path(run_dir))
+    cmd = command or run.state.get("command") or "router pipeline"
+    md: list[str] = [
+        f"# Router report: `{run.path}`",
+        "",
+        f"Produced by `{cmd}` then `router report --run {run.path}`. Every number below was printed by a stage of "
         "that run and is stored in the JSON files of the run folder.",
         "",
     ]
+    conclusion, conclusion_md = _conclusion(run)  # conclusion first: what a reader wants to know
+    md += conclusion_md
+    md += _environment(run)
+    md += _before_after(run)
+    md += _steps(run)
+    md += _compare_table(run)
+    md += _inprocess_tables(run)
+    md += _limits(run)
+    md += _before_vs_after_line(run)
+    text = "\n".join(md) + "\n"
+    atomic_write_text(run.path / "REPORT.md", text)
+    return {"report": str(run.path / "REPORT.md"), "conclusion": conclusion}
 
-    # (e) conclusion first: what a reader wants to know
-    final = next((b for b in bench_summary if b.get("role") == "after"), None)
-    before = next((b for b in bench_summary if b.get("role") == "before"), None)
-    conclusion = {}
-    if final:
-        fres = _load(run / "bench" / final["file"]) or {}
-        fev = evals.get(final["artefact"], {})
-        ok95 = (
-            fres.get("p95_ms") is not None
-            and fres["p95_ms"] < cfg.get("slo_ms", 50)
-            and not fres.get("errors")
-        )
-        ok99 = (
-            fres.get("p99_ms") is not None
-            and fres["p99_ms"] < cfg.get("slo_ms", 50)
-            and not fres.get("errors")
-        )
-        conclusion = {
-            "strategy": final["system"],
-            "macro_f1": fev.get("macro_f1"),
-            "accuracy": fev.get("accuracy"),
-            "p95_ms": fres.get("p95_ms"),
-            "p99_ms": fres.get("p99_ms"),
-            "rps": fres.get("target_rps"),
-            "achieved_rps": fres.get("achieved_rps"),
-            "errors": fres.get("errors"),
-            "meets_slo": bool(ok95 and ok99),
-        }
-        fm = _load(run / "bench" / "find_max.json")
-        if fm:
-            conclusion["max_rps"] = fm.get("max_rps")
-        md += ["## Conclusion", ""]
-        verdict = "meets" if conclusion["meets_slo"] else "does NOT meet"
-        md += [
-            f"**{final['system']}** ({final['serving']}) {verdict} the requirement of {_f(fres.get('target_rps'), 0)} "
-            f"requests/s with p95 and p99 under {cfg.get('slo_ms', 50):g} ms on this machine: p95 "
-            f"{_ms(fres.get('p95_ms'))} ms, p99 {_ms(fres.get('p99_ms'))} ms, {fres.get('errors', 'n/a')} errors, "
-            f"while keeping macro F1 {_f(fev.get('macro_f1'))} (accuracy {_f(fev.get('accuracy'))}) on the "
-            f"held-out test split ({fev.get('n', 'n/a')} queries)."
-        ]
-        if conclusion.get("max_rps") is not None:
-            md += [
-                f"The highest rate that still held p99 < {cfg.get('slo_ms', 50):g} ms: **{conclusion['max_rps']:g} "
-                "requests/s** (`bench/find_max.json`)."
-            ]
-        md += [
-            "",
-            f"Client (open-loop load generator) and server share the same {env.get('cores', '?')}-core "
-            "machine; latency is measured from each request's scheduled send time (no coordinated omission).",
-            "",
-        ]
 
-    # (a) environment
-    md += ["## Environment", ""]
+def _conclusion(run: _Run) -> tuple[dict, list[str]]:
+    """The served system's quality and latency against the SLO, and the highest rate found."""
+    final = run.bench_row("after")
+    if not final:
+        return {}, []
+    cfg, slo = run.cfg, run.cfg.get("slo_ms", 50)
+    fres = run.bench_result(final)
+    fev = run.evals.get(final["artefact"], {})
+    ok95 = fres.get("p95_ms") is not None and fres["p95_ms"] < slo and not fres.get("errors")
+    ok99 = fres.get("p99_ms") is not None and fres["p99_ms"] < slo and not fres.get("errors")
+    conclusion = {
+        "strategy": final["system"],
+        "macro_f1": fev.get("macro_f1"),
+        "accuracy": fev.get("accuracy"),
+        "p95_ms": fres.get("p95_ms"),
+        "p99_ms": fres.get("p99_ms"),
+        "rps": fres.get("target_rps"),
+        "achieved_rps": fres.get("achieved_rps"),
+        "errors": fres.get("errors"),
+        "meets_slo": bool(ok95 and ok99),
+    }
+    fm = _load(run.path / "bench" / "find_max.json")
+    if fm:
+        conclusion["max_rps"] = fm.get("max_rps")
+    verdict = "meets" if conclusion["meets_slo"] else "does NOT meet"
+    md = [
+        "## Conclusion",
+        "",
+        f"**{final['system']}** ({final['serving']}) {verdict} the requirement of {_f(fres.get('target_rps'), 0)} "
+        f"requests/s with p95 and p99 under {cfg.get('slo_ms', 50):g} ms on this machine: p95 "
+        f"{_ms(fres.get('p95_ms'))} ms, p99 {_ms(fres.get('p99_ms'))} ms, {fres.get('errors', 'n/a')} errors, "
+        f"while keeping macro F1 {_f(fev.get('macro_f1'))} (accuracy {_f(fev.get('accuracy'))}) on the "
+        f"held-out test split ({fev.get('n', 'n/a')} queries).",
+    ]
+    if conclusion.get("max_rps") is not None:
+        md += [
+            f"The highest rate that still held p99 < {cfg.get('slo_ms', 50):g} ms: **{conclusion['max_rps']:g} "
+            "requests/s** (`bench/find_max.json`)."
+        ]
+    md += [
+        "",
+        f"Client (open-loop load generator) and server share the same {run.env.get('cores', '?')}-core "
+        "machine; latency is measured from each request's scheduled send time (no coordinated omission).",
+        "",
+    ]
+    return conclusion, md
+
+
+def _environment(run: _Run) -> list[str]:
+    env, cfg, analysis, split = run.env, run.cfg, run.analysis, run.split
+    md = ["## Environment", ""]
     if env:
         md += [f"- Machine: {describe_machine(env)}; OS {env.get('os')}; Python {env.get('python')}"]
         vers = ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items() if v)
@@ -227,176 +266,202 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
         f"({analysis.get('imbalance_ratio_dedup')} after dedup)",
         "",
     ]
+    return md
 
-    # (b) before / after
-    if bench_summary:
-        md += [
-            "## Before and after",
-            "",
-            f"HTTP rows: {_f(cfg.get('bench_rps'), 0)} requests/s for {_f(cfg.get('bench_duration'), 0)} s, open loop. "
-            "Quality: the same held-out test split for every row.",
-            "",
-        ]
-        rows = []
-        base_p50 = None
-        for b in bench_summary:
-            res = _load(run / "bench" / b["file"]) or {}
-            ev = evals.get(b["artefact"], {})
-            cmp_row = by_model.get(b["artefact"], {})
-            if b.get("role") == "before":
-                base_p50 = cmp_row.get("p50_ms")
-            speed = f"{base_p50 / cmp_row['p50_ms']:.1f}x" if base_p50 and cmp_row.get("p50_ms") else "n/a"
-            errors = res.get("errors", "n/a")
-            if res.get("errors_by_type"):
-                kinds = ", ".join(f"{k}: {v}" for k, v in res["errors_by_type"].items())
-                errors = f"{errors} of {res.get('sent')} ({kinds})"
-            rows.append(
-                [
-                    b["system"],
-                    b["serving"],
-                    _f(ev.get("accuracy")),
-                    _f(ev.get("macro_f1")),
-                    _f(ev.get("weighted_f1")),
-                    _ms(res.get("p50_ms")),
-                    _ms(res.get("p95_ms")),
-                    _ms(res.get("p99_ms")),
-                    errors,
-                    _f(cmp_row.get("size_mb"), 1),
-                    speed,
-                ]
-            )
-        md += [
-            _table(
-                [
-                    "system",
-                    "serving",
-                    "accuracy",
-                    "macro F1",
-                    "weighted F1",
-                    "p50 ms",
-                    "p95 ms",
-                    "p99 ms",
-                    "errors",
-                    "size MB",
-                    "in-process speed-up",
-                ],
-                rows,
-            ),
-            "",
-            "Errors: 503 = the request waited past the server's 1 s deadline (the server could not keep up); "
-            "p50-p99 are over successful requests only, so a row with errors fails the requirement whatever "
-            "its percentiles.",
-            "",
-        ]
-        cdf = latency_cdf_png(
-            {b["system"]: _load(run / "bench" / b["file"]) or {} for b in bench_summary},
-            run / "latency_cdf.png",
-            title=f"latency at {_f(cfg.get('bench_rps'), 0)} requests/s (client+server on one box)",
-        )
-        if cdf:
-            md += ["![latency CDF](latency_cdf.png)", ""]
 
-    # (c) attempts
-    md += ["## What each step did", ""]
+def _before_after(run: _Run) -> list[str]:
+    """Every HTTP run: quality, latency, errors, size, in-process speed-up; and the latency CDF."""
+    if not run.bench_summary:
+        return []
+    cfg = run.cfg
+    by_model = {row["model"]: row for row in run.compare}
+    md = [
+        "## Before and after",
+        "",
+        f"HTTP rows: {_f(cfg.get('bench_rps'), 0)} requests/s for {_f(cfg.get('bench_duration'), 0)} s, open loop. "
+        "Quality: the same held-out test split for every row.",
+        "",
+    ]
     rows = []
-    for name, st in (state.get("stages") or {}).items():
+    base_p50 = None
+    for b in run.bench_summary:
+        res = run.bench_result(b)
+        ev = run.evals.get(b["artefact"], {})
+        cmp_row = by_model.get(b["artefact"], {})
+        if b.get("role") == "before":
+            base_p50 = cmp_row.get("p50_ms")
+        speed = f"{base_p50 / cmp_row['p50_ms']:.1f}x" if base_p50 and cmp_row.get("p50_ms") else "n/a"
+        errors = res.get("errors", "n/a")
+        if res.get("errors_by_type"):
+            kinds = ", ".join(f"{k}: {v}" for k, v in res["errors_by_type"].items())
+            errors = f"{errors} of {res.get('sent')} ({kinds})"
         rows.append(
-            [name, st.get("status"), st.get("summary", st.get("error", "")), _f(st.get("seconds"), 0)]
+            [
+                b["system"],
+                b["serving"],
+                _f(ev.get("accuracy")),
+                _f(ev.get("macro_f1")),
+                _f(ev.get("weighted_f1")),
+                _ms(res.get("p50_ms")),
+                _ms(res.get("p95_ms")),
+                _ms(res.get("p99_ms")),
+                errors,
+                _f(cmp_row.get("size_mb"), 1),
+                speed,
+            ]
         )
-    md += [_table(["stage", "status", "result", "seconds"], rows), ""]
-    choice = _load(run / "final.json")  # the compare stage's choice of the served artefact (eval/select.py)
+    md += [
+        _table(
+            [
+                "system",
+                "serving",
+                "accuracy",
+                "macro F1",
+                "weighted F1",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "errors",
+                "size MB",
+                "in-process speed-up",
+            ],
+            rows,
+        ),
+        "",
+        "Errors: 503 = the request waited past the server's 1 s deadline (the server could not keep up); "
+        "p50-p99 are over successful requests only, so a row with errors fails the requirement whatever "
+        "its percentiles.",
+        "",
+    ]
+    cdf = latency_cdf_png(
+        {b["system"]: run.bench_result(b) for b in run.bench_summary},
+        run.path / "latency_cdf.png",
+        title=f"latency at {_f(cfg.get('bench_rps'), 0)} requests/s (client+server on one box)",
+    )
+    if cdf:
+        md += ["![latency CDF](latency_cdf.png)", ""]
+    return md
+
+
+def _steps(run: _Run) -> list[str]:
+    """Each pipeline stage: status, one-line result, seconds."""
+    rows = [
+        [name, st.get("status"), st.get("summary", st.get("error", "")), _f(st.get("seconds"), 0)]
+        for name, st in (run.state.get("stages") or {}).items()
+    ]
+    md = ["## What each step did", "", _table(["stage", "status", "result", "seconds"], rows), ""]
+    choice = _load(
+        run.path / "final.json"
+    )  # the compare stage's choice of the served artefact (eval/select.py)
     if choice:
         md += [f"**Served artefact: `{choice['artefact']}`** - {choice['reason']}.", ""]
-    if compare:
-        md += [
-            "### Every artefact on the same test split (`compare.json`)",
-            "",
-            f"Batch-1 latency in process, {cfg.get('threads')} thread(s); throughput at batch 32.",
-            "",
+    return md
+
+
+def _compare_table(run: _Run) -> list[str]:
+    """`compare.json`: every artefact on the same test split."""
+    if not run.compare:
+        return []
+    md = [
+        "### Every artefact on the same test split (`compare.json`)",
+        "",
+        f"Batch-1 latency in process, {run.cfg.get('threads')} thread(s); throughput at batch 32.",
+        "",
+    ]
+    crow = [
+        [
+            r["model"],
+            f"{r['params']:,}",
+            _f(r.get("size_mb"), 1),
+            _ms(r.get("p50_ms")),
+            _ms(r.get("p99_ms")),
+            _f(r.get("throughput_b32"), 0),
+            _f(r.get("accuracy")),
+            _f(r.get("macro_f1")),
+            f"{r['speedup']:.1f}x" if r.get("speedup") else "n/a",
         ]
-        crow = [
+        for r in run.compare
+    ]
+    md += [
+        _table(
             [
-                r["model"],
-                f"{r['params']:,}",
-                _f(r.get("size_mb"), 1),
-                _ms(r.get("p50_ms")),
-                _ms(r.get("p99_ms")),
-                _f(r.get("throughput_b32"), 0),
-                _f(r.get("accuracy")),
-                _f(r.get("macro_f1")),
-                f"{r['speedup']:.1f}x" if r.get("speedup") else "n/a",
-            ]
-            for r in compare
-        ]
-        md += [
-            _table(
-                [
-                    "model",
-                    "params",
-                    "size MB",
-                    "p50 ms",
-                    "p99 ms",
-                    "texts/s @32",
-                    "accuracy",
-                    "macro F1",
-                    "speed-up",
-                ],
-                crow,
-            ),
-            "",
-        ]
-        for r in compare:  # a cascade: which level answered how much of the test split (runtime/cascade.py)
-            if r.get("level_shares"):
-                shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["level_shares"].items())
-                md += [
-                    f"Cascade `{r['model']}` answered the test texts at: {shares}; batch-1 mean "
-                    f"{_ms(r.get('mean_ms'))} ms, p99 {_ms(r.get('p99_ms'))} ms.",
-                    "",
-                ]
-        if (run / "compare.png").exists():
-            md += ["![F1 vs latency](compare.png)", ""]
-    md += _baselines_section(_load(run / "baselines.json"))
-    if inproc:
-        md += [
-            "### Real-time vs batch (in process, the served artefact)",
-            "",
-            "Batch-1 latency per thread count, then throughput per batch size (texts drawn from the data set, "
-            "so a batch is padded to its longest text).",
-            "",
-        ]
-        lat = [
-            [
-                r.get("device"),
-                r.get("threads"),
-                _ms(r.get("p50_ms")),
-                _ms(r.get("p95_ms")),
-                _ms(r.get("p99_ms")),
-                _f(r.get("max_rps_batch1"), 0),
-            ]
-            for r in inproc.get("latency", [])
-        ]
-        if lat:
+                "model",
+                "params",
+                "size MB",
+                "p50 ms",
+                "p99 ms",
+                "texts/s @32",
+                "accuracy",
+                "macro F1",
+                "speed-up",
+            ],
+            crow,
+        ),
+        "",
+    ]
+    for r in run.compare:  # a cascade: which level answered how much of the test split (runtime/cascade.py)
+        if r.get("level_shares"):
+            shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["level_shares"].items())
             md += [
-                _table(["device", "threads", "p50 ms", "p95 ms", "p99 ms", "max req/s at batch 1"], lat),
+                f"Cascade `{r['model']}` answered the test texts at: {shares}; batch-1 mean "
+                f"{_ms(r.get('mean_ms'))} ms, p99 {_ms(r.get('p99_ms'))} ms.",
                 "",
             ]
-        thr = [
-            [
-                r.get("device"),
-                r.get("threads"),
-                r.get("batch_size"),
-                _ms(r.get("ms_per_batch")),
-                _f(r.get("texts_per_s"), 0),
-            ]
-            for r in inproc.get("throughput", [])
-        ]
-        if thr:
-            md += [_table(["device", "threads", "batch size", "ms per batch", "texts/s"], thr), ""]
+    if (run.path / "compare.png").exists():
+        md += ["![F1 vs latency](compare.png)", ""]
+    return md + _baselines_section(_load(run.path / "baselines.json"))
 
-    # (d) limits
-    md += ["## Limits", ""]
-    for name, ev in evals.items():
-        png = run / f"confusion_{name}.png"
+
+def _inprocess_tables(run: _Run) -> list[str]:
+    """`bench/inprocess.json`: batch-1 latency per thread count, throughput per batch size."""
+    inproc = run.inproc
+    if not inproc:
+        return []
+    md = [
+        "### Real-time vs batch (in process, the served artefact)",
+        "",
+        "Batch-1 latency per thread count, then throughput per batch size (texts drawn from the data set, "
+        "so a batch is padded to its longest text).",
+        "",
+    ]
+    lat = [
+        [
+            r.get("device"),
+            r.get("threads"),
+            _ms(r.get("p50_ms")),
+            _ms(r.get("p95_ms")),
+            _ms(r.get("p99_ms")),
+            _f(r.get("max_rps_batch1"), 0),
+        ]
+        for r in inproc.get("latency", [])
+    ]
+    if lat:
+        md += [
+            _table(["device", "threads", "p50 ms", "p95 ms", "p99 ms", "max req/s at batch 1"], lat),
+            "",
+        ]
+    thr = [
+        [
+            r.get("device"),
+            r.get("threads"),
+            r.get("batch_size"),
+            _ms(r.get("ms_per_batch")),
+            _f(r.get("texts_per_s"), 0),
+        ]
+        for r in inproc.get("throughput", [])
+    ]
+    if thr:
+        md += [_table(["device", "threads", "batch size", "ms per batch", "texts/s"], thr), ""]
+    return md
+
+
+def _limits(run: _Run) -> list[str]:
+    """Per-model F1 interval and confusions (+ confusion PNGs), the served model's worst misroutes, caveats."""
+    from llm_router.eval.plots import confusion_matrix_png
+
+    md = ["## Limits", ""]
+    for name, ev in run.evals.items():
+        png = run.path / f"confusion_{name}.png"
         confusion_matrix_png(ev["confusion_matrix"], ev["labels"], png, title=f"{name} (test split)")
         pairs = _confused_pairs(ev)
         worst = ", ".join(f"{a} -> {b} ({n})" for a, b, n in pairs[:3]) or "none"
@@ -405,7 +470,8 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
             f"- **{name}**: macro F1 {_f(ev.get('macro_f1'))} (95% bootstrap interval {_f(ci[0])}-{_f(ci[1])} on "
             f"{ev.get('n')} test queries); most confused (true -> predicted): {worst}. ![{name}]({png.name})"
         ]
-    final_ev = evals.get(final["artefact"]) if final else None
+    final = run.bench_row("after")
+    final_ev = run.evals.get(final["artefact"]) if final else None
     if final_ev and final_ev.get("misroutes"):
         md += ["", "Most confident misroutes of the served model:", ""]
         md += [
@@ -418,10 +484,11 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
             ),
             "",
         ]
+    env = run.env
     md += [
         "",
         "- The test split is small: the bootstrap interval above is the honest error bar of every F1 here.",
-        f"- Long inputs are truncated to the teacher's max length ({_teacher_max_length(run)} tokens, chosen from the "
+        f"- Long inputs are truncated to the teacher's max length ({_teacher_max_length(run.path)} tokens, chosen from the "
         "training texts' token lengths); latency grows with length, and the load test draws texts from the data set.",
         "- Cold start: the server answers `/ready` 503 until the model is loaded and warmed up; the first requests "
         "after a restart are not part of these numbers.",
@@ -430,21 +497,26 @@ def build_report(run_dir: str | os.PathLike[str], command: str | None = None) ->
         "nor whether a route label is the *best* LLM for a query - only that the labeller chose it.",
         "",
     ]
-    if before and final:
-        md += ["## Before vs after, in one line", ""]
-        bres = _load(run / "bench" / before["file"]) or {}
-        fres = _load(run / "bench" / final["file"]) or {}
+    return md
 
-        def _p99(res: dict) -> str:
-            if res.get("errors"):
-                return f"p99 {_ms(res.get('p99_ms'))} ms with {res['errors']} of {res.get('sent')} requests failed"
-            return f"p99 {_ms(res.get('p99_ms'))} ms, no errors"
 
-        md += [
-            f"Before: {before['system']} ({before['serving']}) at {_f(bres.get('target_rps'), 0)} requests/s: "
-            f"{_p99(bres)}. After: {final['system']} ({final['serving']}): {_p99(fres)}.",
-            "",
-        ]
-    text = "\n".join(md) + "\n"
-    atomic_write_text(run / "REPORT.md", text)
-    return {"report": str(run / "REPORT.md"), "conclusion": conclusion}
+def _before_vs_after_line(run: _Run) -> list[str]:
+    before, final = run.bench_row("before"), run.bench_row("after")
+    if not (before and final):
+        return []
+    bres, fres = run.bench_result(before), run.bench_result(final)
+
+    def _p99(res: dict) -> str:
+        if res.get("errors"):
+            return (
+                f"p99 {_ms(res.get('p99_ms'))} ms with {res['errors']} of {res.get('sent')} requests failed"
+            )
+        return f"p99 {_ms(res.get('p99_ms'))} ms, no errors"
+
+    return [
+        "## Before vs after, in one line",
+        "",
+        f"Before: {before['system']} ({before['serving']}) at {_f(bres.get('target_rps'), 0)} requests/s: "
+        f"{_p99(bres)}. After: {final['system']} ({final['serving']}): {_p99(fres)}.",
+        "",
+    ]

@@ -23,6 +23,15 @@ from typing import Any
 import numpy as np
 
 from llm_router.errors import RouterError
+from llm_router.persistence import (
+    RouterInfo,
+    data_source,
+    load_split_frame,
+    read_router_info,
+    read_split,
+    split_part,
+    write_router_json,
+)
 from llm_router.quantize.exporters import (
     DEFAULT_OPSET,
     export_onnx,
@@ -32,8 +41,7 @@ from llm_router.quantize.exporters import (
     optimize_onnx,
 )
 from llm_router.quantize.int8 import CALIB_METHODS, DEFAULT_DYNAMIC_OPS
-from llm_router.runtime.artefact import RouterInfo, read_router_info
-from llm_router.utils import atomic_output_dir, atomic_write_json, read_json, text_hash
+from llm_router.utils import atomic_output_dir, atomic_write_json
 
 BACKENDS = ("ort", "inc")
 GATE_EXIT_CODE = 3
@@ -219,41 +227,23 @@ class EvalSet:
     split: str
 
 
-def _data_source(
-    info: RouterInfo, data_override: str | None
-) -> tuple[Path | None, dict[str, Any], str | None]:
-    data = dict(info.data or {})
-    path = data_override or data.get("path")
-    if not path:
-        return None, data, "router.json names no data file"
-    path = Path(path).expanduser()
-    if not path.exists():
-        return None, data, f"the data file {path} does not exist (pass --data)"
-    return path, data, None
-
-
 def split_rows(
     folder: Path, info: RouterInfo, data_override: str | None, splits: Sequence[str]
 ) -> tuple[EvalSet | None, str | None]:
     """Rows of the model's data whose text hash is in the first non-empty split of ``splits`` (from split.json)."""
-    split_file = folder / "split.json"
-    if not split_file.exists():
+    split = read_split(folder)
+    if split is None:
         return None, f"{folder} has no split.json"
-    split = read_json(split_file)
     name = next((s for s in splits if split.get(s)), None)
     if name is None:
         return None, f"split.json has no {'/'.join(splits)} rows"
-    path, data, reason = _data_source(info, data_override)
+    router = {"data": info.data}
+    path, reason = data_source(router, data_override)
     if path is None:
         return None, reason
-    from llm_router.data import load_dataset
-
-    df = load_dataset(path, data.get("text_col", "text"), data.get("label_col", "label"))
-    wanted = set(split[name])
-    mask = df["text"].map(lambda t: text_hash(t) in wanted)
-    if not mask.any():
+    rows, _wanted = split_part(load_split_frame(router, path, with_gold=False), split, name)
+    if rows.empty:
         return None, f"none of the {name} rows of split.json are in {path} (wrong --data?)"
-    rows = df[mask].drop_duplicates("text")
     return EvalSet(rows["text"].tolist(), rows["label"].tolist(), name), None
 
 
@@ -313,68 +303,24 @@ def _copy_support_files(src: Path, dst: Path) -> None:
 
 
 def _router_json(info: RouterInfo, onnx_file: str, mode: str) -> dict[str, Any]:
-    raw = (
-        dict(info.raw)
-        if info.raw
-        else {
-            "format": "llm-router/1",
-            "labels": info.labels,
-            "routes": info.routes,
-            "route_map": info.route_map,
-            "text_prefix": info.text_prefix,
-            "max_length": info.max_length,
-            "base_model": info.base_model,
-            "data": info.data,
-        }
-    )
-    raw.update(kind="onnx", onnx_file=onnx_file, created_by="router quantize", quantization=mode)
-    return raw
+    return {
+        **info.to_record(),
+        "kind": "onnx",
+        "onnx_file": onnx_file,
+        "created_by": "router quantize",
+        "quantization": mode,
+    }
 
 
 def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
     """Run `router quantize`. Returns the result; raises :class:`GateRejected` (exit code 3) after writing the
     folder (float model only) when the quantised model fails the gate and ``config.force`` is off."""
-    from llm_router.runtime.onnx_backend import OnnxPredictor
-
     started = time.perf_counter()
-    source, info = read_router_info(config.model)
-    if info.kind not in ("hf", "onnx"):
-        raise RouterError(f"{source}: kind {info.kind!r} cannot be quantised (needs an HF or ONNX folder)")
-    if info.kind == "onnx" and not (source / FLOAT_FILE).exists():
-        raise RouterError(f"{source}: an ONNX folder to re-quantise needs its float {FLOAT_FILE}")
-    out = Path(config.out).expanduser()
-    if out.resolve() == source.resolve():
-        raise RouterError("--out must differ from --model")
-    if config.backend == "inc":
-        from llm_router.quantize.inc import require_inc
-
-        require_inc()
-
+    source, info, out = _check_source(config)
     gated = config.int8 or config.fp16
     notes: list[str] = []
-    val = None
-    if gated:
-        val, reason = split_rows(source, info, config.data, ("val", "test"))
-        if val is None:
-            if not config.force:
-                raise RouterError(
-                    f"cannot run the accuracy gate: {reason} (pass --data FILE, or --force to "
-                    f"quantise without it)"
-                )
-            notes.append(f"no accuracy gate: {reason}")
-    calib_texts: list[str] = []
-    if config.static:
-        if config.calib_data:
-            text_col = (info.data or {}).get("text_col", "text")
-            calib_texts = read_texts(config.calib_data, text_col)
-        else:
-            train, reason = split_rows(source, info, config.data, ("train",))
-            if train is None:
-                raise RouterError(f"no calibration texts: {reason} (pass --calib-data FILE)")
-            calib_texts = train.texts
-        if len(calib_texts) > config.calib_size:
-            calib_texts = random.Random(config.seed).sample(calib_texts, config.calib_size)
-
+    val = _gate_rows(config, source, info, notes) if gated else None
+    calib_texts = _calibration_texts(config, source, info) if config.static else []
     result = QuantizeResult(
         out=str(out),
         source=str(source),
@@ -398,77 +344,134 @@ def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
         scratch = tmp / ".scratch"
         scratch.mkdir()
         float_file = tmp / FLOAT_FILE
-        atomic_write_json(tmp / "router.json", _router_json(info, FLOAT_FILE, config.mode))
-
+        write_router_json(tmp, _router_json(info, FLOAT_FILE, config.mode))
         raw_file = scratch / "exported.onnx"  # the export before the transformer optimizer (INT8 starts here)
-        if info.kind == "hf":
-            with _step(console, f"exporting {source.name} to ONNX (opset {config.opset})"):
-                result.exporter = export_onnx(source, raw_file, config.opset)
-            if config.optimize:
-                with _step(console, "optimising the graph (ONNX Runtime transformer optimizer)"):
-                    result.fused_ops = optimize_onnx(raw_file, float_file, model_type(source))
-                result.optimized = result.fused_ops is not None
-                if not result.optimized:
-                    notes.append(
-                        f"transformer optimizer skipped: model type {model_type(source)!r} not BERT-like"
-                    )
-            else:
-                shutil.copyfile(raw_file, float_file)
-            with _step(console, "checking ONNX against PyTorch"):
-                from llm_router.runtime.torch_backend import TorchPredictor
-
-                parity = list(val.texts[: config.parity_texts]) if val else []
-                parity = parity or list(PARITY_FALLBACK_TEXTS)
-                torch_predictor = TorchPredictor(source, info, threads=config.threads)
-                onnx_float = OnnxPredictor(tmp, info, threads=config.threads, onnx_file=FLOAT_FILE)
-                result.max_abs_logit_diff = logit_parity(torch_predictor, onnx_float, parity)
-                result.parity_ok = result.max_abs_logit_diff <= PARITY_OK
-                result.n_parity_texts = len(parity)
-                del torch_predictor
-            if not result.parity_ok:
-                notes.append(f"max |logit diff| vs PyTorch {result.max_abs_logit_diff:.2e} > {PARITY_OK:g}")
-        else:
-            shutil.copyfile(source / FLOAT_FILE, float_file)
-            shutil.copyfile(float_file, raw_file)
-            result.exporter = "copied"
-            onnx_float = OnnxPredictor(tmp, info, threads=config.threads, onnx_file=FLOAT_FILE)
+        onnx_float = _float_model(config, source, info, tmp, raw_file, val, result, console)
         result.sizes_mb[FLOAT_FILE] = _size_mb(float_file)
-
         if gated:
-            quant_name = FP16_FILE if config.fp16 else INT8_FILE
-            quant_file = tmp / quant_name
-            with _step(console, f"quantising ({config.mode})"):
-                _quantize(
-                    config, info, tmp, float_file, raw_file, quant_file, onnx_float, val, calib_texts, result
-                )
-            if quant_file.exists():  # (INC writes nothing when no recipe met the tolerance)
-                result.sizes_mb[quant_name] = _size_mb(quant_file)
-                if val is not None:
-                    from llm_router.quantize.gate import gate_texts_for
-
-                    pool = gate_texts_for(
-                        source, info, config.data, config.gate_texts, val.texts, config.gate_config()
-                    )
-                    with _step(
-                        console, f"accuracy gate on {len(pool.texts)} texts ({val.split}: {len(val.texts)})"
-                    ):
-                        _gate(config, info, tmp, quant_name, onnx_float, val, result, pool)
-                else:
-                    result.decision = "ungated"
-            if result.decision == "rejected":
-                quant_file.unlink(missing_ok=True)
-                result.sizes_mb.pop(quant_name, None)
-            else:
-                result.served_file = quant_name
+            _quantize_and_gate(
+                config, source, info, tmp, raw_file, onnx_float, val, calib_texts, result, console
+            )
         del onnx_float
         shutil.rmtree(scratch)
         served_mode = config.mode if result.served_file != FLOAT_FILE else "float"
-        atomic_write_json(tmp / "router.json", _router_json(info, result.served_file, served_mode))
+        write_router_json(tmp, _router_json(info, result.served_file, served_mode))
         result.seconds = round(time.perf_counter() - started, 2)
         atomic_write_json(tmp / "quantize.json", result.to_dict())
     if result.decision == "rejected":
         raise GateRejected(result)
     return result
+
+
+def _check_source(config: QuantizeConfig) -> tuple[Path, RouterInfo, Path]:
+    """The source folder (an HF folder, or an ONNX one with its float model), its router.json and ``--out``."""
+    source, info = read_router_info(config.model)
+    if info.kind not in ("hf", "onnx"):
+        raise RouterError(f"{source}: kind {info.kind!r} cannot be quantised (needs an HF or ONNX folder)")
+    if info.kind == "onnx" and not (source / FLOAT_FILE).exists():
+        raise RouterError(f"{source}: an ONNX folder to re-quantise needs its float {FLOAT_FILE}")
+    out = Path(config.out).expanduser()
+    if out.resolve() == source.resolve():
+        raise RouterError("--out must differ from --model")
+    if config.backend == "inc":
+        from llm_router.quantize.inc import require_inc
+
+        require_inc()
+    return source, info, out
+
+
+def _gate_rows(config: QuantizeConfig, source: Path, info: RouterInfo, notes: list[str]) -> EvalSet | None:
+    """The accuracy gate's rows (validation split, else test); without them an error, or with ``--force`` a
+    note and no gate."""
+    val, reason = split_rows(source, info, config.data, ("val", "test"))
+    if val is None:
+        if not config.force:
+            raise RouterError(
+                f"cannot run the accuracy gate: {reason} (pass --data FILE, or --force to quantise without it)"
+            )
+        notes.append(f"no accuracy gate: {reason}")
+    return val
+
+
+def _calibration_texts(config: QuantizeConfig, source: Path, info: RouterInfo) -> list[str]:
+    """Static INT8 calibration texts: ``--calib-data``, else the training split; sampled to ``calib_size``."""
+    if config.calib_data:
+        text_col = (info.data or {}).get("text_col", "text")
+        calib_texts = read_texts(config.calib_data, text_col)
+    else:
+        train, reason = split_rows(source, info, config.data, ("train",))
+        if train is None:
+            raise RouterError(f"no calibration texts: {reason} (pass --calib-data FILE)")
+        calib_texts = train.texts
+    if len(calib_texts) > config.calib_size:
+        calib_texts = random.Random(config.seed).sample(calib_texts, config.calib_size)
+    return calib_texts
+
+
+def _float_model(config, source: Path, info: RouterInfo, tmp: Path, raw_file: Path, val, result, console):
+    """``model.onnx`` in ``tmp``: exported (and graph-optimised) from an HF folder and checked against PyTorch,
+    or copied from an ONNX folder. Returns its predictor."""
+    from llm_router.runtime.onnx_backend import OnnxPredictor
+
+    float_file, notes = tmp / FLOAT_FILE, result.notes
+    if info.kind != "hf":
+        shutil.copyfile(source / FLOAT_FILE, float_file)
+        shutil.copyfile(float_file, raw_file)
+        result.exporter = "copied"
+        return OnnxPredictor(tmp, info, threads=config.threads, onnx_file=FLOAT_FILE)
+    with _step(console, f"exporting {source.name} to ONNX (opset {config.opset})"):
+        result.exporter = export_onnx(source, raw_file, config.opset)
+    if config.optimize:
+        with _step(console, "optimising the graph (ONNX Runtime transformer optimizer)"):
+            result.fused_ops = optimize_onnx(raw_file, float_file, model_type(source))
+        result.optimized = result.fused_ops is not None
+        if not result.optimized:
+            notes.append(f"transformer optimizer skipped: model type {model_type(source)!r} not BERT-like")
+    else:
+        shutil.copyfile(raw_file, float_file)
+    with _step(console, "checking ONNX against PyTorch"):
+        from llm_router.runtime.torch_backend import TorchPredictor
+
+        parity = list(val.texts[: config.parity_texts]) if val else []
+        parity = parity or list(PARITY_FALLBACK_TEXTS)
+        torch_predictor = TorchPredictor(source, info, threads=config.threads)
+        onnx_float = OnnxPredictor(tmp, info, threads=config.threads, onnx_file=FLOAT_FILE)
+        result.max_abs_logit_diff = logit_parity(torch_predictor, onnx_float, parity)
+        result.parity_ok = result.max_abs_logit_diff <= PARITY_OK
+        result.n_parity_texts = len(parity)
+        del torch_predictor
+    if not result.parity_ok:
+        notes.append(f"max |logit diff| vs PyTorch {result.max_abs_logit_diff:.2e} > {PARITY_OK:g}")
+    return onnx_float
+
+
+def _quantize_and_gate(
+    config, source: Path, info, tmp: Path, raw_file: Path, onnx_float, val, calib_texts, result, console
+):
+    """The INT8 / fp16 model, the accuracy gate on it, and which file is served."""
+    quant_name = FP16_FILE if config.fp16 else INT8_FILE
+    quant_file = tmp / quant_name
+    with _step(console, f"quantising ({config.mode})"):
+        _quantize(
+            config, info, tmp, tmp / FLOAT_FILE, raw_file, quant_file, onnx_float, val, calib_texts, result
+        )
+    if quant_file.exists():  # (INC writes nothing when no recipe met the tolerance)
+        result.sizes_mb[quant_name] = _size_mb(quant_file)
+        if val is not None:
+            from llm_router.quantize.gate import gate_texts_for
+
+            pool = gate_texts_for(
+                source, info, config.data, config.gate_texts, val.texts, config.gate_config()
+            )
+            with _step(console, f"accuracy gate on {len(pool.texts)} texts ({val.split}: {len(val.texts)})"):
+                _gate(config, info, tmp, quant_name, onnx_float, val, result, pool)
+        else:
+            result.decision = "ungated"
+    if result.decision == "rejected":
+        quant_file.unlink(missing_ok=True)
+        result.sizes_mb.pop(quant_name, None)
+    else:
+        result.served_file = quant_name
 
 
 def _quantize(

@@ -5,8 +5,9 @@ Backends: `TorchPredictor` (HF folder), `OnnxPredictor` (ONNX Runtime), `StaticP
 Backends are imported lazily, so importing this package does not import torch or onnxruntime.
 """
 
-from llm_router.runtime.artefact import RouterInfo, read_router_info, route_matrix
-from llm_router.runtime.predictor import Prediction, Predictor, default_threads, softmax
+from llm_router.persistence import RouterInfo, read_router_info
+from llm_router.runtime.predictor import Prediction, Predictor, default_threads
+from llm_router.utils.probs import route_matrix, softmax
 
 __all__ = [
     "LinearPredictor",

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from llm_router.errors import RouterError
-from llm_router.runtime.artefact import RouterInfo, read_router_info
+from llm_router.persistence import RouterInfo, read_router_info
 from llm_router.runtime.predictor import Prediction, Predictor
 
 CASCADE_KIND = "cascade"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from llm_router.errors import RouterError
-from llm_router.runtime.artefact import RouterInfo
+from llm_router.persistence import RouterInfo
 from llm_router.runtime.predictor import Predictor
 
 

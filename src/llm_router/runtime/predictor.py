@@ -19,7 +19,8 @@ from typing import ClassVar
 import numpy as np
 
 from llm_router.errors import RouterError
-from llm_router.runtime.artefact import RouterInfo, read_router_info
+from llm_router.persistence import RouterInfo, read_router_info
+from llm_router.utils.probs import softmax
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -36,13 +37,6 @@ class Prediction:
 
     def __len__(self) -> int:
         return len(self.routes)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float32)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def default_threads() -> int:

@@ -5,8 +5,8 @@ import shutil
 
 import numpy as np
 
-from llm_router.distill.baselines import BaselineConfig, fit_tfidf, run_baselines, verdict
 from llm_router.runtime import LinearPredictor, Predictor
+from llm_router.train.baselines import BaselineConfig, fit_tfidf, run_baselines, verdict
 from llm_router.utils import read_json
 
 
@@ -35,7 +35,7 @@ def test_run_baselines_writes_a_servable_tfidf_folder(tiny_classifier_dir, tmp_p
 
 
 def test_the_folder_predicts_exactly_what_sklearn_predicts(tmp_path):
-    from llm_router.distill.baselines import write_linear_folder
+    from llm_router.train.baselines import write_linear_folder
 
     texts = ["write a poem", "write a story", "solve x + 1 = 2", "integrate x^2", "hi", "hello there"] * 3
     labels = ["Claude", "Claude", "gpt-o1", "gpt-o1", "gemini-mini", "gemini-mini"] * 3

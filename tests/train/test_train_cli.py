@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llm_router.cli import app
-from llm_router.distill.config import TrainConfig
+from llm_router.train.config import TrainConfig
 from llm_router.utils import read_json
 
 
@@ -143,7 +143,7 @@ def test_cli_bad_options_are_one_line_errors(tiny_bert_dir, toy_csv):
 
 
 def test_setfit_method_gives_the_same_artefact(tiny_bert_dir, toy_df, tmp_path):
-    from llm_router.distill.train import train
+    from llm_router.train.fit import train
 
     cfg = TrainConfig(
         model=str(tiny_bert_dir), method="setfit", epochs=1, learning_rate=1e-3, setfit_iterations=1

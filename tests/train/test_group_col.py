@@ -31,7 +31,7 @@ def _common(path, model):
 
 
 def test_cv_folds_never_split_a_group(grouped, tiny_bert_dir, monkeypatch):
-    import llm_router.distill.train as train_module
+    import llm_router.train.cv as train_module
 
     path, conv_of = grouped
     seen = []

@@ -1,7 +1,7 @@
 """`router tune`: a couple of Optuna trials on a tiny model; the best config reproduces through --config."""
 
-from llm_router.distill.config import TrainConfig
-from llm_router.distill.tune import default_space, tune
+from llm_router.train.config import TrainConfig
+from llm_router.train.tune import default_space, tune
 
 
 def small_space(trial, df, base):
@@ -54,7 +54,7 @@ def test_first_trial_is_the_base_config(tiny_bert_dir, toy_df):
     first = next(t for t in result.trials if t["trial"] == 0)
     assert first["learning_rate"] == 3e-3 and first["class_weights"] == "balanced"
     # the default space's choices hold every default of TrainConfig (dropout None = the model's own)
-    from llm_router.distill.tune import _base_values
+    from llm_router.train.tune import _base_values
 
     searched = _base_values(toy_df, TrainConfig(), default_space, fixed=())
     defaults = TrainConfig()

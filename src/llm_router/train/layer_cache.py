@@ -10,7 +10,7 @@ Mechanics, generic over architectures: inside :func:`top_layers_only` the base m
 for a stub that returns the cached hidden states of the batch, and its layer list is cut to the top ``k`` layers.
 The model's own forward does everything else (attention masks, pooling, head), so the result is bit-for-bit the
 same computation as the full model (tested). Where the embedding module and layer list live is the only
-per-architecture knowledge, in :data:`LAYOUTS`.
+per-architecture knowledge, in :data:`llm_router.utils.layers.LAYOUTS`.
 """
 
 from __future__ import annotations
@@ -20,40 +20,21 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-# model_type -> (embedding module, layer list), as attribute paths under ``model.base_model``.
-LAYOUTS: dict[str, tuple[str, str]] = {
-    "bert": ("embeddings", "encoder.layer"),
-    "roberta": ("embeddings", "encoder.layer"),
-    "xlm-roberta": ("embeddings", "encoder.layer"),
-    "camembert": ("embeddings", "encoder.layer"),
-    "electra": ("embeddings", "encoder.layer"),
-    "mpnet": ("embeddings", "encoder.layer"),
-    "distilbert": ("embeddings", "transformer.layer"),
-    "modernbert": ("embeddings", "layers"),
-}
+from llm_router.utils.layers import get_path, layout, num_layers, set_path
 
 
-def _get(obj, path: str):
-    for part in path.split("."):
-        obj = getattr(obj, part)
-    return obj
+def pad_batch(features: list[dict[str, list[int]]], pad_token_id: int) -> dict:
+    """Right-pad tokenised examples to the longest in the batch (dynamic padding) as torch tensors."""
+    import torch
 
-
-def _set(obj, path: str, value) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        obj = getattr(obj, part)
-    setattr(obj, last, value)
-
-
-def layout(model) -> tuple[str, str] | None:
-    """(embedding path, layer-list path) for this model's architecture, or None if unknown."""
-    return LAYOUTS.get(getattr(model.config, "model_type", ""))
-
-
-def num_layers(model) -> int | None:
-    paths = layout(model)
-    return None if paths is None else len(_get(model.base_model, paths[1]))
+    width = max(len(f["input_ids"]) for f in features)
+    batch = {}
+    for key in features[0]:
+        fill = pad_token_id if key == "input_ids" else 0
+        batch[key] = torch.tensor(
+            [f[key] + [fill] * (width - len(f[key])) for f in features], dtype=torch.long
+        )
+    return batch
 
 
 def frozen_bottom(model, trainable_layers: int | None) -> int:
@@ -68,7 +49,7 @@ def freeze_bottom(model, k: int) -> None:
     """``requires_grad=False`` for the embeddings and the bottom ``k`` layers."""
     emb_path, layers_path = layout(model)
     base = model.base_model
-    for module in [_get(base, emb_path), *list(_get(base, layers_path))[:k]]:
+    for module in [get_path(base, emb_path), *list(get_path(base, layers_path))[:k]]:
         module.requires_grad_(False)
 
 
@@ -78,8 +59,6 @@ def compute_bottom_states(
     """Hidden states after the bottom ``k`` layers for each tokenised example ([len_i, hidden] tensors, unpadded).
     Runs in eval mode (no dropout) without gradients."""
     import torch
-
-    from llm_router.distill.train import pad_batch
 
     was_training = model.training
     model.eval()
@@ -133,12 +112,12 @@ def top_layers_only(model, k: int) -> Iterator:
 
     emb_path, layers_path = layout(model)
     base = model.base_model
-    embeddings, layers = _get(base, emb_path), _get(base, layers_path)
+    embeddings, layers = get_path(base, emb_path), get_path(base, layers_path)
     stub = _CachedEmbeddings()
-    _set(base, emb_path, stub)
-    _set(base, layers_path, torch.nn.ModuleList(list(layers)[k:]))
+    set_path(base, emb_path, stub)
+    set_path(base, layers_path, torch.nn.ModuleList(list(layers)[k:]))
     try:
         yield stub
     finally:
-        _set(base, emb_path, embeddings)
-        _set(base, layers_path, layers)
+        set_path(base, emb_path, embeddings)
+        set_path(base, layers_path, layers)

@@ -8,7 +8,7 @@ a big one, which is what helps few-shot minority classes.
 Stage 2 differs from SetFit's default logistic-regression head, so that the result is the same artefact as
 ``--method finetune`` (a standard ``AutoModelForSequenceClassification`` folder that the runtime, ONNX export and
 distillation stages read): a sequence-classification head is put on the contrastively trained body and trained with
-the regular loop of :func:`llm_router.distill.train.fit` (class weights, epochs, early stopping and all) - SetFit's
+the regular loop of :func:`llm_router.train.finetune.fit_finetune` (class weights, epochs, early stopping and all) - SetFit's
 ``end_to_end`` mode, with the usual head.
 """
 
@@ -23,23 +23,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from llm_router.distill.config import TrainConfig
-from llm_router.distill.layer_cache import freeze_bottom, frozen_bottom
-from llm_router.distill.train import (
-    TARGET,
-    FitResult,
-    Targets,
-    _Bar,
-    fit,
-    freeze_word_embeddings,
-    model_profile,
-    quiet_transformers,
-    resolve_model,
-    set_seed,
-    set_threads,
-    training_rows,
-)
 from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig
+from llm_router.train.finetune import (
+    FitResult,
+    fit_finetune,
+    freeze_word_embeddings,
+    quiet_transformers,
+)
+from llm_router.train.layer_cache import freeze_bottom, frozen_bottom
+from llm_router.train.targets import TARGET, Targets, training_rows
+from llm_router.utils.progress import Bar
+from llm_router.utils.seeding import set_seed, set_threads
 
 
 @contextlib.contextmanager
@@ -62,7 +57,7 @@ def _quiet_setfit():
             datasets.enable_progress_bars()
 
 
-def _progress_callback(bar: _Bar):
+def _progress_callback(bar: Bar):
     from transformers import TrainerCallback
 
     class AdvanceBar(TrainerCallback):
@@ -81,12 +76,14 @@ def train_setfit_body(
     from setfit import SetFitModel, Trainer, TrainingArguments
     from transformers.trainer_callback import PrinterCallback
 
+    from llm_router.models import model_profile, resolve
+
     start = time.perf_counter()
     profile = model_profile(config.model)
     max_length = config.max_length or profile.max_length
     with quiet_transformers(), _quiet_setfit():
         try:
-            model = SetFitModel.from_pretrained(resolve_model(config.model), device="cpu")
+            model = SetFitModel.from_pretrained(str(resolve(config.model)), device="cpu")
         except (OSError, ValueError) as exc:
             raise RouterError(
                 f"cannot load model {config.model!r} for SetFit: {str(exc).splitlines()[0]}"
@@ -121,7 +118,7 @@ def train_setfit_body(
             show_progress_bar=False,
         )
         n_pairs = 2 * config.setfit_iterations * len(data)
-        bar = _Bar(progress, "setfit body", config.setfit_body_epochs * -(-n_pairs // config.batch_size))
+        bar = Bar(progress, "setfit body", config.setfit_body_epochs * -(-n_pairs // config.batch_size))
         with quiet_transformers(), _quiet_setfit():
             trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[_progress_callback(bar)])
             trainer.st_trainer.remove_callback(PrinterCallback)
@@ -141,13 +138,13 @@ def fit_setfit(
     exclude_texts: Sequence[str] = (),
     progress=None,
 ) -> FitResult:
-    """SetFit's two stages; returns the same :class:`FitResult` as :func:`~llm_router.distill.train.fit`."""
+    """SetFit's two stages; returns the same :class:`FitResult` as :func:`~llm_router.train.finetune.fit_finetune`."""
     set_threads(config.threads)
     set_seed(config.seed)
     rows = training_rows(train_df, config, exclude_texts=exclude_texts)
     with tempfile.TemporaryDirectory(prefix="setfit-body-") as body_dir:
         body_seconds = train_setfit_body(rows, config, targets, Path(body_dir), progress)
-        result = fit(
+        result = fit_finetune(
             train_df,
             val_df,
             config,

@@ -1,18 +1,75 @@
-"""Read what a model folder says about itself (``router.json``, see docs/ARTEFACTS.md) into one small dataclass."""
+"""``router.json``: what a model folder says about itself (docs/ARTEFACTS.md) - writing it, and reading it into
+one small dataclass."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from llm_router.errors import RouterError
+from llm_router.utils.files import atomic_write_json
+from llm_router.utils.probs import route_matrix
 
-KINDS = ("hf", "onnx", "static", "linear", "cascade")  # cascade: runtime/cascade.py
+ROUTER_FORMAT = "llm-router/1"
+ROUTER_FILE = "router.json"
+KINDS = (
+    "hf",
+    "onnx",
+    "static",
+    "linear",
+    "cascade",
+)  # linear: runtime/linear_backend.py, cascade: runtime/cascade.py
 DEFAULT_MAX_LENGTH = 128
+
+
+def router_record(
+    *,
+    kind: str,
+    labels: list[str],
+    routes: list[str],
+    route_map: dict[str, str] | None,
+    text_prefix: str,
+    max_length: int,
+    base_model: str | None,
+    data: dict[str, Any] | None,
+    onnx_file: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``router.json`` record with its fields in the documented order (``extra``: ``created_by``, ``teacher``,
+    ``student``, ``quantization``, ...)."""
+    return {
+        "format": ROUTER_FORMAT,
+        "kind": kind,
+        "labels": labels,
+        "routes": routes,
+        "route_map": route_map,
+        "text_prefix": text_prefix,
+        "max_length": max_length,
+        "base_model": base_model,
+        "onnx_file": onnx_file,
+        "data": data,
+        **extra,
+    }
+
+
+def write_router_json(folder: str | Path, record: dict[str, Any]) -> Path:
+    """Write ``record`` as ``folder/router.json`` (atomically); ``format`` is set when the record lacks it."""
+    return atomic_write_json(Path(folder) / ROUTER_FILE, {"format": ROUTER_FORMAT, **record})
+
+
+def read_router_json(folder: str | Path) -> dict[str, Any]:
+    """The raw ``router.json`` of ``folder`` ({} when there is none)."""
+    path = Path(folder) / ROUTER_FILE
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RouterError(f"{path}: not valid JSON ({exc.msg})") from None
 
 
 @dataclass
@@ -35,21 +92,11 @@ class RouterInfo:
         its labels' probabilities)."""
         return route_matrix(self.labels, self.routes, self.route_map)
 
-
-def route_matrix(labels: list[str], routes: list[str], route_map: dict[str, str] | None) -> np.ndarray:
-    index = {route: j for j, route in enumerate(routes)}
-    matrix = np.zeros((len(labels), len(routes)), dtype=np.float32)
-    for i, label in enumerate(labels):
-        route = route_map.get(label) if route_map else label
-        if route not in index:
-            how = (
-                "route_map sends it to"
-                if route_map
-                else "it is not one of the routes and there is no route_map;"
-            )
-            raise RouterError(f"label {label!r}: {how} {route!r} (routes: {', '.join(routes)})")
-        matrix[i, index[route]] = 1.0
-    return matrix
+    def to_record(self) -> dict[str, Any]:
+        """The folder's ``router.json`` as read, or one rebuilt from these fields for a folder that had none."""
+        if self.raw:
+            return dict(self.raw)
+        return router_record(**{f.name: getattr(self, f.name) for f in fields(self) if f.name != "raw"})
 
 
 def detect_kind(folder: Path) -> str:
@@ -87,12 +134,7 @@ def read_router_info(path: str | Path) -> tuple[Path, RouterInfo]:
         if path.suffix != ".onnx":
             raise RouterError(f"{path}: expected a model folder or an .onnx file")
         onnx_file, path = path.name, path.parent
-    raw: dict[str, Any] = {}
-    if (path / "router.json").exists():
-        try:
-            raw = json.loads((path / "router.json").read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RouterError(f"{path / 'router.json'}: not valid JSON ({exc.msg})") from None
+    raw = read_router_json(path)
     kind = "onnx" if onnx_file else raw.get("kind") or detect_kind(path)
     if kind not in KINDS:
         raise RouterError(f"{path / 'router.json'}: unknown kind {kind!r} (known: {', '.join(KINDS)})")

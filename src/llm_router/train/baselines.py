@@ -177,7 +177,7 @@ def run_baselines(
     """Fit the baselines on ``teacher_dir``'s split, write the TF-IDF folder to ``tfidf_out`` (atomically) and
     ``baselines.json`` into the teacher folder. Returns that JSON: each baseline's validation/test macro F1 and
     the teacher's validation macro F1 beside them."""
-    from llm_router.distill.distill import load_folder_data
+    from llm_router.persistence import load_folder_data
     from llm_router.utils import atomic_output_dir, atomic_write_json, read_json
 
     config = config or BaselineConfig()

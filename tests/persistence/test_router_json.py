@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from llm_router.errors import RouterError
-from llm_router.runtime import read_router_info, route_matrix
+from llm_router.persistence import read_router_info
+from llm_router.utils.probs import route_matrix
 
 
 def test_route_matrix_sums_labels_into_routes():

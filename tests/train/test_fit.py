@@ -9,18 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from llm_router.distill.config import TrainConfig, config_from_options
-from llm_router.distill.layer_cache import compute_bottom_states, num_layers, pad_states, top_layers_only
-from llm_router.distill.train import (
-    cross_validate,
-    derive_route_map,
-    fit,
-    pad_batch,
-    prepare_targets,
-    train,
-)
 from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig, config_from_options
+from llm_router.train.cv import cross_validate
+from llm_router.train.fit import fit, train
+from llm_router.train.layer_cache import compute_bottom_states, pad_batch, pad_states, top_layers_only
+from llm_router.train.targets import derive_route_map, prepare_targets
 from llm_router.utils import read_json, text_hash
+from llm_router.utils.layers import num_layers
 
 FAST = {"epochs": 2, "learning_rate": 1e-3, "batch_size": 16}
 
@@ -220,7 +216,7 @@ def test_auto_route_map_reports_conflicts():
 def test_cached_bottom_layers_give_the_same_logits(fixture, request, tiny_tokenizer):
     from transformers import AutoModelForSequenceClassification
 
-    from llm_router.distill.train import _tokenize, model_inputs
+    from llm_router.train.finetune import _tokenize, model_inputs
 
     model = AutoModelForSequenceClassification.from_pretrained(
         request.getfixturevalue(fixture), num_labels=3
@@ -364,7 +360,7 @@ def test_unknown_model_is_a_router_error(toy_df, tmp_path):
 def test_layer_wise_lr_decay_groups(tiny_bert_dir):
     from transformers import AutoModelForSequenceClassification
 
-    from llm_router.distill.train import _param_groups
+    from llm_router.train.finetune import _param_groups
 
     model = AutoModelForSequenceClassification.from_pretrained(tiny_bert_dir, num_labels=3)
     cfg = tiny_config(tiny_bert_dir, learning_rate=1e-3, head_learning_rate=1e-2, layer_lr_decay=0.5)
@@ -378,7 +374,7 @@ def test_layer_wise_lr_decay_groups(tiny_bert_dir):
 
 
 def test_head_warmup_trains_only_the_head(tiny_bert_dir, toy_df):
-    from llm_router.distill.train import _tokenize, load_classifier, model_inputs, warm_up_head
+    from llm_router.train.finetune import _tokenize, load_classifier, model_inputs, warm_up_head
 
     cfg = tiny_config(tiny_bert_dir, head_warmup_epochs=3, head_warmup_lr=1e-2)
     df, targets = prepare_targets(toy_df, cfg)
@@ -395,7 +391,7 @@ def test_head_warmup_trains_only_the_head(tiny_bert_dir, toy_df):
 
 
 def test_auto_train_label_col_picks_a_finer_one_to_one_column(tiny_bert_dir, toy_df, tmp_path):
-    from llm_router.distill.train import resolve_train_label_col
+    from llm_router.train.targets import resolve_train_label_col
 
     cfg = tiny_config(tiny_bert_dir, train_label_col="auto")
     assert resolve_train_label_col(toy_df, cfg) == "label"  # no category column

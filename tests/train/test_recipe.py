@@ -4,8 +4,8 @@ epochs by a measured time budget - each with its reason in train_config.json."""
 import pandas as pd
 import pytest
 
-from llm_router.distill.config import TrainConfig
-from llm_router.distill.recipe import (
+from llm_router.train.config import TrainConfig
+from llm_router.train.recipe import (
     ENGLISH_MODEL,
     MULTILINGUAL_MODEL,
     choose_class_weights,
@@ -52,7 +52,7 @@ def test_epochs_within_budget():
 
 
 def test_a_tight_time_budget_trims_epochs_and_says_why(tiny_bert_dir, toy_df, tmp_path):
-    from llm_router.distill.train import train
+    from llm_router.train.fit import train
 
     config = TrainConfig(model=str(tiny_bert_dir), epochs=50, head_warmup_epochs=0, time_budget_s=1e-3)
     result = train(toy_df, config, tmp_path / "m", progress=False)

@@ -1,6 +1,6 @@
 """`router tune`: search training options with Optuna on cross-validated (or validation) macro F1.
 
-Every trial is a full :class:`~llm_router.distill.config.TrainConfig`; the best one is written as JSON so that
+Every trial is a full :class:`~llm_router.train.config.TrainConfig`; the best one is written as JSON so that
 ``router train --config best.json`` (or ``router cv --config best.json``) reproduces it. With CV, every trial uses the
 same folds (the base config's seed) and a trial whose running mean after a fold falls below the median of earlier
 trials at that fold is pruned (Optuna's median pruner), which is where most of the time saving comes from.
@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from llm_router.distill.config import TrainConfig
 from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig
 
 AUGMENT_CHOICES = ("", "typo:1", "typo:1,spacing:1", "typo:1,spacing:1,swap:1,punct:1")
 
@@ -116,8 +116,6 @@ def tune(
     the validation macro F1 of one train/validation split (faster, noisier)."""
     import optuna
 
-    from llm_router.distill.train import cross_validate, fit, prepare_targets
-
     if trials < 1:
         raise RouterError(f"--trials must be >= 1 (got {trials})")
     if folds == 1 or folds < 0:
@@ -134,6 +132,11 @@ def tune(
     if start_from_base:
         study.enqueue_trial(_base_values(df, base, space, fixed))
 
+    def record(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if on_trial:
+            on_trial(row)
+
     def objective(trial) -> float:
         params = {k: v for k, v in space(trial, df, base).items() if k not in fixed}
         if "train_label_col" in fixed:
@@ -141,52 +144,10 @@ def tune(
         config = TrainConfig.from_dict(base.to_dict() | params)
         t0 = time.perf_counter()
         if folds >= 2:
-            scores: list[float] = []
-
-            def report(k: int, fold_row: dict) -> None:
-                scores.append(fold_row["macro_f1"])
-                trial.report(float(np.mean(scores)), k)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
-
-            try:
-                result = cross_validate(df, config, folds=folds, progress=progress, fold_callback=report)
-            except optuna.TrialPruned:
-                rows.append(
-                    {
-                        "trial": trial.number,
-                        "state": "pruned",
-                        "macro_f1": float(np.mean(scores)),
-                        "folds_run": len(scores),
-                        "seconds": round(time.perf_counter() - t0, 1),
-                        **params,
-                    }
-                )
-                if on_trial:
-                    on_trial(rows[-1])
-                raise
-            value, std = result["macro_f1_mean"], result["macro_f1_std"]
+            value, std = _cv_objective(trial, df, config, folds, progress, params, record)
         else:
-            from llm_router.data import split_dataset
-
-            frame, targets = prepare_targets(df, config)
-            split = split_dataset(
-                frame,
-                test_size=config.test_size,
-                val_size=max(config.val_size, 0.1),
-                seed=config.seed,
-                group_col=config.group_col,
-            )
-            fitted = fit(
-                split.train,
-                split.val,
-                config,
-                targets,
-                exclude_texts=list(split.val["text"]) + list(split.test["text"]),
-            )
-            value = max(h["val_macro_f1"] for h in fitted.history if h.get("val_macro_f1") is not None)
-            std = None
-        rows.append(
+            value, std = _val_objective(df, config), None
+        record(
             {
                 "trial": trial.number,
                 "state": "complete",
@@ -197,8 +158,6 @@ def tune(
                 **params,
             }
         )
-        if on_trial:
-            on_trial(rows[-1])
         return value
 
     study.optimize(objective, n_trials=trials, timeout=timeout, catch=(RuntimeError,))
@@ -206,6 +165,71 @@ def tune(
     if not completed:
         raise RouterError("no tuning trial completed (all were pruned or failed)")
     best = study.best_trial
+    best_params, config = _best_config(base, rows, best, folds, trials)
+    return TuneResult(
+        best.value, best_params, config, rows, "cv" if folds >= 2 else "val", time.perf_counter() - start
+    )
+
+
+def _cv_objective(trial, df: pd.DataFrame, config: TrainConfig, folds: int, progress, params, record):
+    """Mean and std of ``folds``-fold CV macro F1, reported fold by fold so that Optuna can prune the trial (a
+    pruned trial is recorded with the folds it ran)."""
+    import optuna
+
+    from llm_router.train.cv import cross_validate
+
+    t0 = time.perf_counter()
+    scores: list[float] = []
+
+    def report(k: int, fold_row: dict) -> None:
+        scores.append(fold_row["macro_f1"])
+        trial.report(float(np.mean(scores)), k)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    try:
+        result = cross_validate(df, config, folds=folds, progress=progress, fold_callback=report)
+    except optuna.TrialPruned:
+        record(
+            {
+                "trial": trial.number,
+                "state": "pruned",
+                "macro_f1": float(np.mean(scores)),
+                "folds_run": len(scores),
+                "seconds": round(time.perf_counter() - t0, 1),
+                **params,
+            }
+        )
+        raise
+    return result["macro_f1_mean"], result["macro_f1_std"]
+
+
+def _val_objective(df: pd.DataFrame, config: TrainConfig) -> float:
+    """The best validation macro F1 of one train/validation split."""
+    from llm_router.data import split_dataset
+    from llm_router.train.fit import fit
+    from llm_router.train.targets import prepare_targets
+
+    frame, targets = prepare_targets(df, config)
+    split = split_dataset(
+        frame,
+        test_size=config.test_size,
+        val_size=max(config.val_size, 0.1),
+        seed=config.seed,
+        group_col=config.group_col,
+    )
+    fitted = fit(
+        split.train,
+        split.val,
+        config,
+        targets,
+        exclude_texts=list(split.val["text"]) + list(split.test["text"]),
+    )
+    return max(h["val_macro_f1"] for h in fitted.history if h.get("val_macro_f1") is not None)
+
+
+def _best_config(base: TrainConfig, rows: list[dict], best, folds: int, trials: int):
+    """The best trial's searched values and the full config they make (noting the search in ``extra``)."""
     best_params = next(r for r in rows if r["trial"] == best.number)
     best_params = {
         k: v
@@ -222,9 +246,7 @@ def tune(
             "best_macro_f1": best.value,
         },
     }
-    return TuneResult(
-        best.value, best_params, config, rows, "cv" if folds >= 2 else "val", time.perf_counter() - start
-    )
+    return best_params, config
 
 
 def print_trials(result: TuneResult, console) -> None:

@@ -1,0 +1,558 @@
+"""The fine-tuning loop of ``--method finetune`` (and of SetFit's second stage): a plain PyTorch loop
+(class-weighted, label-smoothed cross-entropy, AdamW with a warm-up schedule, dynamic padding, optional frozen word
+embeddings, optional LP-FT head warm-up and model soup) that evaluates on the validation split after each epoch and
+can keep the best epoch or stop early on validation macro F1.
+
+Speed on a 2-core CPU is the main design constraint: multilingual-e5-small's 250k x 384 word-embedding matrix is
+96M of its 118M parameters, and stepping it with AdamW each batch is most of the cost, so it is frozen by default
+(the tokens of a few hundred short queries cover a tiny part of it anyway); the optimiser is PyTorch's fused AdamW;
+``trainable_layers`` trains only the top layers and computes the frozen bottom once per text
+(:mod:`llm_router.train.layer_cache`); batches are padded dynamically to their longest text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from llm_router.errors import RouterError
+from llm_router.train.config import TrainConfig
+from llm_router.train.layer_cache import (
+    compute_bottom_states,
+    freeze_bottom,
+    frozen_bottom,
+    pad_batch,
+    pad_states,
+    top_layers_only,
+)
+from llm_router.train.targets import TARGET, Targets, route_class_weights, training_rows
+from llm_router.utils.early_stopping import EarlyStopping
+from llm_router.utils.layers import layer_index, num_layers
+from llm_router.utils.probs import routes_from_labels
+from llm_router.utils.progress import Bar
+from llm_router.utils.seeding import set_seed, set_threads
+
+# Config attributes that hold dropout probabilities, per architecture family; `--dropout` sets every one of them
+# that a model's config has.
+DROPOUT_ATTRS = {
+    "bert": ("hidden_dropout_prob", "attention_probs_dropout_prob", "classifier_dropout"),  # + XLM-R, MPNet
+    "distilbert": ("dropout", "attention_dropout", "seq_classif_dropout"),
+    "modernbert": ("embedding_dropout", "attention_dropout", "mlp_dropout", "classifier_dropout"),
+}
+
+
+# ------------------------------------------------------------------------------------------------ models
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence the 'newly initialized weights' notes and similar chatter while loading models."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def load_classifier(config: TrainConfig, labels: Sequence[str], path: str | None = None):
+    """(model, tokenizer) for ``config.model`` (or the folder ``path``, e.g. a SetFit body) with a fresh
+    classification head over ``labels``."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from llm_router.models import resolve
+    from llm_router.utils import load_tokenizer
+
+    path = path or str(resolve(config.model))
+    with quiet_transformers():
+        try:
+            tokenizer = load_tokenizer(path)
+            model_config = AutoConfig.from_pretrained(
+                path,
+                num_labels=len(labels),
+                id2label=dict(enumerate(labels)),
+                label2id={label: i for i, label in enumerate(labels)},
+            )
+        except (OSError, ValueError) as exc:
+            raise RouterError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from None
+        if config.dropout is not None:
+            for attr in {a for attrs in DROPOUT_ATTRS.values() for a in attrs}:
+                if hasattr(model_config, attr):
+                    setattr(model_config, attr, config.dropout)
+        model = AutoModelForSequenceClassification.from_pretrained(path, config=model_config)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+# -------------------------------------------------------------------------------------------- prediction
+def predict_proba(
+    model, tokenizer, texts: Sequence[str], text_prefix: str = "", max_length: int = 64, batch_size: int = 64
+) -> np.ndarray:
+    """Softmax probabilities [n, num_labels]; texts are length-sorted into batches (little padding)."""
+    import torch
+
+    texts = [text_prefix + str(t) for t in texts]
+    if not texts:
+        return np.zeros((0, model.config.num_labels), dtype=np.float32)
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
+    was_training = model.training
+    accepted = model_inputs(model)
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            enc = {k: v for k, v in enc.items() if k in accepted}
+            out[idx] = torch.softmax(model(**enc).logits.float(), -1).numpy()
+    model.train(was_training)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------- fitting
+@dataclass
+class FitResult:
+    """A trained model in memory, with what it needs to predict."""
+
+    model: Any
+    tokenizer: Any
+    targets: Targets
+    text_prefix: str
+    max_length: int
+    history: list[dict]
+    best_epoch: int
+    seconds: float
+    train_rows: int  # after augmentation / over-sampling
+    config: Any = None  # the configuration as trained: every "auto" field decided (llm_router.train.recipe)
+    recipe: list = field(default_factory=list)  # the recipe's choices (llm_router.train.recipe.Choice)
+
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Probabilities over ``targets.labels``."""
+        return predict_proba(self.model, self.tokenizer, texts, self.text_prefix, self.max_length, batch_size)
+
+    def predict_routes(self, texts: Sequence[str], batch_size: int = 64) -> tuple[list[str], np.ndarray]:
+        probs = routes_from_labels(
+            self.predict_proba(texts, batch_size),
+            self.targets.labels,
+            self.targets.route_map,
+            self.targets.routes,
+        )
+        return [self.targets.routes[i] for i in probs.argmax(1)], probs
+
+
+def _param_groups(model, config: TrainConfig) -> list[dict]:
+    """Body vs head learning rates, layer-wise decay (``layer_lr_decay``: layer i of n gets
+    ``lr * decay ** (n - i)``, the embeddings ``decay ** (n + 1)``); no weight decay on biases and norms."""
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    head_lr = config.head_learning_rate or config.learning_rate
+    n_layers = num_layers(model) or 0
+    groups: dict[tuple[float, bool], list] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if not name.startswith(prefix):
+            lr = head_lr
+        elif config.layer_lr_decay == 1.0:
+            lr = config.learning_rate
+        else:
+            index = layer_index(name)
+            if index is not None:
+                depth = n_layers - index
+            elif "embed" in name:
+                depth = n_layers + 1
+            else:  # pooler, final norm: on top of the last layer
+                depth = 0
+            lr = config.learning_rate * config.layer_lr_decay**depth
+        no_decay = param.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((lr, no_decay), []).append(param)
+    return [
+        {"params": params, "lr": lr, "weight_decay": 0.0 if no_decay else config.weight_decay}
+        for (lr, no_decay), params in groups.items()
+    ]
+
+
+def _optimizer(params: list[dict], config: TrainConfig):
+    import torch
+
+    # fused: one kernel over all parameters (much faster than the per-tensor loop on CPU)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.learning_rate, fused=True)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(
+            [{**g, "weight_decay": 0.0} for g in params], lr=config.learning_rate, fused=True
+        )
+    return torch.optim.SGD(params, lr=config.learning_rate, momentum=0.9)
+
+
+def _scheduler(optimizer, config: TrainConfig, total_steps: int):
+    from transformers import get_scheduler
+
+    name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[config.scheduler]
+    return get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=int(config.warmup_ratio * total_steps),
+        num_training_steps=total_steps,
+    )
+
+
+def freeze_word_embeddings(model) -> int:
+    """Stop gradients into the input word-embedding matrix; returns how many parameters that froze."""
+    emb = model.get_input_embeddings()
+    emb.weight.requires_grad_(False)
+    return emb.weight.numel()
+
+
+def warm_up_head(model, features, y, weight_t, config: TrainConfig, pad_token_id: int) -> list[float]:
+    """Linear probing before fine-tuning (LP-FT): train only what sits above the last layer (pooler, head) for
+    ``head_warmup_epochs`` on the frozen encoder's cached output, so fine-tuning starts from a sensible head
+    instead of a random one. Cheap: the encoder runs once. Returns the per-epoch losses."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    n = num_layers(model)
+    if n is None:
+        return []
+    states = compute_bottom_states(model, features, n, pad_token_id, config.eval_batch_size)
+    params = [
+        p
+        for name, p in model.named_parameters()
+        if p.requires_grad and layer_index(name) is None and "embed" not in name
+    ]
+    optimizer = torch.optim.AdamW(params, lr=config.head_warmup_lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed + 1)
+    losses = []
+    model.train()
+    with top_layers_only(model, n) as stub:
+        for _ in range(config.head_warmup_epochs):
+            epoch_losses = []
+            for idx in torch.randperm(len(features), generator=generator).split(config.batch_size):
+                idx = idx.tolist()
+                batch = pad_batch([features[i] for i in idx], pad_token_id)
+                stub.states = pad_states([states[i] for i in idx], batch["input_ids"].shape[1])
+                loss = F.cross_entropy(
+                    model(**batch).logits, y[idx], weight=weight_t, label_smoothing=config.label_smoothing
+                )
+                loss.backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                epoch_losses.append(float(loss.detach()))
+            losses.append(float(np.mean(epoch_losses)))
+    return losses
+
+
+def fit_finetune(
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame | None,
+    config: TrainConfig,
+    targets: Targets,
+    *,
+    exclude_texts: Sequence[str] = (),
+    progress=None,
+    init_from: str | None = None,
+) -> FitResult:
+    """Train on ``train_df`` (columns text, label, target), validating on ``val_df`` after each epoch.
+
+    ``exclude_texts``: texts augmentation must never produce (the validation and test texts). ``progress``: a rich
+    Progress to report steps to (or None). ``init_from``: a folder to start from instead of ``config.model``
+    (whose profile - prefix, max length - still applies)."""
+    start = time.perf_counter()
+    set_threads(config.threads)
+    set_seed(config.seed)
+    run = _FinetuneRun(train_df, val_df, config, targets, exclude_texts, init_from)
+    budget = run.fit_to_budget(start) if config.time_budget_s else None
+    run.bar = Bar(progress, f"train {Path(str(config.model)).name}", run.total_steps * config.soup)
+    # soup > 1: a uniform "model soup" - members from the same start, their trained parameters averaged
+    history, best_epoch = run.train_member(0) if config.soup == 1 else run.soup()
+    run.bar.close()
+    run.model.eval()
+    return FitResult(
+        run.model,
+        run.tokenizer,
+        targets,
+        run.text_prefix,
+        run.max_length,
+        history,
+        best_epoch,
+        time.perf_counter() - start,
+        len(run.rows),
+        run.config,
+        [budget] if budget else [],
+    )
+
+
+class _FinetuneRun:
+    """The state of one :func:`fit_finetune` call, built in named steps: the model (:meth:`_load_model`), the
+    tokenised rows (:meth:`_encode_rows`), the frozen bottom's cached output (:meth:`_cache_bottom`); then trained
+    member by member (:meth:`train_member`, :meth:`soup`), one epoch at a time (:meth:`_epoch`)."""
+
+    def __init__(self, train_df, val_df, config: TrainConfig, targets: Targets, exclude_texts, init_from):
+        import torch
+
+        self.config, self.targets, self.val_df = config, targets, val_df
+        self.bar = Bar()
+        self._load_model(init_from)
+        self._encode_rows(train_df, exclude_texts)
+        self._cache_bottom()
+        weights = route_class_weights(train_df, config, targets)
+        self.weight_t = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        self.steps_per_epoch = (len(self.rows) + config.batch_size - 1) // config.batch_size
+        self.total_steps = self.steps_per_epoch * config.epochs
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.keep_best = self.has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
+
+    def fit_to_budget(self, start: float):
+        """Cut ``config.epochs`` to what fits ``config.time_budget_s`` (counted from ``start``), measured on two
+        timed training steps of a full batch after an untimed one; returns the recipe's choice, or None when every
+        epoch fits. The probe's gradients are discarded, and in eval mode it draws no random numbers: the model
+        and the run are unchanged."""
+        import torch
+        import torch.nn.functional as F  # noqa: N812
+
+        from llm_router.train.recipe import epochs_within_budget
+
+        config = self.config
+        if len(self.features) == 0:
+            return None
+        generator = torch.Generator().manual_seed(config.seed)
+        idx = torch.randperm(len(self.features), generator=generator)[: config.batch_size].tolist()
+        timings = []
+        with self.mounted() as stub:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                states = None if self.states is None else [self.states[i] for i in idx]
+                logits = self.forward([self.features[i] for i in idx], states, stub)
+                F.cross_entropy(logits, self.y[idx], weight=self.weight_t).backward()
+                timings.append(time.perf_counter() - t0)
+        self.model.zero_grad(set_to_none=True)
+        step = float(np.mean(timings[1:]))
+        # validation and the head warm-up run forward only (about a third of a training step per batch)
+        val_seconds = math.ceil(len(self.val_features) / config.batch_size) * step / 3
+        warmup_seconds = self.steps_per_epoch * step / 3 if config.head_warmup_epochs else 0.0
+        left = config.time_budget_s - (time.perf_counter() - start) - warmup_seconds
+        choice = epochs_within_budget(config, left, self.steps_per_epoch, step, val_seconds)
+        if choice is not None:
+            self.config = dataclasses.replace(config, epochs=choice.value)
+            self.total_steps = self.steps_per_epoch * choice.value
+        return choice
+
+    def _load_model(self, init_from: str | None) -> None:
+        """The classifier with a fresh head; word embeddings and the bottom layers frozen as configured."""
+        from llm_router.models import model_profile
+
+        config = self.config
+        profile = model_profile(config.model)
+        self.text_prefix, self.max_length = profile.text_prefix, config.max_length or profile.max_length
+        self.model, self.tokenizer = load_classifier(config, self.targets.labels, init_from)
+        if config.freeze_embeddings:
+            freeze_word_embeddings(self.model)
+        self.frozen = frozen_bottom(self.model, config.trainable_layers)
+        if self.frozen:
+            freeze_bottom(self.model, self.frozen)
+
+    def _encode_rows(self, train_df, exclude_texts) -> None:
+        """Training rows (augmented, over-sampled), their targets and tokens; the validation tokens."""
+        import torch
+
+        self.rows = training_rows(train_df, self.config, exclude_texts=exclude_texts)
+        label_index = {label: i for i, label in enumerate(self.targets.labels)}
+        self.y = torch.tensor([label_index[t] for t in self.rows[TARGET]], dtype=torch.long)
+        encode = partial(
+            _tokenize,
+            self.tokenizer,
+            text_prefix=self.text_prefix,
+            max_length=self.max_length,
+            keep=model_inputs(self.model),
+        )
+        self.features = encode(self.rows["text"])
+        self.has_val = self.val_df is not None and len(self.val_df) > 0
+        self.val_features = encode(self.val_df["text"]) if self.has_val else []
+
+    def _cache_bottom(self) -> None:
+        """The frozen bottom's output, computed once per text (None when nothing is frozen)."""
+        self.states = self.val_states = None
+        if not self.frozen:
+            return
+        pad_id, batch = self.tokenizer.pad_token_id, self.config.eval_batch_size
+        self.states = compute_bottom_states(self.model, self.features, self.frozen, pad_id, batch)
+        if self.has_val:
+            self.val_states = compute_bottom_states(self.model, self.val_features, self.frozen, pad_id, batch)
+
+    def mounted(self):
+        """Only the top layers mounted (on the cached bottom states) when some are frozen; yields the stub."""
+        return top_layers_only(self.model, self.frozen) if self.frozen else contextlib.nullcontext()
+
+    def forward(self, batch_features, batch_states, stub):
+        batch = pad_batch(batch_features, self.tokenizer.pad_token_id)
+        if stub is not None:
+            stub.states = pad_states(batch_states, batch["input_ids"].shape[1])
+        return self.model(**batch).logits
+
+    def val_label_probs(self, stub) -> np.ndarray:
+        import torch
+
+        self.model.eval()
+        val_features, val_states, size = self.val_features, self.val_states, self.config.eval_batch_size
+        out = np.zeros((len(val_features), len(self.targets.labels)), dtype=np.float32)
+        order = np.argsort([len(f["input_ids"]) for f in val_features], kind="stable")
+        with torch.inference_mode():
+            for s in range(0, len(order), size):
+                idx = order[s : s + size]
+                logits = self.forward(
+                    [val_features[i] for i in idx],
+                    None if val_states is None else [val_states[i] for i in idx],
+                    stub,
+                )
+                out[idx] = torch.softmax(logits.float(), -1).numpy()
+        self.model.train()
+        return out
+
+    def val_scores(self, stub) -> dict:
+        return _route_scores(self.val_label_probs(stub), self.val_df["label"].tolist(), self.targets)
+
+    def _epoch(self, epoch: int, member: int, optimizer, scheduler, generator, stub) -> dict:
+        """One pass over the training rows; returns the epoch's history row (validation scores included)."""
+        import torch
+        import torch.nn.functional as F  # noqa: N812
+
+        config, features, states = self.config, self.features, self.states
+        epoch_start, losses = time.perf_counter(), []
+        perm = torch.randperm(len(self.rows), generator=generator).tolist()
+        for s in range(0, len(perm), config.batch_size):
+            idx = perm[s : s + config.batch_size]
+            logits = self.forward(
+                [features[i] for i in idx], None if states is None else [states[i] for i in idx], stub
+            )
+            loss = F.cross_entropy(
+                logits, self.y[idx], weight=self.weight_t, label_smoothing=config.label_smoothing
+            )
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.trainable, 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            losses.append(float(loss.detach()))
+            self.bar.advance(info=f"epoch {epoch} loss {np.mean(losses):.3f}")
+        row = {
+            "epoch": epoch,
+            "train_loss": float(np.mean(losses)),
+            "val_macro_f1": None,
+            "val_accuracy": None,
+            "lr": float(max(scheduler.get_last_lr())),
+            "seconds": round(time.perf_counter() - epoch_start, 2),
+        }
+        if config.soup > 1:
+            row["member"] = member
+        if self.has_val:
+            row.update(self.val_scores(stub))
+        return row
+
+    def train_member(self, member: int) -> tuple[list[dict], int]:
+        """One fine-tuning run from the current parameters; member > 0 only changes the order and dropout."""
+        import torch
+
+        config, model = self.config, self.model
+        member_seed = config.seed + 1000 * member
+        torch.manual_seed(member_seed)
+        if config.head_warmup_epochs:
+            warm_up_head(model, self.features, self.y, self.weight_t, config, self.tokenizer.pad_token_id)
+        optimizer = _optimizer(_param_groups(model, config), config)
+        scheduler = _scheduler(optimizer, config, self.total_steps)
+        generator = torch.Generator().manual_seed(member_seed)
+        history: list[dict] = []
+        stop, best_state = EarlyStopping(config.early_stopping_patience, best_epoch=config.epochs), None
+        model.train()
+        with self.mounted() as stub:
+            for epoch in range(1, config.epochs + 1):
+                row = self._epoch(epoch, member, optimizer, scheduler, generator, stub)
+                history.append(row)
+                if not self.has_val:
+                    continue
+                if stop.update(row["val_macro_f1"], epoch):
+                    # kept by parameter object: names change while only the top layers are mounted
+                    if self.keep_best:
+                        best_state = [(p, p.detach().clone()) for p in self.trainable]
+                elif stop.should_stop:
+                    break
+        if not (self.keep_best and best_state is not None):
+            return history, len(history)
+        with torch.no_grad():
+            for param, saved in best_state:
+                param.copy_(saved)
+        return history, stop.best_epoch
+
+    def soup(self) -> tuple[list[dict], int]:
+        """``config.soup`` members trained from the same start, their parameters averaged."""
+        import torch
+
+        config, trainable = self.config, self.trainable
+        start_state = [p.detach().clone() for p in trainable]
+        total = [torch.zeros_like(p) for p in trainable]
+        history, best_epochs = [], []
+        for member in range(config.soup):
+            with torch.no_grad():
+                for param, saved in zip(trainable, start_state, strict=True):
+                    param.copy_(saved)
+            member_history, member_best = self.train_member(member)
+            history += member_history
+            best_epochs.append(member_best)
+            for acc, param in zip(total, trainable, strict=True):
+                acc += param.detach()
+        with torch.no_grad():
+            for param, acc in zip(trainable, total, strict=True):
+                param.copy_(acc / config.soup)
+        best_epoch = int(round(float(np.mean(best_epochs))))
+        if self.has_val:
+            with self.mounted() as stub:
+                scores = self.val_scores(stub)
+            history.append({"epoch": config.epochs, "member": "soup", "train_loss": None, **scores})
+        return history, best_epoch
+
+
+def model_inputs(model) -> set[str]:
+    """The tokenizer outputs this model's forward accepts (ModernBERT, DistilBERT take no token_type_ids)."""
+    import inspect
+
+    return set(inspect.signature(model.forward).parameters)
+
+
+def _tokenize(
+    tokenizer, texts, text_prefix: str, max_length: int, keep: set[str] | None = None
+) -> list[dict[str, list[int]]]:
+    enc = tokenizer([text_prefix + str(t) for t in texts], truncation=True, max_length=max_length)
+    keys = [k for k in enc if keep is None or k in keep]
+    return [{k: enc[k][i] for k in keys} for i in range(len(enc["input_ids"]))]
+
+
+def _route_scores(label_probs: np.ndarray, true_routes: list[str], targets: Targets) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    route_probs = routes_from_labels(label_probs, targets.labels, targets.route_map, targets.routes)
+    pred = [targets.routes[i] for i in route_probs.argmax(1)]
+    return {
+        "val_macro_f1": float(
+            f1_score(true_routes, pred, labels=targets.routes, average="macro", zero_division=0)
+        ),
+        "val_accuracy": float(accuracy_score(true_routes, pred)),
+    }
