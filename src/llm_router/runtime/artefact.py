@@ -129,3 +129,25 @@ def read_router_info(path: str | Path) -> tuple[Path, RouterInfo]:
     )
     info.route_matrix()  # fail early on an inconsistent route map
     return path, info
+
+
+def update_router_json(folder: str | Path, **fields: Any) -> Path:
+    """Set (or, with ``None``, remove) top-level fields of ``folder/router.json``, atomically; creates the file
+    from the folder's own description (:func:`read_router_info`) when there is none."""
+    from llm_router.utils import atomic_write_json
+
+    folder = Path(folder)
+    path = folder / "router.json"
+    _, info = read_router_info(folder)
+    raw = dict(info.raw) or {
+        "format": "llm-router/1",
+        "kind": info.kind,
+        "labels": info.labels,
+        "routes": info.routes,
+    }
+    for key, value in fields.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return atomic_write_json(path, raw)

@@ -1,0 +1,88 @@
+"""Temperature scaling stored in a model folder: ``calibration.json``, named by ``router.json:calibration``.
+
+``calibration.json`` = :class:`Calibration` as a dict. The Predictor divides the model's logits by
+``temperature`` before the softmax; a folder without the file (or with ``router.json:calibration`` unset)
+behaves exactly as before (temperature 1). Fitting lives in :mod:`llm_router.eval.calibration`; this module only
+reads, writes and applies, so serving needs no scipy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from llm_router.errors import RouterError
+
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass
+class Calibration:
+    """Temperature scaling of one artefact: route probabilities are ``softmax(logits / temperature) @ M``.
+
+    ``fitted_on`` says which rows chose the temperature (e.g. ``"val split of data.csv (77 rows)"``); ``before``
+    and ``after`` hold the ECE / Brier / NLL measured on those rows with temperature 1 and with the fitted one."""
+
+    temperature: float = 1.0
+    method: str = "temperature"
+    fitted_on: str = ""
+    n: int = 0
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+    created_by: str = "router calibrate"
+
+    def __post_init__(self) -> None:
+        if self.method != "temperature":
+            raise RouterError(f"unknown calibration method {self.method!r} (known: temperature)")
+        t = float(self.temperature)
+        if not math.isfinite(t) or t <= 0:
+            raise RouterError(f"calibration temperature must be a positive number (got {self.temperature!r})")
+        self.temperature = t
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Calibration:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_calibration(folder: str | Path, raw: dict[str, Any] | None = None) -> Calibration | None:
+    """The folder's calibration, or ``None`` when ``router.json`` names none (``raw``: router.json's content)."""
+    folder = Path(folder)
+    if raw is None:
+        from llm_router.runtime.artefact import read_router_info
+
+        folder, info = read_router_info(folder)
+        raw = info.raw
+    name = raw.get("calibration")
+    if not name:
+        return None
+    path = folder / str(name)
+    if not path.exists():
+        raise RouterError(f"{folder / 'router.json'} names calibration file {name!r}, which is missing")
+    from llm_router.utils import read_json
+
+    try:
+        return Calibration.from_dict(read_json(path))
+    except (ValueError, TypeError) as exc:
+        raise RouterError(f"{path}: not a valid calibration ({exc})") from None
+
+
+def write_calibration(folder: str | Path, calibration: Calibration | None) -> Path:
+    """Write ``calibration.json`` and point ``router.json`` at it (both atomically); ``None`` removes it."""
+    from llm_router.runtime.artefact import update_router_json
+    from llm_router.utils import atomic_write_json
+
+    folder = Path(folder)
+    path = folder / CALIBRATION_FILE
+    if calibration is None:
+        update_router_json(folder, calibration=None)
+        path.unlink(missing_ok=True)
+        return path
+    atomic_write_json(path, calibration.to_dict())
+    update_router_json(folder, calibration=CALIBRATION_FILE)
+    return path
