@@ -18,6 +18,18 @@ def _pyplot():
     return plt
 
 
+def _finish(plt, fig, ax, path: str | os.PathLike[str], title: str, fontsize: float | None = None) -> Path:
+    """Title, tight layout, save as PNG (creating the folder), close."""
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def confusion_matrix_png(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike[str], title: str = ""
 ) -> Path:
@@ -44,14 +56,7 @@ def confusion_matrix_png(
                 fontsize=8,
                 color="white" if share[i, j] > 0.6 else "black",
             )
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title)
 
 
 def training_curves_png(history: Sequence[dict], path: str | os.PathLike[str], title: str = "") -> Path:
@@ -77,14 +82,7 @@ def training_curves_png(history: Sequence[dict], path: str | os.PathLike[str], t
     if ax2 is not None:
         ax2.set_ylabel("validation macro F1", color="tab:orange")
         ax2.set_ylim(0, 1)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title)
 
 
 def reliability_png(before: dict, after: dict | None, path: str | os.PathLike[str], title: str = "") -> Path:
@@ -108,14 +106,7 @@ def reliability_png(before: dict, after: dict | None, path: str | os.PathLike[st
     ax.set_xlabel("confidence (top route probability, bin mean)")
     ax.set_ylabel("accuracy in bin")
     ax.legend(loc="upper left", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title, fontsize=9)
 
 
 def cost_quality_png(result: dict, path: str | os.PathLike[str], title: str = "") -> Path:
@@ -149,11 +140,4 @@ def cost_quality_png(result: dict, path: str | os.PathLike[str], title: str = ""
     ax.set_xlabel("mean cost per query")
     ax.set_ylabel("mean quality")
     ax.legend(loc="lower right", fontsize=8)
-    if title:
-        ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title, fontsize=9)

@@ -52,37 +52,21 @@ class Calibration:
 
 def read_calibration(folder: str | Path, raw: dict[str, Any] | None = None) -> Calibration | None:
     """The folder's calibration, or ``None`` when ``router.json`` names none (``raw``: router.json's content)."""
-    folder = Path(folder)
-    if raw is None:
-        from llm_router.runtime.artefact import read_router_info
+    from llm_router.runtime.artefact import read_sidecar
 
-        folder, info = read_router_info(folder)
-        raw = info.raw
-    name = raw.get("calibration")
-    if not name:
+    data = read_sidecar(folder, raw, "calibration", "calibration")
+    if data is None:
         return None
-    path = folder / str(name)
-    if not path.exists():
-        raise RouterError(f"{folder / 'router.json'} names calibration file {name!r}, which is missing")
-    from llm_router.utils import read_json
-
     try:
-        return Calibration.from_dict(read_json(path))
+        return Calibration.from_dict(data)
     except (ValueError, TypeError) as exc:
-        raise RouterError(f"{path}: not a valid calibration ({exc})") from None
+        raise RouterError(f"{folder}: calibration file is not valid ({exc})") from None
 
 
 def write_calibration(folder: str | Path, calibration: Calibration | None) -> Path:
     """Write ``calibration.json`` and point ``router.json`` at it (both atomically); ``None`` removes it."""
-    from llm_router.runtime.artefact import update_router_json
-    from llm_router.utils import atomic_write_json
+    from llm_router.runtime.artefact import write_sidecar
 
-    folder = Path(folder)
-    path = folder / CALIBRATION_FILE
-    if calibration is None:
-        update_router_json(folder, calibration=None)
-        path.unlink(missing_ok=True)
-        return path
-    atomic_write_json(path, calibration.to_dict())
-    update_router_json(folder, calibration=CALIBRATION_FILE)
-    return path
+    return write_sidecar(
+        folder, "calibration", CALIBRATION_FILE, calibration.to_dict() if calibration else None
+    )

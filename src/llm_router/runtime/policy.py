@@ -141,42 +141,25 @@ class CompiledPolicy:
 
 def read_policy(folder: str | Path, raw: dict[str, Any] | None = None) -> Policy | None:
     """The folder's policy, or ``None`` when ``router.json`` names none (``raw``: router.json's content)."""
-    folder = Path(folder)
-    if raw is None:
-        from llm_router.runtime.artefact import read_router_info
+    from llm_router.runtime.artefact import read_sidecar
 
-        folder, info = read_router_info(folder)
-        raw = info.raw
-    name = raw.get("policy")
-    if not name:
+    data = read_sidecar(folder, raw, "policy", "policy")
+    if data is None:
         return None
-    path = folder / str(name)
-    if not path.exists():
-        raise RouterError(f"{folder / 'router.json'} names policy file {name!r}, which is missing")
-    from llm_router.utils import read_json
-
     try:
-        return Policy.from_dict(read_json(path))
+        return Policy.from_dict(data)
     except (ValueError, TypeError) as exc:
-        raise RouterError(f"{path}: not a valid policy ({exc})") from None
+        raise RouterError(f"{folder}: policy file is not valid ({exc})") from None
 
 
 def write_policy(folder: str | Path, policy: Policy | None) -> Path:
     """Write ``policy.json`` and point ``router.json`` at it (atomically); ``None`` removes it (argmax)."""
-    from llm_router.runtime.artefact import read_router_info, update_router_json
-    from llm_router.utils import atomic_write_json
+    from llm_router.runtime.artefact import read_router_info, write_sidecar
 
-    folder = Path(folder)
-    path = folder / POLICY_FILE
-    if policy is None:
-        update_router_json(folder, policy=None)
-        path.unlink(missing_ok=True)
-        return path
-    _, info = read_router_info(folder)
-    policy.compile(info.routes)  # refuse a policy that does not fit the model's routes
-    atomic_write_json(path, policy.to_dict())
-    update_router_json(folder, policy=POLICY_FILE)
-    return path
+    if policy is not None:
+        _, info = read_router_info(folder)
+        policy.compile(info.routes)  # refuse a policy that does not fit the model's routes
+    return write_sidecar(folder, "policy", POLICY_FILE, policy.to_dict() if policy else None)
 
 
 def outcome_columns(columns, routes: list[str]) -> tuple[list[str], list[str]]:
