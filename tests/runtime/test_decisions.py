@@ -131,3 +131,19 @@ def test_missing_or_broken_files_are_router_errors(model_copy):
     (model_copy / "calibration.json").write_text(json.dumps({"temperature": -1}))
     with pytest.raises(RouterError, match="positive"):
         Predictor.load(model_copy)
+
+
+def test_int8_onnx_folder_is_calibrated_like_any_other(tiny_onnx_dir, tmp_path):
+    from llm_router.eval.calibrate import calibrate_model
+
+    model = shutil.copytree(tiny_onnx_dir, tmp_path / "onnx")
+    cal = calibrate_model(model, threads=1)
+    assert cal.n == 30 and cal.after["nll"] <= cal.before["nll"] + 1e-9
+    predictor = Predictor.load(model, threads=1)
+    assert predictor.kind == "onnx" and predictor.temperature == cal.temperature
+    logits = predictor.predict_logits(TEXTS)
+    z = logits / cal.temperature
+    expected = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(
+        predictor.predict(TEXTS).route_probs, expected / expected.sum(1, keepdims=True), atol=1e-5
+    )
