@@ -232,7 +232,7 @@ def print_costeval(result: dict, console) -> None:
         lines.append(f"oracle: {result['oracle_note']}")
     lines.append(f"wrote {result['out']}/costquality.json and costquality.png")
     for line in lines:
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, markup=False)
 
 
 def costeval_if_outcomes(
