@@ -19,13 +19,15 @@ def _model_folder(model: Path) -> Path:
     return model.parent if model.is_file() else model
 
 
-def fit_and_print_calibration(model: Path, df, threads: int | None):
+def fit_and_print_calibration(model: Path, df, threads: int | None, bias: bool = False):
     from llm_router.eval.calibrate import calibrate_model
 
-    cal = calibrate_model(model, df, threads=threads)
+    cal = calibrate_model(model, df, threads=threads, bias=bias)
     b, a = cal.before, cal.after
     console.print(
-        f"temperature {cal.temperature:.4f} fitted on {cal.fitted_on}: ECE {b['ece']:.3f} -> {a['ece']:.3f}, "
+        f"temperature {cal.temperature:.4f}"
+        + (f" + bias {', '.join(f'{b:+.3f}' for b in cal.bias)}" if cal.bias else "")
+        + f" fitted on {cal.fitted_on}: ECE {b['ece']:.3f} -> {a['ece']:.3f}, "
         f"Brier {b['brier']:.3f} -> {a['brier']:.3f}, NLL {b['nll']:.3f} -> {a['nll']:.3f}; "
         f"wrote {_model_folder(model) / 'calibration.json'}",
         highlight=False,
@@ -44,6 +46,13 @@ def calibrate(
     label_col: Annotated[str | None, typer.Option("--label-col", help="Route column of --data.")] = None,
     remove: Annotated[
         bool, typer.Option("--remove", help="Remove the folder's calibration (temperature 1 again).")
+    ] = False,
+    bias: Annotated[
+        bool,
+        typer.Option(
+            "--bias",
+            help="Also fit a logit bias per label (temperature+bias): corrects the prior shift of class weights.",
+        ),
     ] = False,
     threads: ThreadsOpt = None,
     json_path: JsonOpt = None,
@@ -67,7 +76,7 @@ def calibrate(
         df = load_dataset(
             data, text_col or known.get("text_col") or "text", label_col or known.get("label_col") or "label"
         )
-    cal = fit_and_print_calibration(model, df, threads)
+    cal = fit_and_print_calibration(model, df, threads, bias)
     if json_path:
         atomic_write_json(json_path, cal.to_dict())
         console.print(f"wrote {json_path}")

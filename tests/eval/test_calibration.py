@@ -71,3 +71,18 @@ def test_noise_floor_is_small_for_many_rows_and_larger_for_few():
 
     many, few = ece_noise_floor(p, n_sim=50), ece_noise_floor(p[:80], n_sim=50)
     assert many < 0.03 < few
+
+
+def test_temperature_bias_undoes_a_prior_shift():
+    from llm_router.eval.calibration import fit_temperature_bias
+
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(20000, 3)) * 1.5
+    y = (rng.random(len(z))[:, None] > softmax_t(z).cumsum(axis=1)).sum(axis=1)
+    shifted = 2.0 * z + np.array([0.0, 1.0, -1.0])  # too sharp, and leaning towards label 1
+    t, b = fit_temperature_bias(shifted, y)
+    assert t == pytest.approx(2.0, rel=0.1)
+    assert b == pytest.approx([0.0, -0.5, 0.5], abs=0.1)  # (2z + s) / 2 + b = z  <=>  b = -s / 2
+    t_only = fit_temperature(shifted, y)
+    with_bias = expected_calibration_error(route_probs(shifted, t, None, b), y)
+    assert with_bias < expected_calibration_error(softmax_t(shifted, t_only), y)

@@ -147,3 +147,16 @@ def test_int8_onnx_folder_is_calibrated_like_any_other(tiny_onnx_dir, tmp_path):
     np.testing.assert_allclose(
         predictor.predict(TEXTS).route_probs, expected / expected.sum(1, keepdims=True), atol=1e-5
     )
+
+
+def test_predictor_applies_temperature_and_bias(model_copy):
+    logits = Predictor.load(model_copy, threads=1).predict_logits(TEXTS)
+    bias = [0.0, 2.0, -1.0]
+    write_calibration(model_copy, Calibration(temperature=1.5, method="temperature+bias", bias=bias))
+    probs = Predictor.load(model_copy, threads=1).predict(TEXTS).route_probs
+    z = logits / 1.5 + np.array(bias)
+    expected = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(probs, expected / expected.sum(1, keepdims=True), atol=1e-5)
+    write_calibration(model_copy, Calibration(temperature=1.0, method="temperature+bias", bias=[0.0, 1.0]))
+    with pytest.raises(RouterError, match="bias"):
+        Predictor.load(model_copy)

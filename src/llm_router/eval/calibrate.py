@@ -38,13 +38,21 @@ def calibration_report(
     logits, y = _labelled(predictor, np.asarray(logits, dtype=np.float64), labels)
     matrix = None if predictor.labels == predictor.routes else predictor.info.route_matrix()
     temperature = float(getattr(predictor, "temperature", 1.0))
+    bias = getattr(predictor, "logit_bias", None)
+    calibrated = temperature != 1.0 or bias is not None
     before = calibration_summary(route_probs(logits, 1.0, matrix), y)
-    after = calibration_summary(route_probs(logits, temperature, matrix), y)
-    out = {"temperature": temperature, "calibrated": temperature != 1.0, "before": before, "after": after}
+    after = calibration_summary(route_probs(logits, temperature, matrix, bias), y)
+    out = {
+        "temperature": temperature,
+        "bias": None if bias is None else [float(b) for b in bias],
+        "calibrated": calibrated,
+        "before": before,
+        "after": after,
+    }
     if png:
         from llm_router.eval.plots import reliability_png
 
-        reliability_png(before, after if temperature != 1.0 else None, png, title=title)
+        reliability_png(before, after if calibrated else None, png, title=title)
         out["reliability_png"] = str(png)
     return out
 
@@ -56,9 +64,11 @@ def calibrate_model(
     threads: int | None = None,
     batch_size: int = 64,
     write: bool = True,
+    bias: bool = False,
 ):
     """Fit the temperature of ``model`` (a folder or ``.onnx`` file) on ``df`` (columns text, label; ``None`` =
-    the model's own validation split) and, with ``write``, store it in the folder. Returns the
+    the model's own validation split) and, with ``write``, store it in the folder; ``bias`` also fits a logit bias
+    per label (method ``temperature+bias``). Returns the
     :class:`~llm_router.runtime.calibration.Calibration`."""
     from llm_router.eval.evaluate import held_out_split
     from llm_router.runtime import Predictor
@@ -75,19 +85,27 @@ def calibrate_model(
     logits = predictor.predict_logits(df["text"].astype(str).tolist(), batch_size=batch_size)
     logits, y = _labelled(predictor, np.asarray(logits, dtype=np.float64), df["label"])
     matrix = None if predictor.labels == predictor.routes else predictor.info.route_matrix()
-    temperature = fit_temperature(logits, y, matrix)
+    offsets = None
+    if bias:
+        from llm_router.eval.calibration import fit_temperature_bias
 
-    def measure(t: float) -> dict[str, float]:
-        p = route_probs(logits, t, matrix)
+        temperature, offsets = fit_temperature_bias(logits, y, matrix)
+    else:
+        temperature = fit_temperature(logits, y, matrix)
+
+    def measure(t: float, b=None) -> dict[str, float]:
+        p = route_probs(logits, t, matrix, b)
         s = calibration_summary(p, y)
         return {"ece": s["ece"], "brier": s["brier"], "nll": negative_log_likelihood(p, y)}
 
     calibration = Calibration(
         temperature=round(temperature, 6),
+        method="temperature+bias" if bias else "temperature",
+        bias=None if offsets is None else [round(float(b), 6) for b in offsets],
         fitted_on=f"{where} ({len(y)} rows)",
         n=int(len(y)),
         before=measure(1.0),
-        after=measure(temperature),
+        after=measure(temperature, offsets),
     )
     if write:
         write_calibration(predictor.path, calibration)
@@ -101,7 +119,7 @@ def print_calibration(report: dict, console) -> None:
         f"calibration on {b['n']} rows (15 bins; ECE of a perfectly calibrated model on as many rows: "
         f"{a['ece_noise_floor']:.3f}): before ECE {b['ece']:.3f}, Brier {b['brier']:.3f}, NLL {b['nll']:.3f}"
         + (
-            f"; after (temperature {report['temperature']:.3f}) ECE {a['ece']:.3f}, Brier {a['brier']:.3f}, "
+            f"; after (temperature {report['temperature']:.3f}{' + bias' if report.get('bias') else ''}) ECE {a['ece']:.3f}, Brier {a['brier']:.3f}, "
             f"NLL {a['nll']:.3f}"
             if report["calibrated"]
             else "; the model has no calibration.json (router calibrate / router eval --calibrate)"

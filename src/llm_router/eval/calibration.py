@@ -114,8 +114,14 @@ def calibration_summary(probs: np.ndarray, y: np.ndarray, n_bins: int = N_BINS) 
     }
 
 
-def route_probs(logits: np.ndarray, temperature: float, matrix: np.ndarray | None = None) -> np.ndarray:
-    """``softmax(logits / T)``, summed into routes by ``matrix`` ([n_labels, n_routes]) when given."""
+def route_probs(
+    logits: np.ndarray, temperature: float, matrix: np.ndarray | None = None, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """``softmax(logits / T + bias)``, summed into routes by ``matrix`` ([n_labels, n_routes]) when given."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if bias is not None:
+        logits = logits / float(temperature) + np.asarray(bias, dtype=np.float64)
+        temperature = 1.0
     p = softmax_t(logits, temperature)
     return p if matrix is None else p @ np.asarray(matrix, dtype=np.float64)
 
@@ -152,3 +158,33 @@ def label_indices(labels: Sequence[str], routes: Sequence[str]) -> tuple[np.ndar
     y = np.array([index.get(str(label), -1) for label in labels], dtype=np.int64)
     keep = y >= 0
     return y, keep
+
+
+def fit_temperature_bias(
+    logits: np.ndarray, y: np.ndarray, matrix: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """``(T, bias)`` minimising the NLL of ``softmax(logits / T + bias)`` (bias per label, the first fixed at 0):
+    temperature scaling plus a prior correction, for models trained with class weights or over-sampling, whose
+    probabilities lean towards the minority routes (one temperature cannot undo that)."""
+    from scipy.optimize import minimize
+
+    logits = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(y, dtype=np.int64)
+    if logits.ndim != 2 or len(logits) != len(y) or len(y) == 0:
+        raise RouterError(f"cannot fit a temperature on logits {logits.shape} and {len(y)} labels")
+    k = logits.shape[1]
+
+    def unpack(x):
+        return float(np.exp(np.clip(x[0], np.log(T_MIN), np.log(T_MAX)))), np.concatenate([[0.0], x[1:]])
+
+    def nll(x) -> float:
+        t, b = unpack(x)
+        return negative_log_likelihood(route_probs(logits, t, matrix, b), y)
+
+    start = np.concatenate([[np.log(fit_temperature(logits, y, matrix))], np.zeros(k - 1)])
+    res = minimize(
+        nll, start, method="L-BFGS-B", bounds=[(np.log(T_MIN), np.log(T_MAX))] + [(-10, 10)] * (k - 1)
+    )
+    best = res.x if res.fun < nll(start) else start
+    t, b = unpack(best)
+    return t, b

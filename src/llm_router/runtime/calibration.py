@@ -20,13 +20,15 @@ CALIBRATION_FILE = "calibration.json"
 
 @dataclass
 class Calibration:
-    """Temperature scaling of one artefact: route probabilities are ``softmax(logits / temperature) @ M``.
+    """Temperature scaling of one artefact: route probabilities are ``softmax(logits / temperature + bias) @ M``
+    (``bias`` 0 unless ``method`` is ``temperature+bias``).
 
     ``fitted_on`` says which rows chose the temperature (e.g. ``"val split of data.csv (77 rows)"``); ``before``
     and ``after`` hold the ECE / Brier / NLL measured on those rows with temperature 1 and with the fitted one."""
 
     temperature: float = 1.0
-    method: str = "temperature"
+    method: str = "temperature"  # or "temperature+bias": softmax(logits / temperature + bias)
+    bias: list[float] | None = None  # per label (router.json labels order), only for temperature+bias
     fitted_on: str = ""
     n: int = 0
     before: dict[str, float] = field(default_factory=dict)
@@ -34,8 +36,14 @@ class Calibration:
     created_by: str = "router calibrate"
 
     def __post_init__(self) -> None:
-        if self.method != "temperature":
-            raise RouterError(f"unknown calibration method {self.method!r} (known: temperature)")
+        if self.method not in ("temperature", "temperature+bias"):
+            raise RouterError(
+                f"unknown calibration method {self.method!r} (known: temperature, temperature+bias)"
+            )
+        if self.bias is not None:
+            self.bias = [float(b) for b in self.bias]
+            if not all(math.isfinite(b) for b in self.bias):
+                raise RouterError("calibration bias must hold finite numbers")
         t = float(self.temperature)
         if not math.isfinite(t) or t <= 0:
             raise RouterError(f"calibration temperature must be a positive number (got {self.temperature!r})")

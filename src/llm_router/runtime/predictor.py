@@ -99,6 +99,12 @@ class Predictor:
 
         self.calibration = read_calibration(self.path, self.info.raw)
         self.temperature = self.calibration.temperature if self.calibration else 1.0
+        bias = self.calibration.bias if self.calibration else None
+        if bias is not None and len(bias) != len(self.labels):
+            raise RouterError(
+                f"{self.path}: calibration bias has {len(bias)} values for {len(self.labels)} labels"
+            )
+        self.logit_bias = None if bias is None else np.asarray(bias, dtype=np.float32)
         policy = read_policy(self.path, self.info.raw)
         self.policy = policy.compile(self.routes) if policy is not None else None
 
@@ -123,8 +129,10 @@ class Predictor:
         raise NotImplementedError
 
     def _make_prediction(self, logits: np.ndarray) -> Prediction:
-        if self.temperature != 1.0:
+        if self.temperature != 1.0 or self.logit_bias is not None:
             logits = np.asarray(logits, dtype=np.float32) / np.float32(self.temperature)
+            if self.logit_bias is not None:
+                logits = logits + self.logit_bias
         label_probs = softmax(logits)
         labels = self.labels
         label_idx = label_probs.argmax(axis=1)
