@@ -1007,9 +1007,17 @@ def eval_command(
         ),
     ] = None,
     threads: ThreadsOpt = None,
+    calibrate: Annotated[
+        bool,
+        typer.Option(
+            "--calibrate",
+            help="First fit a temperature on the model's validation split and store it (router calibrate).",
+        ),
+    ] = False,
     json_path: JsonOpt = None,
 ) -> None:
-    """Accuracy, macro/weighted F1 with a bootstrap interval, per-class scores, confusion matrix, misroutes."""
+    """Accuracy, macro/weighted F1 with a bootstrap interval, per-class scores, confusion matrix, misroutes;
+    ECE and Brier score before/after calibration with a reliability diagram."""
     from llm_router.eval import evaluate, print_report
     from llm_router.utils import atomic_write_json
 
@@ -1029,7 +1037,16 @@ def eval_command(
     if png is None:
         folder = model if model.is_dir() else model.parent
         png = json_path.with_suffix(".png") if json_path else folder / "eval_confusion_matrix.png"
-    report = evaluate(model, df, n_boot=n_boot, threads=threads, confusion_png=png)
+    if calibrate:
+        from llm_router.cli_decisions import fit_and_print_calibration
+
+        fit_and_print_calibration(model, None, threads)
+    reliability = png.with_name(png.name.replace("confusion_matrix", "reliability"))
+    if reliability == png:
+        reliability = png.with_name(f"{png.stem}_reliability.png")
+    report = evaluate(
+        model, df, n_boot=n_boot, threads=threads, confusion_png=png, reliability_png=reliability
+    )
     print_report(report, console, title=f"router eval {model}")
     if json_path:
         atomic_write_json(json_path, report)
@@ -1252,10 +1269,17 @@ def report(
         )
 
 
+# calibrate, policy, costeval: registered on `app` by their own module
+from llm_router import cli_decisions  # noqa: E402, F401
+
+
 def main() -> None:
     """Entry point of the `router` console script."""
     app()
 
 
 if __name__ == "__main__":
-    main()
+    # run the importable module's app: the commands of cli_decisions are registered on that one
+    from llm_router.cli import main as _main
+
+    _main()

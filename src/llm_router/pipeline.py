@@ -374,7 +374,18 @@ def stage_compare(cfg: PipelineConfig, out: Path) -> str:
     return (
         f"{len(rows)} artefacts; best F1 {best['model']} {best['macro_f1']:.3f}; fastest {fastest['model']} "
         f"p50 {fastest['p50_ms']:.2f} ms; serving {choice['artefact']}: {choice['reason']}"
-    )
+    ) + _costeval_summary(out)
+
+
+def _costeval_summary(out: Path) -> str:
+    """When the data has score_<route> / cost_<route> columns: the final artefact's cost-quality evaluation on its
+    test split, in ``costeval/`` (see `router costeval`)."""
+    from llm_router.eval.costeval import costeval_if_outcomes
+
+    res = costeval_if_outcomes(out / _final_artefact(out), out / "costeval", n_boot=200)
+    if res is None:
+        return ""
+    return f"; cost-quality AIQ {res['aiq']:.3f} vs zero router {res['aiq_zero_router']:.3f}"
 
 
 def _final_artefact(out: Path) -> str:

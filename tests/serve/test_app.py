@@ -17,7 +17,8 @@ def test_route_returns_route_confidence_and_scores(fake_server):
     resp = httpx.post(fake_server.base_url + "/route", json={"text": "write a haiku about autumn"})
     assert resp.status_code == 200
     body = resp.json()
-    assert set(body) == {"route", "confidence", "scores", "model", "latency_ms"}
+    assert set(body) == {"route", "confidence", "scores", "policy", "reason", "model", "latency_ms"}
+    assert (body["policy"], body["reason"]) == ("argmax", "highest probability")
     assert set(body["scores"]) == {"Claude", "gemini-mini", "gpt-o1"}
     assert sum(body["scores"].values()) == pytest.approx(1.0)
     assert body["route"] == max(body["scores"], key=body["scores"].get)

@@ -88,12 +88,15 @@ def evaluate(
     batch_size: int = 64,
     threads: int | None = None,
     confusion_png: str | os.PathLike[str] | None = None,
+    reliability_png: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Score ``model`` (a model folder / ``.onnx`` file, or a loaded :class:`~llm_router.runtime.Predictor`) on
     ``df`` (columns text, label; ``None`` = the model's own held-out test split).
 
     Returns :func:`~llm_router.eval.metrics.classification_report`'s dict plus ``model``, ``data``, ``split``
-    (``test`` or ``all``) and ``train_overlap`` (rows of ``df`` seen in training, when known)."""
+    (``test`` or ``all``), ``train_overlap`` (rows of ``df`` seen in training, when known) and, for a
+    runtime Predictor, ``calibration`` (ECE / Brier before and after the folder's temperature, see
+    :func:`~llm_router.eval.calibrate.calibration_report`; ``reliability_png`` draws its diagram)."""
     from llm_router.eval.metrics import classification_report
 
     predictor = _load_predictor(model, threads=threads)
@@ -107,7 +110,12 @@ def evaluate(
     if len(df) == 0:
         raise RouterError("no rows to evaluate")
     texts = df["text"].astype(str).tolist()
-    pred = predictor.predict(texts, batch_size=batch_size)
+    logits = None
+    if hasattr(predictor, "predict_logits"):  # one forward: raw logits for calibration, then the prediction
+        logits = predictor.predict_logits(texts, batch_size=batch_size)
+        pred = predictor.prediction_from_logits(logits)
+    else:
+        pred = predictor.predict(texts, batch_size=batch_size)
     routes = list(predictor.routes)
     extra = sorted(set(df["label"]) - set(routes))  # labels the model cannot predict: recall 0, kept visible
     probs = np.asarray(pred.route_probs, dtype=float)
@@ -133,6 +141,14 @@ def evaluate(
             "unknown_labels": extra,
         }
     )
+    if logits is not None:
+        from llm_router.eval.calibrate import calibration_report
+
+        report["calibration"] = calibration_report(
+            predictor, logits, df["label"], reliability_png, title=f"reliability, n={len(df)}"
+        )
+        if getattr(predictor, "policy", None) is not None:
+            report["policy"] = predictor.policy.policy.to_dict()
     if confusion_png:
         from llm_router.eval.plots import confusion_matrix_png
 
@@ -182,3 +198,11 @@ def print_report(report: dict, console, title: str = "evaluation") -> None:
         console.print(mis)
     if report.get("confusion_png"):
         console.print(f"confusion matrix figure: {report['confusion_png']}", highlight=False)
+    if report.get("calibration"):
+        from llm_router.eval.calibrate import print_calibration
+
+        print_calibration(report["calibration"], console)
+    if report.get("policy"):
+        console.print(
+            f"routes decided by the folder's policy: rule {report['policy']['rule']}", highlight=False
+        )

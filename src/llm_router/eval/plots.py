@@ -18,6 +18,18 @@ def _pyplot():
     return plt
 
 
+def _finish(plt, fig, ax, path: str | os.PathLike[str], title: str, fontsize: float | None = None) -> Path:
+    """Title, tight layout, save as PNG (creating the folder), close."""
+    if title:
+        ax.set_title(title, fontsize=fontsize)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def confusion_matrix_png(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | os.PathLike[str], title: str = ""
 ) -> Path:
@@ -44,14 +56,7 @@ def confusion_matrix_png(
                 fontsize=8,
                 color="white" if share[i, j] > 0.6 else "black",
             )
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title)
 
 
 def training_curves_png(history: Sequence[dict], path: str | os.PathLike[str], title: str = "") -> Path:
@@ -77,11 +82,62 @@ def training_curves_png(history: Sequence[dict], path: str | os.PathLike[str], t
     if ax2 is not None:
         ax2.set_ylabel("validation macro F1", color="tab:orange")
         ax2.set_ylim(0, 1)
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(plt, fig, ax, path, title)
+
+
+def reliability_png(before: dict, after: dict | None, path: str | os.PathLike[str], title: str = "") -> Path:
+    """Reliability diagram: accuracy against mean confidence per bin (``eval.calibration.reliability_bins``
+    output, with ``ece``), before and (when given) after calibration, and the diagonal of perfect calibration."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
+    for summary, name, style in ((before, "before", "o-"), (after, "after", "s-")):
+        if summary is None:
+            continue
+        bins = summary["bins"]
+        conf = np.asarray(bins["confidence"], dtype=float)
+        acc = np.asarray(bins["accuracy"], dtype=float)
+        ok = np.asarray(bins["count"]) > 0
+        ax.plot(
+            conf[ok], acc[ok], style, label=f"{name}: ECE {summary['ece']:.3f}, Brier {summary['brier']:.3f}"
+        )
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (top route probability, bin mean)")
+    ax.set_ylabel("accuracy in bin")
+    ax.legend(loc="upper left", fontsize=8)
+    return _finish(plt, fig, ax, path, title, fontsize=9)
+
+
+def cost_quality_png(result: dict, path: str | os.PathLike[str], title: str = "") -> Path:
+    """Cost-quality plane of ``eval.costquality.evaluate_curve`` output: the router's sweep and its
+    non-decreasing hull, each single route, the zero router (random mixing of single routes) and the oracle."""
+    from llm_router.eval.costquality import nondecreasing_hull
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    rc = [p["cost"] for p in result["curve"]]
+    rq = [p["quality"] for p in result["curve"]]
+    singles = result["single_routes"]
+    sc = [v["cost"] for v in singles.values()]
+    sq = [v["quality"] for v in singles.values()]
+    right = max(max(sc), max(rc), result["oracle"]["cost"])
+    for xs, ys, style, label in (
+        (rc, rq, "-", f"router (AIQ {result['aiq']:.3f})"),
+        (sc, sq, "--", f"zero router: random mixing (AIQ {result['aiq_zero_router']:.3f})"),
+    ):
+        hx, hy = nondecreasing_hull(xs, ys)
+        ax.plot([*hx, right], [*hy, hy[-1]], style, label=label)
+    ax.plot(rc, rq, ".", color="tab:blue", alpha=0.6, label="router sweep points")
+    for name, value in singles.items():
+        ax.plot(value["cost"], value["quality"], "o", color="black")
+        ax.annotate(
+            name, (value["cost"], value["quality"]), textcoords="offset points", xytext=(4, -10), fontsize=8
+        )
+    ax.plot(
+        result["oracle"]["cost"], result["oracle"]["quality"], "*", ms=12, color="tab:red", label="oracle"
+    )
+    ax.set_xlabel("mean cost per query")
+    ax.set_ylabel("mean quality")
+    ax.legend(loc="lower right", fontsize=8)
+    return _finish(plt, fig, ax, path, title, fontsize=9)

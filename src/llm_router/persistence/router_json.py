@@ -171,3 +171,59 @@ def read_router_info(path: str | Path) -> tuple[Path, RouterInfo]:
     )
     info.route_matrix()  # fail early on an inconsistent route map
     return path, info
+
+
+def update_router_json(folder: str | Path, **fields: Any) -> Path:
+    """Set (or, with ``None``, remove) top-level fields of ``folder/router.json``, atomically; creates the file
+    from the folder's own description (:func:`read_router_info`) when there is none."""
+    from llm_router.utils import atomic_write_json
+
+    folder = Path(folder)
+    path = folder / "router.json"
+    _, info = read_router_info(folder)
+    raw = dict(info.raw) or {
+        "format": "llm-router/1",
+        "kind": info.kind,
+        "labels": info.labels,
+        "routes": info.routes,
+    }
+    for key, value in fields.items():
+        if value is None:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    return atomic_write_json(path, raw)
+
+
+def read_sidecar(folder: str | Path, raw: dict[str, Any] | None, key: str, what: str) -> Any | None:
+    """The JSON of the file that ``router.json:<key>`` names (e.g. ``calibration``, ``policy``), or ``None`` when
+    it names none (``raw``: router.json's content, read when ``None``)."""
+    folder = Path(folder)
+    if raw is None:
+        folder, info = read_router_info(folder)
+        raw = info.raw
+    name = raw.get(key)
+    if not name:
+        return None
+    path = folder / str(name)
+    if not path.exists():
+        raise RouterError(f"{folder / 'router.json'} names {what} file {name!r}, which is missing")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise RouterError(f"{path}: not valid JSON ({exc.msg})") from None
+
+
+def write_sidecar(folder: str | Path, key: str, filename: str, data: dict[str, Any] | None) -> Path:
+    """Write ``folder/filename`` and point ``router.json:<key>`` at it (both atomically); ``None`` removes both."""
+    from llm_router.utils import atomic_write_json
+
+    folder = Path(folder)
+    path = folder / filename
+    if data is None:
+        update_router_json(folder, **{key: None})
+        path.unlink(missing_ok=True)
+        return path
+    atomic_write_json(path, data)
+    update_router_json(folder, **{key: filename})
+    return path

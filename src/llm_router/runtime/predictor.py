@@ -34,6 +34,9 @@ class Prediction:
     route_probs: np.ndarray  # [n, n_routes]
     labels: list[str]
     label_probs: np.ndarray  # [n, n_labels]
+    # which policy rule decided each route and why (None: no policy.json, every route is the argmax)
+    rules: list[str] | None = None
+    reasons: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.routes)
@@ -80,6 +83,24 @@ class Predictor:
         self.text_prefix = info.text_prefix
         self._route_matrix = info.route_matrix()
         self._identity_routes = self.labels == self.routes
+        self._load_decision_files()
+
+    def _load_decision_files(self) -> None:
+        """``calibration.json`` (temperature) and ``policy.json`` when ``router.json`` names them; a folder
+        without them predicts exactly as before (temperature 1, argmax)."""
+        from llm_router.runtime.calibration import read_calibration
+        from llm_router.runtime.policy import read_policy
+
+        self.calibration = read_calibration(self.path, self.info.raw)
+        self.temperature = self.calibration.temperature if self.calibration else 1.0
+        bias = self.calibration.bias if self.calibration else None
+        if bias is not None and len(bias) != len(self.labels):
+            raise RouterError(
+                f"{self.path}: calibration bias has {len(bias)} values for {len(self.labels)} labels"
+            )
+        self.logit_bias = None if bias is None else np.asarray(bias, dtype=np.float32)
+        policy = read_policy(self.path, self.info.raw)
+        self.policy = policy.compile(self.routes) if policy is not None else None
 
     # ------------------------------------------------------------------------------------------- loading
     @classmethod
@@ -102,6 +123,10 @@ class Predictor:
         raise NotImplementedError
 
     def _make_prediction(self, logits: np.ndarray) -> Prediction:
+        if self.temperature != 1.0 or self.logit_bias is not None:
+            logits = np.asarray(logits, dtype=np.float32) / np.float32(self.temperature)
+            if self.logit_bias is not None:
+                logits = logits + self.logit_bias
         label_probs = softmax(logits)
         labels = self.labels
         label_idx = label_probs.argmax(axis=1)
@@ -112,12 +137,26 @@ class Predictor:
             route_probs = label_probs @ self._route_matrix
             route_idx = route_probs.argmax(axis=1)
         routes = self.routes
+        rules = reasons = None
+        if self.policy is not None:
+            from llm_router.runtime.policy import DECISIONS
+
+            route_idx, codes = self.policy.decide(route_probs)
+            decided = [DECISIONS[c] for c in codes.tolist()]
+            rules = [d[0] for d in decided]
+            reasons = [d[1] for d in decided]
         return Prediction(
             routes=[routes[i] for i in route_idx],
             route_probs=route_probs,
             labels=[labels[i] for i in label_idx],
             label_probs=label_probs,
+            rules=rules,
+            reasons=reasons,
         )
+
+    def prediction_from_logits(self, logits: np.ndarray) -> Prediction:
+        """The prediction (calibration and policy applied) for raw ``[n, n_labels]`` logits."""
+        return self._make_prediction(np.asarray(logits, dtype=np.float32))
 
     def predict_one(self, text: str) -> Prediction:
         """One text (the batch-1 hot path: no padding, no sorting)."""
@@ -134,14 +173,22 @@ class Predictor:
             return self._make_prediction(empty)
         if n == 1:
             return self.predict_one(texts[0])
+        return self._make_prediction(self.predict_logits(texts, batch_size))
+
+    def predict_logits(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """Raw ``[n, n_labels]`` logits, before temperature and policy (what calibration is fitted on)."""
+        texts = list(texts)
+        n = len(texts)
         if batch_size < 1:
             raise RouterError(f"batch size must be >= 1 (got {batch_size})")
-        order = np.argsort([-len(t) for t in texts], kind="stable")
         logits = np.empty((n, len(self.labels)), dtype=np.float32)
+        if n == 0:
+            return logits
+        order = np.argsort([-len(t) for t in texts], kind="stable")
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             logits[idx] = self._logits([texts[i] for i in idx])
-        return self._make_prediction(logits)
+        return logits
 
     def warmup(self, n: int = 3) -> None:
         """Run a few predictions so that lazy initialisation (allocators, kernels, graphs) is out of the way."""

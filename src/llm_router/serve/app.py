@@ -7,9 +7,11 @@ server answers ``/health`` at once and ``/ready`` with 503 until the model can s
 
 Endpoints:
 
-- ``POST /route`` ``{"text": "..."}`` -> ``{"route", "confidence", "scores": {route: prob}, "model", "latency_ms"}``
-- ``POST /route/batch`` ``{"texts": [...]}`` -> ``{"results": [{"route", "confidence", "scores"}...], "model",
-  "latency_ms"}``
+- ``POST /route`` ``{"text": "..."}`` -> ``{"route", "confidence", "scores": {route: prob}, "policy", "reason",
+  "model", "latency_ms"}``; ``confidence`` is the top route probability, ``policy`` the rule of the model folder's
+  ``policy.json`` that decided the route (``argmax`` without one), ``reason`` why (see ``runtime.policy``)
+- ``POST /route/batch`` ``{"texts": [...]}`` -> ``{"results": [{"route", "confidence", "scores", "policy",
+  "reason"}...], "model", "latency_ms"}``
 - ``GET /health`` (the process is alive), ``GET /ready`` (503 until loaded and warmed up, and while draining),
   ``GET /metrics`` (Prometheus text format).
 
@@ -46,6 +48,7 @@ _loads = orjson.loads
 _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError,)
 
 JSON_TYPE = "application/json"
+ARGMAX_REASON = "highest probability"  # the reason of a model without a routing policy
 
 
 class ApiError(Exception):
@@ -97,11 +100,20 @@ class ServerState:
         batch_size = self.config.infer_batch_size or self.config.max_batch
 
         def predict(texts: list[str]) -> list:
+            # runs in the batch worker: the policy was applied to the whole batch inside predictor.predict
             prediction = predictor.predict(texts, batch_size=batch_size)
             rows = prediction.route_probs.tolist()
+            rules = getattr(prediction, "rules", None)
+            if rules is None:  # no policy: every route is the argmax
+                return [
+                    (route, max(row), dict(zip(routes, row, strict=True)), "argmax", ARGMAX_REASON)
+                    for route, row in zip(prediction.routes, rows, strict=True)
+                ]
             return [
-                (route, max(row), dict(zip(routes, row, strict=True)))
-                for route, row in zip(prediction.routes, rows, strict=True)
+                (route, max(row), dict(zip(routes, row, strict=True)), rule, reason)
+                for route, row, rule, reason in zip(
+                    prediction.routes, rows, rules, prediction.reasons, strict=True
+                )
             ]
 
         if hasattr(predictor, "warmup"):
@@ -257,13 +269,16 @@ class RouteHandlers:
         state = self.state
         try:
             text = clean_text(parse_object(body).get("text"), "text", self.max_chars)
-            route, confidence, scores = (await state.infer([text]))[0]
+            route, confidence, scores, rule, reason = (await state.infer([text]))[0]
         except ApiError as exc:
             return exc.status, _dumps({"error": exc.kind, "detail": exc.detail}), exc.headers
+        state.metrics.decisions[(route, rule)] += 1
         payload = {
             "route": route,
             "confidence": confidence,
             "scores": scores,
+            "policy": rule,
+            "reason": reason,
             "model": state.model_name,
             "latency_ms": round((time.perf_counter() - start) * 1000.0, 3),
         }
@@ -286,8 +301,14 @@ class RouteHandlers:
             results = await state.infer(texts)
         except ApiError as exc:
             return exc.status, _dumps({"error": exc.kind, "detail": exc.detail}), exc.headers
+        decisions = state.metrics.decisions
+        for result in results:
+            decisions[(result[0], result[3])] += 1
         payload = {
-            "results": [{"route": r, "confidence": c, "scores": s} for r, c, s in results],
+            "results": [
+                {"route": r, "confidence": c, "scores": s, "policy": rule, "reason": why}
+                for r, c, s, rule, why in results
+            ],
             "model": state.model_name,
             "latency_ms": round((time.perf_counter() - start) * 1000.0, 3),
         }

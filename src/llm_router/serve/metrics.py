@@ -61,6 +61,7 @@ class ServerMetrics:
         self.batch_size = Histogram(BATCH_BUCKETS)
         self.inference_seconds = Histogram(LATENCY_BUCKETS_S)
         self.rejected: dict[str, int] = defaultdict(int)  # reason -> count (queue_full, deadline, ...)
+        self.decisions: dict[tuple[str, str], int] = defaultdict(int)  # (route, policy rule) -> count
         self.queue_depth: Callable[[], int] = lambda: 0
         self.in_flight: Callable[[], int] = lambda: 0
 
@@ -105,6 +106,12 @@ class ServerMetrics:
         ]
         for reason, n in sorted(self.rejected.items()):
             lines.append(f'router_rejected_total{{reason="{reason}"}} {n}')
+        lines += [
+            "# HELP router_decisions_total Routing decisions by route and by the policy rule that decided.",
+            "# TYPE router_decisions_total counter",
+        ]
+        for (route, rule), n in sorted(self.decisions.items()):
+            lines.append(f'router_decisions_total{{route="{route}",policy="{rule}"}} {n}')
         lines += [
             "# HELP router_queue_depth Texts waiting for inference.",
             "# TYPE router_queue_depth gauge",
