@@ -171,6 +171,25 @@ def semantic_router_version() -> str | None:
         return None
 
 
+def check_semantic_router() -> None:
+    """Raise PeerUnavailable, saying exactly why, when semantic_router cannot be imported."""
+    try:
+        import semantic_router  # noqa: F401
+        from semantic_router import IndexedRouter, Route  # noqa: F401
+        from semantic_router.encoders import DenseEncoder  # noqa: F401
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "semantic_router":
+            raise PeerUnavailable(
+                f"semantic-router is not installed ({exc}); install the optional extra: pip install -e '.[peers]' "
+                "(or requirements/peers.lock.txt)"
+            ) from exc
+        raise PeerUnavailable(f"semantic-router is installed but importing it failed: {exc}") from exc
+    except (
+        Exception
+    ) as exc:  # an import-time failure of the library itself (e.g. a dependency needing network)
+        raise PeerUnavailable(f"importing semantic_router failed: {type(exc).__name__}: {exc}") from exc
+
+
 def build_peer(
     train_texts: Sequence[str],
     train_routes: Sequence[str],
@@ -183,17 +202,8 @@ def build_peer(
     aggregation: str = "mean",
 ) -> System:
     """An ``IndexedRouter`` with one ``Route`` per route holding its training texts. Raises PeerUnavailable."""
-    try:
-        from semantic_router import IndexedRouter, Route
-    except ImportError as exc:
-        raise PeerUnavailable(
-            f"semantic-router is not installed ({exc}); install the optional extra: pip install -e '.[peers]' "
-            "(or requirements/peers.lock.txt)"
-        ) from exc
-    except (
-        Exception
-    ) as exc:  # an import-time failure of the library itself (e.g. a dependency needing network)
-        raise PeerUnavailable(f"importing semantic_router failed: {type(exc).__name__}: {exc}") from exc
+    check_semantic_router()
+    from semantic_router import IndexedRouter, Route
 
     by_route: dict[str, list[str]] = {}
     for text, route in zip(train_texts, train_routes, strict=True):
@@ -548,7 +558,13 @@ def main(argv: list[str] | None = None) -> int:
     systems.append(ours)
     timed_extra: dict[str, Callable[[str], object]] = {}
     try:
-        embedder = E5Embedder(args.encoder)
+        check_semantic_router()
+        try:
+            embedder = E5Embedder(args.encoder)
+        except Exception as exc:
+            raise PeerUnavailable(
+                f"the local encoder {args.encoder} could not be loaded offline: {type(exc).__name__}: {exc}"
+            ) from exc
         peer = build_peer(
             split.train_texts,
             split.train_routes,
