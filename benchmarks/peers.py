@@ -391,7 +391,8 @@ def run_peers(
                 "latency_calls": len(times[system.name]),
                 "fit_seconds": system.fit_seconds,
                 "details": system.details,
-                "report": report,
+                # no misroutes: their texts are the data's, and the data never goes into the repo
+                "report": {k: v for k, v in report.items() if k != "misroutes"},
             }
         )
     extras = [
