@@ -24,7 +24,8 @@ its max length (64), mean pooling, L2-normalised.
 Reported per system: macro F1 on the test split with a bootstrap 95 % interval, accuracy, routing latency p50/p99
 (one query at a time, in process, after warm-up, through each system's public call: ``router(text).name`` for the
 peer, ``Predictor.predict_one`` for ours; the two systems are timed interleaved, query by query, alternating which
-goes first, so load from other jobs hits both alike), and fit seconds. The same encoder called directly (no router
+goes first, so load from other jobs hits both alike), CPU ms per query (the process's CPU time per call, all its
+threads: on a machine shared with other jobs this moves far less than wall-clock latency) and fit seconds. The same encoder called directly (no router
 around it) is timed too, so the router library's own overhead is visible. The JSON records the machine, the thread
 settings and the 1-minute load average before and after.
 
@@ -172,11 +173,9 @@ def semantic_router_version() -> str | None:
 
 
 def check_semantic_router() -> None:
-    """Raise PeerUnavailable, saying exactly why, when semantic_router cannot be imported."""
+    """Raise PeerUnavailable, saying exactly why, when semantic_router cannot be imported or is not 1.x."""
     try:
         import semantic_router  # noqa: F401
-        from semantic_router import IndexedRouter, Route  # noqa: F401
-        from semantic_router.encoders import DenseEncoder  # noqa: F401
     except ImportError as exc:
         if (exc.name or "").split(".")[0] == "semantic_router":
             raise PeerUnavailable(
@@ -188,6 +187,14 @@ def check_semantic_router() -> None:
         Exception
     ) as exc:  # an import-time failure of the library itself (e.g. a dependency needing network)
         raise PeerUnavailable(f"importing semantic_router failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        from semantic_router import IndexedRouter, Route  # noqa: F401
+        from semantic_router.encoders import DenseEncoder  # noqa: F401
+    except ImportError as exc:
+        raise PeerUnavailable(
+            f"semantic-router {semantic_router_version()} has no IndexedRouter/Route/DenseEncoder ({exc}): this "
+            "script uses the 1.x API (0.x had RouteLayer / SemanticRouter); pip install 'semantic-router>=1.1'"
+        ) from exc
 
 
 def build_peer(
@@ -351,6 +358,7 @@ def run_peers(
     rng.shuffle(order)
     n_calls = max(latency_queries, len(order))
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}  # CPU time of the whole process (all its threads)
     preds: dict[str, list[str | None]] = {s.name: [None] * len(test_texts) for s in systems}
     for k in range(n_calls):
         i = order[k % len(order)]
@@ -358,9 +366,10 @@ def run_peers(
         # alternate who goes first, so caches and load bursts fall on both alike
         turn = names[k % len(names) :] + names[: k % len(names)]
         for name in turn:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             out = callables[name](text)
             times[name].append((time.perf_counter() - t0) * 1000)
+            cpu[name].append((time.process_time() - c0) * 1000)
             if name in preds and preds[name][i] is None:
                 preds[name][i] = str(out)
     results = []
@@ -388,6 +397,8 @@ def run_peers(
                 "p50_ms": percentile(times[system.name], 50),
                 "p99_ms": percentile(times[system.name], 99),
                 "mean_ms": float(statistics.fmean(times[system.name])),
+                "cpu_p50_ms": percentile(cpu[system.name], 50),
+                "cpu_mean_ms": float(statistics.fmean(cpu[system.name])),
                 "latency_calls": len(times[system.name]),
                 "fit_seconds": system.fit_seconds,
                 "details": system.details,
@@ -401,6 +412,8 @@ def run_peers(
             "p50_ms": percentile(times[name], 50),
             "p99_ms": percentile(times[name], 99),
             "mean_ms": float(statistics.fmean(times[name])),
+            "cpu_p50_ms": percentile(cpu[name], 50),
+            "cpu_mean_ms": float(statistics.fmean(cpu[name])),
             "latency_calls": len(times[name]),
         }
         for name in timed_extra
@@ -490,10 +503,11 @@ def print_table(out: dict) -> None:
         caption=(
             f"{env['cpu']}, {env['cores']} cores, {env['threads']} thread(s); load average "
             f"{env['load_before']} -> {env['load_after']}; latency: {out['latency_calls']} calls per system, "
-            f"one query at a time, after {out['warmup_calls']} warm-up calls"
+            f"one query at a time, after {out['warmup_calls']} warm-up calls; CPU ms/query: mean CPU time of the "
+            "process per call (all threads), less sensitive to other jobs than wall-clock latency"
         ),
     )
-    for col in ("system", "macro F1 [95% CI]", "accuracy", "p50 ms", "p99 ms", "fit s"):
+    for col in ("system", "macro F1 [95% CI]", "accuracy", "p50 ms", "p99 ms", "CPU ms/query", "fit s"):
         table.add_column(col, justify="left" if col == "system" else "right")
     for r in out["results"]:
         fit = "" if r["fit_seconds"] is None else f"{r['fit_seconds']:.2f}"
@@ -503,12 +517,21 @@ def print_table(out: dict) -> None:
             f"{r['accuracy']:.3f}",
             f"{r['p50_ms']:.2f}",
             f"{r['p99_ms']:.2f}",
+            f"{r['cpu_mean_ms']:.2f}",
             fit,
         )
     for r in out["timed_only"]:
-        table.add_row(r["system"], "(not a router)", "", f"{r['p50_ms']:.2f}", f"{r['p99_ms']:.2f}", "")
+        table.add_row(
+            r["system"],
+            "(not a router)",
+            "",
+            f"{r['p50_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['cpu_mean_ms']:.2f}",
+            "",
+        )
     for r in out.get("unavailable", []):
-        table.add_row(r["system"], "[red]could not run[/red]", "", "", "", "")
+        table.add_row(r["system"], "[red]could not run[/red]", "", "", "", "", "")
     console = Console()
     if not console.is_terminal:  # a log file: no wrapping of long system names
         console = Console(width=160)

@@ -103,6 +103,7 @@ def test_run_peers_scores_and_times_the_peer_beside_ours():
     assert result["macro_f1"] > 0.9
     assert result["macro_f1_ci95"][0] <= result["macro_f1"] <= result["macro_f1_ci95"][1]
     assert 0 < result["p50_ms"] <= result["p99_ms"]
+    assert result["cpu_mean_ms"] >= 0 and result["cpu_p50_ms"] >= 0
     assert result["latency_calls"] == len(te_x) + 7
     assert result["fit_seconds"] > 0
     assert result["details"]["utterances"] == {r: tr_y.count(r) for r in sorted(ROUTES)}
