@@ -26,7 +26,9 @@ Reported per system: macro F1 on the test split with a bootstrap 95 % interval, 
 peer, ``Predictor.predict_one`` for ours; the two systems are timed interleaved, query by query, alternating which
 goes first, so load from other jobs hits both alike), CPU ms per query (the process's CPU time per call, all its
 threads: on a machine shared with other jobs this moves far less than wall-clock latency) and fit seconds. The same encoder called directly (no router
-around it) is timed too, so the router library's own overhead is visible. The JSON records the machine, the thread
+around it) is timed too, so the router library's own overhead is visible. F1 covers the whole test split: texts
+beyond the timed ones are routed in batches through the same decision path (``router.evaluate``'s for the peer,
+``Predictor.predict`` for ours), and the JSON records how often batch and single calls agreed where both ran. The JSON records the machine, the thread
 settings and the 1-minute load average before and after.
 
 If semantic-router is missing or cannot run offline, the peer row says exactly why and ours is still measured.
@@ -151,12 +153,14 @@ def dense_encoder(embed: Callable[[Sequence[str]], np.ndarray], name: str):
 # --------------------------------------------------------------------------------------------- the systems
 @dataclass
 class System:
-    """One router under test: ``route(text) -> route name`` is the timed per-query call."""
+    """One router under test: ``route(text) -> route name`` is the timed per-query call; ``route_many(texts)``,
+    when given, routes the rest of the test set in batches (same decisions, less time)."""
 
     name: str
     route: Callable[[str], str]
     fit_seconds: float | None
     details: dict = field(default_factory=dict)
+    route_many: Callable[[list[str]], list[str]] | None = None
 
 
 class PeerUnavailable(Exception):
@@ -264,9 +268,17 @@ def build_peer(
         choice = router(text)
         return "" if choice.name is None else str(choice.name)
 
-    return System(
-        f"semantic-router {details['version']} (IndexedRouter, e5-small)", route, fit_seconds, details
-    )
+    route_many = None
+    if hasattr(router, "_scores_many") and hasattr(router, "_choose"):
+        from semantic_router.routers.base import run
+
+        def route_many(texts: list[str]) -> list[str]:
+            # what router.evaluate() does: one batched encoder call, then the same choice as router(text)
+            scored = run(router._scores_many(list(texts)))
+            return [str(getattr(router._choose(s, 1, None), "name", None) or "") for s in scored]
+
+    name = f"semantic-router {details['version']} (IndexedRouter, e5-small)"
+    return System(name, route, fit_seconds, details, route_many)
 
 
 def build_tfidf(train_texts: Sequence[str], train_routes: Sequence[str]) -> System:
@@ -286,11 +298,16 @@ def build_tfidf(train_texts: Sequence[str], train_routes: Sequence[str]) -> Syst
     def route(text: str) -> str:
         return str(model.predict([text])[0])
 
+    def route_many(texts: list[str]) -> list[str]:
+        return [str(r) for r in model.predict(list(texts))]
+
     details = {
         "model": "TfidfVectorizer(char_wb, 1-4, sublinear_tf) + LogisticRegression(C=10, balanced)",
         "trained": "on the spot, on the same training part as the peer",
     }
-    return System("ours: TF-IDF char 1-4 + LogReg (no --ours folder)", route, fit_seconds, details)
+    return System(
+        "ours: TF-IDF char 1-4 + LogReg (no --ours folder)", route, fit_seconds, details, route_many
+    )
 
 
 def build_ours_folder(folder: str | Path, threads: int) -> System:
@@ -307,6 +324,9 @@ def build_ours_folder(folder: str | Path, threads: int) -> System:
     def route(text: str) -> str:
         return predictor.predict_one(text).routes[0]
 
+    def route_many(texts: list[str]) -> list[str]:
+        return list(predictor.predict(list(texts)).routes)
+
     details = {
         "folder": str(folder),
         "kind": predictor.kind,
@@ -315,7 +335,7 @@ def build_ours_folder(folder: str | Path, threads: int) -> System:
         if fit_seconds
         else None,
     }
-    return System(f"ours: {Path(folder).name} ({predictor.kind})", route, fit_seconds, details)
+    return System(f"ours: {Path(folder).name} ({predictor.kind})", route, fit_seconds, details, route_many)
 
 
 # --------------------------------------------------------------------------------------------- the run
@@ -336,10 +356,13 @@ def run_peers(
     n_boot: int = 1000,
     seed: int = 0,
 ) -> dict:
-    """Evaluate and time ``systems`` on the test texts. Every test text is routed once by every system (that is
-    F1); the per-query calls are timed interleaved, cycling through the (shuffled) test texts until
-    ``latency_queries`` calls per system have been timed (at least one pass). ``timed_extra`` are callables timed
-    the same way but not scored (e.g. the bare encoder)."""
+    """Evaluate and time ``systems`` on the test texts.
+
+    Latency: ``latency_queries`` per-query calls per system, interleaved (each query goes to every system in turn,
+    alternating who goes first), cycling through the shuffled test texts. ``timed_extra`` are callables timed the
+    same way but not scored (e.g. the bare encoder). F1: every test text routed by every system; a text that was
+    not among the timed ones is routed by ``route_many`` (batched) when the system has one, else by ``route``.
+    Where both paths routed a text, ``single_vs_batch_agreement`` says how often they agreed (it should be 1)."""
     from llm_router.eval.metrics import classification_report
 
     timed_extra = dict(timed_extra or {})
@@ -356,7 +379,7 @@ def run_peers(
     rng = random.Random(seed)
     order = list(range(len(test_texts)))
     rng.shuffle(order)
-    n_calls = max(latency_queries, len(order))
+    n_calls = max(1, latency_queries)
     times: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}  # CPU time of the whole process (all its threads)
     preds: dict[str, list[str | None]] = {s.name: [None] * len(test_texts) for s in systems}
@@ -375,6 +398,14 @@ def run_peers(
     results = []
     for system in systems:
         pred = preds[system.name]
+        agreement = None
+        if system.route_many is not None:
+            batch = system.route_many(test_texts)
+            both = [(a, b) for a, b in zip(pred, batch, strict=True) if a is not None]
+            agreement = sum(a == b for a, b in both) / len(both) if both else None
+            pred = [b if a is None else a for a, b in zip(pred, batch, strict=True)]
+        else:
+            pred = [system.route(t) if p is None else p for p, t in zip(pred, test_texts, strict=True)]
         unknown = sorted({p for p in pred if p not in labels})
         scored = [p if p in labels else "__none__" for p in pred]
         report = classification_report(
@@ -400,6 +431,7 @@ def run_peers(
                 "cpu_p50_ms": percentile(cpu[system.name], 50),
                 "cpu_mean_ms": float(statistics.fmean(cpu[system.name])),
                 "latency_calls": len(times[system.name]),
+                "single_vs_batch_agreement": agreement,
                 "fit_seconds": system.fit_seconds,
                 "details": system.details,
                 # no misroutes: their texts are the data's, and the data never goes into the repo

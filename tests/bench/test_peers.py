@@ -106,6 +106,7 @@ def test_run_peers_scores_and_times_the_peer_beside_ours():
     assert result["cpu_mean_ms"] >= 0 and result["cpu_p50_ms"] >= 0
     assert result["latency_calls"] == len(te_x) + 7
     assert result["fit_seconds"] > 0
+    assert result["single_vs_batch_agreement"] == 1.0
     assert result["details"]["utterances"] == {r: tr_y.count(r) for r in sorted(ROUTES)}
     # Platt needs right and wrong top-1 routes on the validation texts; here every one is right, so it says why
     calibration = result["details"]["calibration"]
@@ -129,6 +130,11 @@ def test_main_with_an_ours_folder_uses_its_split_and_writes_json(tiny_classifier
     systems = [r["system"] for r in out["results"]]
     assert systems[0].startswith("ours: model") and systems[1].startswith("semantic-router")
     peer = out["results"][1]
+    assert (
+        out["latency_calls"] == 5 and peer["latency_calls"] == 5
+    )  # the rest of the test set went in batches
+    assert peer["report"]["n"] == len(folder.test) and out["results"][0]["report"]["n"] == len(folder.test)
+    assert peer["single_vs_batch_agreement"] == 1.0 and out["results"][0]["single_vs_batch_agreement"] == 1.0
     assert sum(peer["details"]["utterances"].values()) == len(folder.train)
     assert out["unavailable"] == []
     assert out["environment"]["threads"] == 1 and "load_before" in out["environment"]
