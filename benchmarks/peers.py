@@ -50,12 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# No hub, ever: every model comes from llm_router.models.resolve (a local folder).
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 ENCODER = "intfloat/multilingual-e5-small"
 
@@ -593,6 +588,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--json", help="write every number here")
     args = ap.parse_args(argv)
+    # No hub, ever: every model comes from llm_router.models.resolve (a local folder). Set here, not at import,
+    # so that importing this module (the tests do) leaves the environment alone.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
     load_before = load_average()
     set_threads(args.threads)

@@ -120,6 +120,8 @@ def test_main_with_an_ours_folder_uses_its_split_and_writes_json(tiny_classifier
     from llm_router.distill.distill import load_folder_data
 
     peers = peers_module()
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):  # main() sets them
+        monkeypatch.setenv(var, "1" if var != "TOKENIZERS_PARALLELISM" else "false")
     monkeypatch.setattr(peers, "E5Embedder", HashEmbedder)
     out_path = tmp_path / "peers.json"
     args = ["--ours", str(tiny_classifier_dir), "--latency-queries", "5", "--warmup", "1", "--n-boot", "20"]
@@ -143,6 +145,8 @@ def test_main_with_an_ours_folder_uses_its_split_and_writes_json(tiny_classifier
 def test_without_semantic_router_the_peer_row_says_why(tmp_path, monkeypatch, capsys):
     """No skip: this is what CI without the extra sees. Ours is still measured."""
     peers = peers_module()
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):  # main() sets them
+        monkeypatch.setenv(var, "1" if var != "TOKENIZERS_PARALLELISM" else "false")
     monkeypatch.setitem(sys.modules, "semantic_router", None)  # import fails as if not installed
     monkeypatch.setattr(peers, "E5Embedder", HashEmbedder)
     out_path = tmp_path / "peers.json"
