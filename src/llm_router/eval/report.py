@@ -241,6 +241,8 @@ def _conclusion(run: _Run) -> tuple[dict, list[str]]:
         ]
     md += [
         "",
+        f"Decisions of `{final['artefact']}`: {decision_setup(run.path / final['artefact'])}.",
+        "",
         f"Client (open-loop load generator) and server share the same {run.env.get('cores', '?')}-core "
         "machine; latency is measured from each request's scheduled send time (no coordinated omission).",
         "",
@@ -358,6 +360,25 @@ def _steps(run: _Run) -> list[str]:
     return md
 
 
+def decision_setup(folder: Path) -> str:
+    """The calibration and routing policy a model folder decides with (``calibration.json``, ``policy.json``):
+    what every number measured on it assumes."""
+    from llm_router.errors import RouterError
+    from llm_router.runtime.calibration import read_calibration
+    from llm_router.runtime.policy import read_policy
+
+    try:
+        calibration, policy = read_calibration(folder), read_policy(folder)
+    except RouterError as exc:  # a folder whose sidecar is broken: say so rather than fail the report
+        return f"unreadable ({exc})"
+    cal = (
+        "uncalibrated (temperature 1)"
+        if calibration is None
+        else f"{calibration.method} {calibration.temperature:.3g} fitted on {calibration.fitted_on or 'validation'}"
+    )
+    return f"{cal}; policy {policy.rule if policy else 'argmax'}"
+
+
 def _compare_table(run: _Run) -> list[str]:
     """`compare.json`: every artefact on the same test split."""
     if not run.compare:
@@ -407,6 +428,15 @@ def _compare_table(run: _Run) -> list[str]:
                 f"{_ms(r.get('mean_ms'))} ms, p99 {_ms(r.get('p99_ms'))} ms.",
                 "",
             ]
+    setups = {
+        r["model"]: decision_setup(run.path / r["model"])
+        for r in run.compare
+        if (run.path / r["model"]).is_dir()
+    }
+    md += [
+        "Calibration and policy behind each row: " + "; ".join(f"`{k}` {v}" for k, v in setups.items()) + ".",
+        "",
+    ]
     if (run.path / "compare.png").exists():
         md += ["![F1 vs latency](compare.png)", ""]
     return md + _baselines_section(_load(run.path / "baselines.json"))
