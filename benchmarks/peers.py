@@ -469,7 +469,7 @@ class Split:
 
 
 def split_from_folder(folder: str, data: str | None) -> Split:
-    from llm_router.distill.distill import load_folder_data
+    from llm_router.persistence import load_folder_data
 
     f = load_folder_data(folder, data_path=data)
     return Split(

@@ -117,7 +117,7 @@ def test_run_peers_scores_and_times_the_peer_beside_ours():
 
 def test_main_with_an_ours_folder_uses_its_split_and_writes_json(tiny_classifier_dir, tmp_path, monkeypatch):
     pytest.importorskip("semantic_router")
-    from llm_router.distill.distill import load_folder_data
+    from llm_router.persistence import load_folder_data
 
     peers = peers_module()
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):  # main() sets them
