@@ -306,9 +306,49 @@ def serve(
         int, typer.Option("--max-batch-texts", help="Most texts per /route/batch.")
     ] = 256,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    workers: Annotated[
+        int, typer.Option("--workers", help="Server processes sharing the port (one model each).")
+    ] = 1,
+    engine: Annotated[
+        str, typer.Option("--engine", help="uvicorn (default) or ray (Ray Serve replicas).")
+    ] = ("uvicorn"),
+    replicas: Annotated[int, typer.Option("--replicas", help="ray: fixed number of replicas.")] = 1,
+    min_replicas: Annotated[
+        int | None, typer.Option("--min-replicas", help="ray: autoscale from this many replicas.")
+    ] = None,
+    max_replicas: Annotated[
+        int | None, typer.Option("--max-replicas", help="ray: autoscale up to this many replicas.")
+    ] = None,
+    cpus_per_replica: Annotated[
+        float, typer.Option("--cpus-per-replica", help="ray: CPUs reserved per replica.")
+    ] = 1.0,
+    address: Annotated[
+        str | None, typer.Option("--address", help="ray: join this cluster (auto, HOST:PORT, ray://...).")
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key-env", help="Environment variable holding the bearer token (all but /health)."
+        ),
+    ] = None,
+    open_metrics: Annotated[
+        bool, typer.Option("--open-metrics", help="With a token: leave /metrics readable without it.")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host without a token.")
+    ] = False,
 ) -> None:
     """Serve a router model over HTTP: POST /route, /route/batch; GET /health, /ready, /metrics."""
     from llm_router.serve import ServeConfig, run_server
+    from llm_router.serve.auth import check_exposure, read_token
+
+    if engine not in ("uvicorn", "ray"):
+        raise RouterError(f"--engine must be uvicorn or ray, got {engine!r}")
+    if engine == "ray" and workers != 1:
+        raise RouterError("--workers is for --engine uvicorn; use --replicas with --engine ray")
+    check_exposure(host, api_key_env, insecure)
+    if api_key_env:
+        read_token(api_key_env)  # a missing or weak token fails before anything starts
 
     config = ServeConfig(
         host=host,
@@ -325,7 +365,22 @@ def serve(
         max_body_bytes=max_body_bytes,
         max_batch_texts=max_batch_texts,
         log_level=log_level,
+        api_key_env=api_key_env,
+        open_metrics=open_metrics,
+        workers=workers,
     )
+    if engine == "ray":
+        from llm_router.serve.ray_engine import RayServeOptions, run_ray_server
+
+        options = RayServeOptions(
+            replicas=replicas,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            cpus_per_replica=cpus_per_replica,
+            address=address,
+        )
+        run_ray_server(model, config, options)
+        return
     run_server(model, config)
 
 
