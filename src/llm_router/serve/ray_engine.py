@@ -97,6 +97,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
         import ray
     except ImportError:
         raise RouterError("--engine ray needs Ray: pip install -e '.[ray]'") from None
+    if not address:  # ray was imported before the variable was set: the same switch, on the loaded module
+        ray._private.ray_constants.ENABLE_RAY_CLUSTER = False
     if ray.is_initialized():
         return ray
     try:
