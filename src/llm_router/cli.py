@@ -384,6 +384,77 @@ def serve(
     run_server(model, config)
 
 
+# ------------------------------------------------------------------------------------------------- route
+@app.command("route")
+def route_command(
+    model: Annotated[str, typer.Option("--model", help="Model folder (or .onnx file), or fake:DELAY_MS.")],
+    data: Annotated[Path, typer.Option("--data", help="Input file: CSV, TSV, JSONL or Parquet.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output file (format by extension; written atomically).")
+    ],
+    text_col: TextColOpt = "text",
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Rows read, routed and written at a time.")
+    ] = 4096,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per model call.")] = 64,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Model threads (local: all cores; ray: 1 per worker).")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    engine: Annotated[str, typer.Option("--engine", help="local (one process) or ray (Ray Data).")] = "local",
+    workers: Annotated[int, typer.Option("--workers", help="ray: Ray Data actors, one model each.")] = 1,
+    address: Annotated[
+        str | None, typer.Option("--address", help="ray: join this cluster (default: local, 127.0.0.1).")
+    ] = None,
+    keep_columns: Annotated[
+        bool, typer.Option("--keep-columns/--no-keep-columns", help="Copy the input columns to the output.")
+    ] = True,
+    json_path: JsonOpt = None,
+) -> None:
+    """Route every text of a file: adds route, confidence and p_<route> columns; streams in chunks."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from llm_router.batch import BatchRouteConfig, route_file
+    from llm_router.utils import atomic_write_json
+
+    config = BatchRouteConfig(
+        model=model,
+        data=str(data),
+        out=str(out),
+        text_col=text_col,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        threads=threads,
+        device=device,
+        engine=engine,
+        workers=workers,
+        address=address,
+        keep_columns=keep_columns,
+    )
+    columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("route", total=None, rate="")
+        started = time.perf_counter()
+
+        def on_progress(done: int, total: int | None) -> None:
+            elapsed = time.perf_counter() - started
+            rate = f"{done / elapsed:,.0f} texts/s" if elapsed > 0 else ""
+            progress.update(task, completed=done, total=max(total or 0, done) or None, rate=rate)
+
+        result = route_file(config, on_progress)
+    routes = ", ".join(f"{r} {n}" for r, n in result["routes"].items())
+    console.print(
+        f"routed {result['rows']} rows in {result['seconds']:.1f} s ({result['texts_per_s']} texts/s, "
+        f"engine {engine}) -> {out}; {routes}; blank texts {result['blank_texts']}",
+        highlight=False,
+    )
+    if json_path:
+        atomic_write_json(json_path, result)
+
+
 # ------------------------------------------------------------------------------------------------- bench
 def _int_list(value: str | None, name: str) -> list[int] | None:
     if not value:
