@@ -270,6 +270,31 @@ def quantize(
 
 
 # ------------------------------------------------------------------------------------------------- serve
+# Options that `router serve` and `router bench` (which starts a server) share, declared once.
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+ServeThreadsOpt = Annotated[
+    int, typer.Option("--threads", help="Intra-op threads of the model (per server process).")
+]
+MaxBatchOpt = Annotated[int, typer.Option("--max-batch", help="Most texts per inference.")]
+InferBatchOpt = Annotated[
+    int | None,
+    typer.Option("--infer-batch-size", help="Texts per model call within a batch, sorted by length."),
+]
+MaxWaitOpt = Annotated[
+    float, typer.Option("--max-wait-ms", help="Longest a request waits for its batch to fill.")
+]
+MaxQueueOpt = Annotated[int, typer.Option("--max-queue", help="Texts waiting before 429s.")]
+TimeoutMsOpt = Annotated[float, typer.Option("--timeout-ms", help="Deadline per request (503 after).")]
+NoBatchingOpt = Annotated[
+    bool, typer.Option("--no-batching", help="One inference per request (the 'before' configuration).")
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", help="Server processes sharing the port (one model each).")
+]
+EngineOpt = Annotated[str, typer.Option("--engine", help="uvicorn (default) or ray (Ray Serve replicas).")]
+ReplicasOpt = Annotated[int, typer.Option("--replicas", help="ray: fixed number of replicas.")]
+
+
 @app.command()
 def serve(
     model: Annotated[
@@ -278,23 +303,14 @@ def serve(
     ],
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
-    threads: Annotated[int, typer.Option("--threads", help="Intra-op threads of the model.")] = 1,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Most texts per inference.")] = 32,
-    infer_batch_size: Annotated[
-        int | None,
-        typer.Option("--infer-batch-size", help="Texts per model call within a batch, sorted by length."),
-    ] = None,
-    max_wait_ms: Annotated[
-        float, typer.Option("--max-wait-ms", help="Longest a request waits for its batch to fill.")
-    ] = 2.0,
-    max_queue: Annotated[int, typer.Option("--max-queue", help="Texts waiting before 429s.")] = 1024,
-    timeout_ms: Annotated[
-        float, typer.Option("--timeout-ms", help="Deadline per request (503 after).")
-    ] = 1000.0,
-    no_batching: Annotated[
-        bool, typer.Option("--no-batching", help="One inference per request (the 'before' configuration).")
-    ] = False,
+    device: DeviceOpt = "cpu",
+    threads: ServeThreadsOpt = 1,
+    max_batch: MaxBatchOpt = 32,
+    infer_batch_size: InferBatchOpt = None,
+    max_wait_ms: MaxWaitOpt = 2.0,
+    max_queue: MaxQueueOpt = 1024,
+    timeout_ms: TimeoutMsOpt = 1000.0,
+    no_batching: NoBatchingOpt = False,
     adaptive_wait: Annotated[
         bool,
         typer.Option(
@@ -306,13 +322,9 @@ def serve(
         int, typer.Option("--max-batch-texts", help="Most texts per /route/batch.")
     ] = 256,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
-    workers: Annotated[
-        int, typer.Option("--workers", help="Server processes sharing the port (one model each).")
-    ] = 1,
-    engine: Annotated[
-        str, typer.Option("--engine", help="uvicorn (default) or ray (Ray Serve replicas).")
-    ] = ("uvicorn"),
-    replicas: Annotated[int, typer.Option("--replicas", help="ray: fixed number of replicas.")] = 1,
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "uvicorn",
+    replicas: ReplicasOpt = 1,
     min_replicas: Annotated[
         int | None, typer.Option("--min-replicas", help="ray: autoscale from this many replicas.")
     ] = None,
@@ -342,10 +354,7 @@ def serve(
     from llm_router.serve import ServeConfig, run_server
     from llm_router.serve.auth import check_exposure, read_token
 
-    if engine not in ("uvicorn", "ray"):
-        raise RouterError(f"--engine must be uvicorn or ray, got {engine!r}")
-    if engine == "ray" and workers != 1:
-        raise RouterError("--workers is for --engine uvicorn; use --replicas with --engine ray")
+    server_engine_args(engine, workers, replicas)
     check_exposure(host, api_key_env, insecure)
     if api_key_env:
         read_token(api_key_env)  # a missing or weak token fails before anything starts
@@ -465,6 +474,15 @@ def _int_list(value: str | None, name: str) -> list[int] | None:
         raise RouterError(f"{name} must be comma-separated integers, got {value!r}") from None
 
 
+def server_engine_args(engine: str, workers: int, replicas: int) -> list[str]:
+    """The `router serve` options that pick the engine (for a benchmark's child server); checks them."""
+    if engine not in ("uvicorn", "ray"):
+        raise RouterError(f"--engine must be uvicorn or ray, got {engine!r}")
+    if engine == "ray" and workers != 1:
+        raise RouterError("--workers is for --engine uvicorn; use --replicas with --engine ray")
+    return ["--engine", "ray", "--replicas", str(replicas)] if engine == "ray" else []
+
+
 @app.command()
 def bench(
     model: Annotated[
@@ -483,18 +501,17 @@ def bench(
     arrival: Annotated[str, typer.Option("--arrival", help="uniform or poisson.")] = "uniform",
     data: DataOpt = None,
     text_col: TextColOpt = "text",
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda (server, or in-process).")] = "cpu",
-    threads: Annotated[int, typer.Option("--threads", help="Model intra-op threads in the server.")] = 1,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Server micro-batch size.")] = 32,
-    infer_batch_size: Annotated[
-        int | None, typer.Option("--infer-batch-size", help="Server: texts per model call within a batch.")
-    ] = None,
-    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="Server micro-batch wait.")] = 2.0,
-    max_queue: Annotated[int, typer.Option("--max-queue", help="Server queue bound.")] = 1024,
-    timeout_ms: Annotated[float, typer.Option("--timeout-ms", help="Server deadline per request.")] = 1000.0,
-    no_batching: Annotated[
-        bool, typer.Option("--no-batching", help="Server without micro-batching.")
-    ] = False,
+    device: DeviceOpt = "cpu",
+    threads: ServeThreadsOpt = 1,
+    max_batch: MaxBatchOpt = 32,
+    infer_batch_size: InferBatchOpt = None,
+    max_wait_ms: MaxWaitOpt = 2.0,
+    max_queue: MaxQueueOpt = 1024,
+    timeout_ms: TimeoutMsOpt = 1000.0,
+    no_batching: NoBatchingOpt = False,
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "uvicorn",
+    replicas: ReplicasOpt = 1,
     connections: Annotated[
         int, typer.Option("--connections", help="Initial client connections (0: auto).")
     ] = 0,
@@ -552,6 +569,7 @@ def bench(
             max_queue=max_queue,
             timeout_ms=timeout_ms,
             batching=not no_batching,
+            workers=workers,
         )
         hcfg = HttpBenchConfig(
             model=model,
@@ -568,6 +586,7 @@ def bench(
             slo_ms=slo_ms,
             start_rps=start_rps,
             step_duration_s=step_duration,
+            server_args=server_engine_args(engine, workers, replicas),
         )
         result = run_http_bench(hcfg, progress=say)
         print_http_result(result, console)

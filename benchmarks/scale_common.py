@@ -1,0 +1,61 @@
+"""What the scale-out benchmarks share: the model they measure, the request texts, where they ran.
+
+The model: ``--model DIR``, or (default) the INT8 student of a ``router pipeline --fast --until quantize`` run on
+the bundled demo set, built once into ``/tmp/llm-router-bench/run`` (a few minutes; its accuracy is irrelevant
+here, only its size and cost, which are those of the real ``layers:4`` INT8 student). The texts: RouterBench
+queries (``../shared/data/routerbench/routerbench_3class.csv``, column ``query``) when present, else the demo set.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = Path(os.environ.get("LLM_ROUTER_BENCH_DIR", "/tmp/llm-router-bench"))
+ROUTERBENCH = ROOT.parent / "shared" / "data" / "routerbench" / "routerbench_3class.csv"
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    src = str(ROOT / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    return env
+
+
+def resolve_model(model: str | None) -> str:
+    """``model``, or the fast pipeline's INT8 student, built on first use."""
+    if model:
+        return model
+    run = WORK / "run"
+    student = run / "student-int8"
+    if not (student / "router.json").exists():
+        print(f"building the benchmark model into {run} (router pipeline --fast, once) ...", file=sys.stderr)
+        cmd = [sys.executable, "-m", "llm_router.cli", "pipeline", "--fast", "--until", "quantize", "--no-static",
+               "--out", str(run)]  # fmt: skip
+        subprocess.run(cmd, env=child_env(), check=True)
+    return str(student)
+
+
+def request_texts() -> tuple[str | None, str]:
+    """``(data, text_col)`` for the load generator: RouterBench when present, else the demo set."""
+    if ROUTERBENCH.exists():
+        return str(ROUTERBENCH), "query"
+    return None, "text"
+
+
+def where() -> dict:
+    """Load average, cores and time: printed beside every number (they are provisional on a shared box)."""
+    import datetime
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (None, None, None)
+    return {
+        "utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "loadavg": [round(x, 2) for x in load if x is not None],
+        "cpus": os.cpu_count(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
