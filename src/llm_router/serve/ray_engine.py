@@ -173,14 +173,14 @@ def ray_server(model: str, config: ServeConfig, options: RayServeOptions) -> Ite
 
     try:
         try:
-            serve.start(
-                http_options={"host": config.host, "port": port}, logging_config={"log_level": "WARNING"}
-            )
+            quiet = {"log_level": "WARNING", "enable_access_log": False}  # no per-request log lines
+            serve.start(http_options={"host": config.host, "port": port}, logging_config=quiet)
             serve.run(
                 build_application(model, config, options, token),
                 name=APP_NAME,
                 route_prefix="/",
                 blocking=False,
+                logging_config=quiet,
             )
         except Exception as exc:
             msg = " ".join(str(exc).split())[:300]
