@@ -20,7 +20,16 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_common import ROOT, WORK, request_texts, resolve_model, where  # noqa: E402
+from scale_common import (  # noqa: E402
+    ROOT,
+    WORK,
+    add_common_args,
+    finish,
+    pick_configs,
+    request_texts,
+    resolve_model,
+    where,
+)
 
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -50,21 +59,13 @@ def make_input(rows: int) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="model folder (default: build the fast pipeline's INT8 student)")
+    add_common_args(parser, CONFIGS)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument(
-        "--configs", default=",".join(CONFIGS), help=f"comma-separated, from {', '.join(CONFIGS)}"
-    )
     parser.add_argument("--chunk-size", type=int, default=4096)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
     console = Console(width=160)
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in configs if c not in CONFIGS]
-    if unknown:
-        print(f"error: unknown config(s) {', '.join(unknown)} (known: {', '.join(CONFIGS)})", file=sys.stderr)
-        return 2
+    configs = pick_configs(args.configs, CONFIGS)
     from llm_router.batch import BatchRouteConfig, route_file
 
     model = resolve_model(args.model)
@@ -109,13 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['texts_per_s']:,.0f}", f"{r['first_chunk_s']:.1f}",
                       f"{r['steady_texts_per_s']:,.0f}" if r["steady_texts_per_s"] else "-",
                       f"{r['where_start']['loadavg'][0]:.2f}")  # fmt: skip
-    console.print(table)
-    if args.json:
-        from llm_router.utils import atomic_write_json
-
-        atomic_write_json(args.json, {"meta": meta, "results": results})
-        console.print(f"wrote {args.json}")
-    return 0
+    return finish(console, table, args.json, {"meta": meta, "results": results})
 
 
 if __name__ == "__main__":

@@ -59,3 +59,38 @@ def where() -> dict:
         "cpus": os.cpu_count(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
+
+
+def add_common_args(parser, configs: dict) -> None:
+    """``--model``, ``--configs`` and ``--json``, the options every scale-out benchmark takes."""
+    from pathlib import Path as _Path
+
+    parser.add_argument("--model", help="model folder (default: build the fast pipeline's INT8 student)")
+    parser.add_argument(
+        "--configs", default=",".join(configs), help=f"comma-separated, from {', '.join(configs)}"
+    )
+    parser.add_argument("--json", type=_Path, default=None, help="write the results here")
+
+
+def pick_configs(text: str, configs: dict) -> list[str]:
+    """The ``--configs`` names, in order; an unknown one exits 2 with one line."""
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = [c for c in names if c not in configs]
+    if unknown or not names:
+        print(f"error: unknown config(s) {', '.join(unknown) or '(none)'} (known: {', '.join(configs)})",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2)
+    return names
+
+
+def finish(console, table, path, data: dict) -> int:
+    """Print the table (if any), write ``data`` as JSON to ``path`` (when given)."""
+    if table is not None:
+        console.print(table)
+    if path:
+        sys.path.insert(0, str(ROOT / "src"))
+        from llm_router.utils import atomic_write_json
+
+        atomic_write_json(path, data)
+        console.print(f"wrote {path}")
+    return 0

@@ -20,7 +20,15 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_common import ROOT, request_texts, resolve_model, where  # noqa: E402
+from scale_common import (  # noqa: E402
+    ROOT,
+    add_common_args,
+    finish,
+    pick_configs,
+    request_texts,
+    resolve_model,
+    where,
+)
 
 sys.path.insert(0, str(ROOT / "src"))
 
@@ -76,7 +84,8 @@ def diff(a, b) -> str:
     return "-" if a is None or b is None else f"{a - b:+.2f}"
 
 
-def print_results(results: list[dict], meta: dict, console: Console) -> None:
+def print_results(results: list[dict], meta: dict, console: Console) -> Table | None:
+    """Print the results table; return the Ray-overhead table (None without a ray-N/uvicorn-N pair)."""
     table = Table(
         title=f"router serve scale-out: {meta['model']} ({meta['threads']} thread(s) per process)",
         caption=f"load average at start {meta['where']['loadavg']} on {meta['where']['cpus']} cores, "
@@ -106,16 +115,12 @@ def print_results(results: list[dict], meta: dict, console: Console) -> None:
                     (ray.get("find_max") or {}).get("max_rps"), (plain.get("find_max") or {}).get("max_rps")
                 ),
             )
-    if over.row_count:
-        console.print(over)
+    return over if over.row_count else None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="model folder (default: build the fast pipeline's INT8 student)")
-    parser.add_argument(
-        "--configs", default=",".join(CONFIGS), help=f"comma-separated, from {', '.join(CONFIGS)}"
-    )
+    add_common_args(parser, CONFIGS)
     parser.add_argument("--threads", type=int, default=1, help="model threads per server process")
     parser.add_argument("--rps", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds at --rps")
@@ -124,14 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start-rps", type=float, default=100.0)
     parser.add_argument("--step-duration", type=float, default=10.0)
     parser.add_argument("--slo-ms", type=float, default=50.0)
-    parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
     console = Console(width=160)
-    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
-    unknown = [c for c in configs if c not in CONFIGS]
-    if unknown:
-        print(f"error: unknown config(s) {', '.join(unknown)} (known: {', '.join(CONFIGS)})", file=sys.stderr)
-        return 2
+    configs = pick_configs(args.configs, CONFIGS)
     model = resolve_model(args.model)
     meta = {"model": model, "threads": args.threads, "rps": args.rps, "slo_ms": args.slo_ms, "where": where()}
 
@@ -139,13 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[dim]{msg}[/]", highlight=False)
 
     results = [measure(name, model, args, say) for name in configs]
-    print_results(results, meta, console)
-    if args.json:
-        from llm_router.utils import atomic_write_json
-
-        atomic_write_json(args.json, {"meta": meta, "results": results})
-        console.print(f"wrote {args.json}")
-    return 0
+    overhead = print_results(results, meta, console)
+    return finish(console, overhead, args.json, {"meta": meta, "results": results})
 
 
 if __name__ == "__main__":

@@ -293,6 +293,10 @@ WorkersOpt = Annotated[
 ]
 EngineOpt = Annotated[str, typer.Option("--engine", help="uvicorn (default) or ray (Ray Serve replicas).")]
 ReplicasOpt = Annotated[int, typer.Option("--replicas", help="ray: fixed number of replicas.")]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", help="ray: join this cluster (auto, HOST:PORT, ray://...); default: local."),
+]
 
 
 @app.command()
@@ -334,9 +338,7 @@ def serve(
     cpus_per_replica: Annotated[
         float, typer.Option("--cpus-per-replica", help="ray: CPUs reserved per replica.")
     ] = 1.0,
-    address: Annotated[
-        str | None, typer.Option("--address", help="ray: join this cluster (auto, HOST:PORT, ray://...).")
-    ] = None,
+    address: AddressOpt = None,
     api_key_env: Annotated[
         str | None,
         typer.Option(
@@ -412,9 +414,7 @@ def route_command(
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
     engine: Annotated[str, typer.Option("--engine", help="local (one process) or ray (Ray Data).")] = "local",
     workers: Annotated[int, typer.Option("--workers", help="ray: Ray Data actors, one model each.")] = 1,
-    address: Annotated[
-        str | None, typer.Option("--address", help="ray: join this cluster (default: local, 127.0.0.1).")
-    ] = None,
+    address: AddressOpt = None,
     keep_columns: Annotated[
         bool, typer.Option("--keep-columns/--no-keep-columns", help="Copy the input columns to the output.")
     ] = True,

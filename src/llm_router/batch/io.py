@@ -13,13 +13,13 @@ over the target on success; on failure the temporary file is removed and the tar
 from __future__ import annotations
 
 import csv
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
+from llm_router.data.load import parse_jsonl_line
 from llm_router.errors import RouterError
 
 STREAM_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -82,15 +82,8 @@ def _read_jsonl(path: Path, chunk_size: int) -> Iterator[pd.DataFrame]:
             if not line:
                 break
             lineno += 1
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RouterError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise RouterError(f"{path}: line {lineno} is not a JSON object")
-            rows.append(obj)
+            if line.strip():
+                rows.append(parse_jsonl_line(path, lineno, line))
             if len(rows) >= chunk_size:
                 yield pd.DataFrame(rows)
                 rows = []
