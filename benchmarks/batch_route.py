@@ -20,18 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_common import (  # noqa: E402
-    ROOT,
-    WORK,
-    add_common_args,
-    finish,
-    pick_configs,
-    request_texts,
-    resolve_model,
-    where,
-)
+import scale_common as common  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(common.ROOT / "src"))
 
 CONFIGS = {
     "local": {"engine": "local", "workers": 1, "threads": None},  # one process, all cores
@@ -46,37 +37,37 @@ def make_input(rows: int) -> Path:
 
     from llm_router.data.load import demo_data_path, read_table
 
-    data, text_col = request_texts()
-    path = WORK / f"route_input_{rows}.parquet"
+    data, text_col = common.request_texts()
+    path = common.WORK / f"route_input_{rows}.parquet"
     if path.exists():
         return path
     texts = read_table(data or demo_data_path())[text_col].dropna().astype(str).tolist()
     repeated = (texts * (rows // len(texts) + 1))[:rows]
-    WORK.mkdir(parents=True, exist_ok=True)
+    common.WORK.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"id": range(rows), "text": repeated}).to_parquet(path, index=False)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(parser, CONFIGS)
+    common.add_common_args(parser, CONFIGS)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--chunk-size", type=int, default=4096)
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args(argv)
     console = Console(width=160)
-    configs = pick_configs(args.configs, CONFIGS)
+    configs = common.pick_configs(args.configs, CONFIGS)
     from llm_router.batch import BatchRouteConfig, route_file
 
-    model = resolve_model(args.model)
+    model = common.resolve_model(args.model)
     data = make_input(args.rows)
-    meta = {"model": model, "rows": args.rows, "input": str(data), "where": where()}
+    meta = {"model": model, "rows": args.rows, "input": str(data), "where": common.where()}
     results = []
     for name in configs:
         spec = CONFIGS[name]
-        out = WORK / f"route_output_{name}.parquet"
+        out = common.WORK / f"route_output_{name}.parquet"
         console.print(f"[dim][{name}] routing {args.rows} rows ...[/]", highlight=False)
-        start = where()
+        start = common.where()
         summary = route_file(
             BatchRouteConfig(
                 model=model,
@@ -88,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
         )
         summary.pop("config")
-        results.append({"config": name, **spec, **summary, "where_start": start, "where_end": where()})
+        results.append({"config": name, **spec, **summary, "where_start": start, "where_end": common.where()})
         out.unlink(missing_ok=True)
     table = Table(
         title=f"router route: {args.rows} rows, {model}",
@@ -110,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['texts_per_s']:,.0f}", f"{r['first_chunk_s']:.1f}",
                       f"{r['steady_texts_per_s']:,.0f}" if r["steady_texts_per_s"] else "-",
                       f"{r['where_start']['loadavg'][0]:.2f}")  # fmt: skip
-    return finish(console, table, args.json, {"meta": meta, "results": results})
+    return common.finish(console, table, args.json, {"meta": meta, "results": results})
 
 
 if __name__ == "__main__":

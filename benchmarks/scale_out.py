@@ -20,17 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scale_common import (  # noqa: E402
-    ROOT,
-    add_common_args,
-    finish,
-    pick_configs,
-    request_texts,
-    resolve_model,
-    where,
-)
+import scale_common as common  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(common.ROOT / "src"))
 
 CONFIGS = {
     "uvicorn-1": {"workers": 1, "args": []},
@@ -45,17 +37,17 @@ def measure(name: str, model: str, args: argparse.Namespace, say) -> dict:
     from llm_router.serve.config import ServeConfig
 
     spec = CONFIGS[name]
-    data, text_col = request_texts()
+    data, text_col = common.request_texts()
     serve = ServeConfig(threads=args.threads, workers=spec["workers"])
-    out: dict = {"config": name, "where_start": where()}
+    out: dict = {"config": name, "where_start": common.where()}
     say(
         f"[{name}] starting router serve {' '.join(spec['args']) or '(uvicorn)'} --workers {spec['workers']} ..."
     )
     with ServerProcess(model, serve, extra_args=spec["args"], ready_timeout_s=600) as server:
-        common = {"url": server.base_url, "data": data, "text_col": text_col, "slo_ms": args.slo_ms}
+        target = {"url": server.base_url, "data": data, "text_col": text_col, "slo_ms": args.slo_ms}
         cpu0 = server.cpu_seconds()
         fixed = run_http_bench(
-            HttpBenchConfig(rps=args.rps, duration_s=args.duration, warmup_s=args.warmup, **common), say
+            HttpBenchConfig(rps=args.rps, duration_s=args.duration, warmup_s=args.warmup, **target), say
         )
         cpu1 = server.cpu_seconds()
         if cpu0 is not None and cpu1 is not None:
@@ -66,13 +58,13 @@ def measure(name: str, model: str, args: argparse.Namespace, say) -> dict:
         if args.find_max:
             found = run_http_bench(
                 HttpBenchConfig(
-                    find_max=True, start_rps=args.start_rps, step_duration_s=args.step_duration, **common
+                    find_max=True, start_rps=args.start_rps, step_duration_s=args.step_duration, **target
                 ),
                 say,
             )
             out["find_max"] = {k: found.get(k) for k in ("max_rps", "first_failing_rps", "p50_ms", "p99_ms",
                                                          "steps")}  # fmt: skip
-    out["where_end"] = where()
+    out["where_end"] = common.where()
     return out
 
 
@@ -120,7 +112,7 @@ def print_results(results: list[dict], meta: dict, console: Console) -> Table | 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_common_args(parser, CONFIGS)
+    common.add_common_args(parser, CONFIGS)
     parser.add_argument("--threads", type=int, default=1, help="model threads per server process")
     parser.add_argument("--rps", type=float, default=100.0)
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds at --rps")
@@ -131,16 +123,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--slo-ms", type=float, default=50.0)
     args = parser.parse_args(argv)
     console = Console(width=160)
-    configs = pick_configs(args.configs, CONFIGS)
-    model = resolve_model(args.model)
-    meta = {"model": model, "threads": args.threads, "rps": args.rps, "slo_ms": args.slo_ms, "where": where()}
+    configs = common.pick_configs(args.configs, CONFIGS)
+    model = common.resolve_model(args.model)
+    meta = {
+        "model": model,
+        "threads": args.threads,
+        "rps": args.rps,
+        "slo_ms": args.slo_ms,
+        "where": common.where(),
+    }
 
     def say(msg: str) -> None:
         console.print(f"[dim]{msg}[/]", highlight=False)
 
     results = [measure(name, model, args, say) for name in configs]
     overhead = print_results(results, meta, console)
-    return finish(console, overhead, args.json, {"meta": meta, "results": results})
+    return common.finish(console, overhead, args.json, {"meta": meta, "results": results})
 
 
 if __name__ == "__main__":

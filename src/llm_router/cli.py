@@ -299,6 +299,23 @@ AddressOpt = Annotated[
 ]
 
 
+def shared_serve_config(options: dict, **more):
+    """The ``ServeConfig`` of the shared options above, taken from a command's ``locals()``, plus ``more``."""
+    from llm_router.serve import ServeConfig
+
+    keys = (
+        "device",
+        "threads",
+        "max_batch",
+        "infer_batch_size",
+        "max_wait_ms",
+        "max_queue",
+        "timeout_ms",
+        "workers",
+    )
+    return ServeConfig(batching=not options["no_batching"], **{k: options[k] for k in keys}, **more)
+
+
 @app.command()
 def serve(
     model: Annotated[
@@ -353,7 +370,7 @@ def serve(
     ] = False,
 ) -> None:
     """Serve a router model over HTTP: POST /route, /route/batch; GET /health, /ready, /metrics."""
-    from llm_router.serve import ServeConfig, run_server
+    from llm_router.serve import run_server
     from llm_router.serve.auth import check_exposure, read_token
 
     server_engine_args(engine, workers, replicas)
@@ -361,24 +378,16 @@ def serve(
     if api_key_env:
         read_token(api_key_env)  # a missing or weak token fails before anything starts
 
-    config = ServeConfig(
+    config = shared_serve_config(
+        locals(),
         host=host,
         port=port,
-        device=device,
-        threads=threads,
-        max_batch=max_batch,
-        infer_batch_size=infer_batch_size,
-        max_wait_ms=max_wait_ms,
-        max_queue=max_queue,
-        timeout_ms=timeout_ms,
-        batching=not no_batching,
         adaptive_wait=adaptive_wait,
         max_body_bytes=max_body_bytes,
         max_batch_texts=max_batch_texts,
         log_level=log_level,
         api_key_env=api_key_env,
         open_metrics=open_metrics,
-        workers=workers,
     )
     if engine == "ray":
         from llm_router.serve.ray_engine import RayServeOptions, run_ray_server
@@ -558,19 +567,8 @@ def bench(
         print_inprocess_result(result, console)
     elif mode == "http":
         from llm_router.bench.http import HttpBenchConfig, run_http_bench
-        from llm_router.serve import ServeConfig
 
-        serve_config = ServeConfig(
-            device=device,
-            threads=threads,
-            max_batch=max_batch,
-            infer_batch_size=infer_batch_size,
-            max_wait_ms=max_wait_ms,
-            max_queue=max_queue,
-            timeout_ms=timeout_ms,
-            batching=not no_batching,
-            workers=workers,
-        )
+        serve_config = shared_serve_config(locals())
         hcfg = HttpBenchConfig(
             model=model,
             url=url,
