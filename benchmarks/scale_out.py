@@ -33,7 +33,7 @@ CONFIGS = {
 
 
 def measure(name: str, model: str, args: argparse.Namespace, say) -> dict:
-    from llm_router.bench.http import HttpBenchConfig, ServerProcess, run_http_bench
+    from llm_router.bench.http import HttpBenchConfig, ServerProcess, run_http_bench, wait_idle
     from llm_router.serve.config import ServeConfig
 
     spec = CONFIGS[name]
@@ -56,6 +56,7 @@ def measure(name: str, model: str, args: argparse.Namespace, say) -> dict:
                                                   "p99_ms", "p999_ms", "max_ms", "errors", "errors_by_type",
                                                   "server_cpu_pct", "client_cpu_pct")}  # fmt: skip
         if args.find_max:
+            wait_idle(server.base_url, settle_s=1.0)  # the search starts on an idle server
             found = run_http_bench(
                 HttpBenchConfig(
                     find_max=True, start_rps=args.start_rps, step_duration_s=args.step_duration, **target

@@ -97,3 +97,23 @@ def test_workers_and_ray_engine_are_exclusive():
     assert result.exit_code == 2
     result = CliRunner().invoke(app, ["serve", "--model", "fake:0", "--engine", "nope"])
     assert result.exit_code == 2
+
+
+def test_bench_starts_servers_with_the_engine_options():
+    from llm_router.bench.http import HttpBenchConfig, ServerProcess
+    from llm_router.cli import server_engine_args
+    from llm_router.serve.config import ServeConfig
+
+    cmd = ServerProcess("fake:0", ServeConfig(workers=2)).command()
+    assert cmd[cmd.index("--workers") + 1] == "2"
+    ray_args = server_engine_args("ray", 1, 2)
+    assert ServerProcess("fake:0", extra_args=ray_args).command()[-4:] == [
+        "--engine",
+        "ray",
+        "--replicas",
+        "2",
+    ]
+    assert server_engine_args("uvicorn", 2, 1) == []
+    assert HttpBenchConfig(model="fake:0", server_args=ray_args).server_args == ray_args
+    result = CliRunner().invoke(app, ["bench", "--model", "fake:0", "--engine", "ray", "--workers", "2"])
+    assert result.exit_code == 2 and "--replicas" in result.output
