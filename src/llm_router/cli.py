@@ -430,6 +430,7 @@ def route_command(
     json_path: JsonOpt = None,
 ) -> None:
     """Route every text of a file: adds route, confidence and p_<route> columns; streams in chunks."""
+    import signal
     import time
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -451,18 +452,26 @@ def route_command(
         address=address,
         keep_columns=keep_columns,
     )
+
+    def interrupted(signum, frame):  # SIGTERM unwinds like Ctrl-C, so the temporary output is removed
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
     columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=err_console, transient=True) as progress:
-        task = progress.add_task("route", total=None, rate="")
-        started = time.perf_counter()
+    try:
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task("route", total=None, rate="")
+            started = time.perf_counter()
 
-        def on_progress(done: int, total: int | None) -> None:
-            elapsed = time.perf_counter() - started
-            rate = f"{done / elapsed:,.0f} texts/s" if elapsed > 0 else ""
-            progress.update(task, completed=done, total=max(total or 0, done) or None, rate=rate)
+            def on_progress(done: int, total: int | None) -> None:
+                elapsed = time.perf_counter() - started
+                rate = f"{done / elapsed:,.0f} texts/s" if elapsed > 0 else ""
+                progress.update(task, completed=done, total=max(total or 0, done) or None, rate=rate)
 
-        result = route_file(config, on_progress)
+            result = route_file(config, on_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     routes = ", ".join(f"{r} {n}" for r, n in result["routes"].items())
     console.print(
         f"routed {result['rows']} rows in {result['seconds']:.1f} s ({result['texts_per_s']} texts/s, "
