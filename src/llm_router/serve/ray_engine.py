@@ -90,6 +90,16 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # before Ray is imported or started
     os.environ.setdefault("RAY_enable_metrics_collection", "0")
     if not address:
+        # the local instance's workers inherit this environment: let them import the llm_router this process runs
+        # (a source tree or another editable install would otherwise be shadowed by whatever site-packages holds)
+        from pathlib import Path
+
+        import llm_router
+
+        here = str(Path(llm_router.__file__).resolve().parents[1])
+        paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+        if here not in paths:
+            os.environ["PYTHONPATH"] = os.pathsep.join([here, *filter(None, paths)])
         # Ray swaps 127.0.0.1 for the machine's routable address unless this (read when ray is imported) says
         # the node is not part of a multi-machine cluster: then it stays on loopback, as `--host` does.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
