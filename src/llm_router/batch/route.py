@@ -18,6 +18,7 @@ Either way the output is written to a temporary file and renamed into place.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -147,11 +148,15 @@ def _ray_chunks(config: BatchRouteConfig) -> Iterator[pd.DataFrame]:
     ctx.print_on_execution_start = False
     fmt = stream_format(config.data)
     path = str(Path(config.data).resolve())
+    # one file is one block by default, which one actor would route alone: ask for chunk-sized blocks (at least
+    # two per worker) so that every worker gets work
+    rows = count_rows(config.data) or 0
+    blocks = {"override_num_blocks": max(2 * config.workers, math.ceil(rows / config.chunk_size))}
     try:
         if fmt == "parquet":
-            ds = ray.data.read_parquet(path)
+            ds = ray.data.read_parquet(path, **blocks)
         elif fmt == "jsonl":
-            ds = ray.data.read_json(path, lines=True)
+            ds = ray.data.read_json(path, lines=True, **blocks)
         else:
             import pyarrow.csv as pacsv
 
@@ -161,6 +166,7 @@ def _ray_chunks(config: BatchRouteConfig) -> Iterator[pd.DataFrame]:
                     delimiter="," if fmt == "csv" else "\t", newlines_in_values=True
                 ),
                 convert_options=pacsv.ConvertOptions(column_types={config.text_col: pa.string()}),
+                **blocks,
             )
         routed = ds.map_batches(
             RouteBatch,
