@@ -148,15 +148,15 @@ def _ray_chunks(config: BatchRouteConfig) -> Iterator[pd.DataFrame]:
     ctx.print_on_execution_start = False
     fmt = stream_format(config.data)
     path = str(Path(config.data).resolve())
-    # one file is one block by default, which one actor would route alone: ask for chunk-sized blocks (at least
-    # two per worker) so that every worker gets work
-    rows = count_rows(config.data) or 0
-    blocks = {"override_num_blocks": max(2 * config.workers, math.ceil(rows / config.chunk_size))}
+    # one file is often one block, which one actor would route alone: re-cut the stream (streaming, not a
+    # shuffle) into blocks of at most a chunk, and small enough to give every worker at least two
+    rows = count_rows(config.data) or config.chunk_size
+    per_block = max(1, min(config.chunk_size, math.ceil(rows / (2 * config.workers))))
     try:
         if fmt == "parquet":
-            ds = ray.data.read_parquet(path, **blocks)
+            ds = ray.data.read_parquet(path)
         elif fmt == "jsonl":
-            ds = ray.data.read_json(path, lines=True, **blocks)
+            ds = ray.data.read_json(path, lines=True)
         else:
             import pyarrow.csv as pacsv
 
@@ -166,9 +166,8 @@ def _ray_chunks(config: BatchRouteConfig) -> Iterator[pd.DataFrame]:
                     delimiter="," if fmt == "csv" else "\t", newlines_in_values=True
                 ),
                 convert_options=pacsv.ConvertOptions(column_types={config.text_col: pa.string()}),
-                **blocks,
             )
-        routed = ds.map_batches(
+        routed = ds.repartition(target_num_rows_per_block=per_block).map_batches(
             RouteBatch,
             fn_constructor_kwargs={
                 "model": config.model,
