@@ -94,3 +94,15 @@ def finish(console, table, path, data: dict) -> int:
         atomic_write_json(path, data)
         console.print(f"wrote {path}")
     return 0
+
+
+def run(main) -> None:
+    """``sys.exit(main())``, with a ``RouterError`` as one line on stderr and its exit code (2), no traceback."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from llm_router.errors import RouterError
+
+    try:
+        sys.exit(main())
+    except RouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

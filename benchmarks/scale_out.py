@@ -143,10 +143,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from llm_router.errors import RouterError
-
-    try:
-        sys.exit(main())
-    except RouterError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+    common.run(main)
