@@ -302,6 +302,52 @@ def quantize(
 
 
 # ------------------------------------------------------------------------------------------------- serve
+# Options that `router serve` and `router bench` (which starts a server) share, declared once.
+DeviceOpt = Annotated[str, typer.Option("--device", help="cpu or cuda.")]
+ServeThreadsOpt = Annotated[
+    int, typer.Option("--threads", help="Intra-op threads of the model (per server process).")
+]
+MaxBatchOpt = Annotated[int, typer.Option("--max-batch", help="Most texts per inference.")]
+InferBatchOpt = Annotated[
+    int | None,
+    typer.Option("--infer-batch-size", help="Texts per model call within a batch, sorted by length."),
+]
+MaxWaitOpt = Annotated[
+    float, typer.Option("--max-wait-ms", help="Longest a request waits for its batch to fill.")
+]
+MaxQueueOpt = Annotated[int, typer.Option("--max-queue", help="Texts waiting before 429s.")]
+TimeoutMsOpt = Annotated[float, typer.Option("--timeout-ms", help="Deadline per request (503 after).")]
+NoBatchingOpt = Annotated[
+    bool, typer.Option("--no-batching", help="One inference per request (the 'before' configuration).")
+]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", help="Server processes sharing the port (one model each).")
+]
+EngineOpt = Annotated[str, typer.Option("--engine", help="uvicorn (default) or ray (Ray Serve replicas).")]
+ReplicasOpt = Annotated[int, typer.Option("--replicas", help="ray: fixed number of replicas.")]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option("--address", help="ray: join this cluster (auto, HOST:PORT, ray://...); default: local."),
+]
+
+
+def shared_serve_config(options: dict, **more):
+    """The ``ServeConfig`` of the shared options above, taken from a command's ``locals()``, plus ``more``."""
+    from llm_router.serve import ServeConfig
+
+    keys = (
+        "device",
+        "threads",
+        "max_batch",
+        "infer_batch_size",
+        "max_wait_ms",
+        "max_queue",
+        "timeout_ms",
+        "workers",
+    )
+    return ServeConfig(batching=not options["no_batching"], **{k: options[k] for k in keys}, **more)
+
+
 @app.command()
 def serve(
     model: Annotated[
@@ -310,23 +356,14 @@ def serve(
     ],
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
-    threads: Annotated[int, typer.Option("--threads", help="Intra-op threads of the model.")] = 1,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Most texts per inference.")] = 32,
-    infer_batch_size: Annotated[
-        int | None,
-        typer.Option("--infer-batch-size", help="Texts per model call within a batch, sorted by length."),
-    ] = None,
-    max_wait_ms: Annotated[
-        float, typer.Option("--max-wait-ms", help="Longest a request waits for its batch to fill.")
-    ] = 2.0,
-    max_queue: Annotated[int, typer.Option("--max-queue", help="Texts waiting before 429s.")] = 1024,
-    timeout_ms: Annotated[
-        float, typer.Option("--timeout-ms", help="Deadline per request (503 after).")
-    ] = 1000.0,
-    no_batching: Annotated[
-        bool, typer.Option("--no-batching", help="One inference per request (the 'before' configuration).")
-    ] = False,
+    device: DeviceOpt = "cpu",
+    threads: ServeThreadsOpt = 1,
+    max_batch: MaxBatchOpt = 32,
+    infer_batch_size: InferBatchOpt = None,
+    max_wait_ms: MaxWaitOpt = 2.0,
+    max_queue: MaxQueueOpt = 1024,
+    timeout_ms: TimeoutMsOpt = 1000.0,
+    no_batching: NoBatchingOpt = False,
     adaptive_wait: Annotated[
         bool,
         typer.Option(
@@ -338,27 +375,143 @@ def serve(
         int, typer.Option("--max-batch-texts", help="Most texts per /route/batch.")
     ] = 256,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "uvicorn",
+    replicas: ReplicasOpt = 1,
+    min_replicas: Annotated[
+        int | None, typer.Option("--min-replicas", help="ray: autoscale from this many replicas.")
+    ] = None,
+    max_replicas: Annotated[
+        int | None, typer.Option("--max-replicas", help="ray: autoscale up to this many replicas.")
+    ] = None,
+    cpus_per_replica: Annotated[
+        float, typer.Option("--cpus-per-replica", help="ray: CPUs reserved per replica.")
+    ] = 1.0,
+    address: AddressOpt = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key-env", help="Environment variable holding the bearer token (all but /health)."
+        ),
+    ] = None,
+    open_metrics: Annotated[
+        bool, typer.Option("--open-metrics", help="With a token: leave /metrics readable without it.")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("--insecure", help="Allow a non-loopback --host without a token.")
+    ] = False,
 ) -> None:
     """Serve a router model over HTTP: POST /route, /route/batch; GET /health, /ready, /metrics."""
-    from llm_router.serve import ServeConfig, run_server
+    from llm_router.serve import run_server
+    from llm_router.serve.auth import check_exposure, read_token
 
-    config = ServeConfig(
+    server_engine_args(engine, workers, replicas)
+    check_exposure(host, api_key_env, insecure)
+    if api_key_env:
+        read_token(api_key_env)  # a missing or weak token fails before anything starts
+
+    config = shared_serve_config(
+        locals(),
         host=host,
         port=port,
-        device=device,
-        threads=threads,
-        max_batch=max_batch,
-        infer_batch_size=infer_batch_size,
-        max_wait_ms=max_wait_ms,
-        max_queue=max_queue,
-        timeout_ms=timeout_ms,
-        batching=not no_batching,
         adaptive_wait=adaptive_wait,
         max_body_bytes=max_body_bytes,
         max_batch_texts=max_batch_texts,
         log_level=log_level,
+        api_key_env=api_key_env,
+        open_metrics=open_metrics,
     )
+    if engine == "ray":
+        from llm_router.serve.ray_engine import RayServeOptions, run_ray_server
+
+        options = RayServeOptions(
+            replicas=replicas,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            cpus_per_replica=cpus_per_replica,
+            address=address,
+        )
+        run_ray_server(model, config, options)
+        return
     run_server(model, config)
+
+
+# ------------------------------------------------------------------------------------------------- route
+@app.command("route")
+def route_command(
+    model: Annotated[str, typer.Option("--model", help="Model folder (or .onnx file), or fake:DELAY_MS.")],
+    data: Annotated[Path, typer.Option("--data", help="Input file: CSV, TSV, JSONL or Parquet.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Output file (format by extension; written atomically).")
+    ],
+    text_col: TextColOpt = "text",
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", help="Rows read, routed and written at a time.")
+    ] = 4096,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per model call.")] = 64,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Model threads (local: all cores; ray: 1 per worker).")
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    engine: Annotated[str, typer.Option("--engine", help="local (one process) or ray (Ray Data).")] = "local",
+    workers: Annotated[int, typer.Option("--workers", help="ray: Ray Data actors, one model each.")] = 1,
+    address: AddressOpt = None,
+    keep_columns: Annotated[
+        bool, typer.Option("--keep-columns/--no-keep-columns", help="Copy the input columns to the output.")
+    ] = True,
+    json_path: JsonOpt = None,
+) -> None:
+    """Route every text of a file: adds route, confidence and p_<route> columns; streams in chunks."""
+    import signal
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from llm_router.batch import BatchRouteConfig, route_file
+    from llm_router.utils import atomic_write_json
+
+    config = BatchRouteConfig(
+        model=model,
+        data=str(data),
+        out=str(out),
+        text_col=text_col,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        threads=threads,
+        device=device,
+        engine=engine,
+        workers=workers,
+        address=address,
+        keep_columns=keep_columns,
+    )
+
+    def interrupted(signum, frame):  # SIGTERM unwinds like Ctrl-C, so the temporary output is removed
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    columns = (TextColumn("routing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+               TimeElapsedColumn())  # fmt: skip
+    try:
+        with Progress(*columns, console=err_console, transient=True) as progress:
+            task = progress.add_task("route", total=None, rate="")
+            started = time.perf_counter()
+
+            def on_progress(done: int, total: int | None) -> None:
+                elapsed = time.perf_counter() - started
+                rate = f"{done / elapsed:,.0f} texts/s" if elapsed > 0 else ""
+                progress.update(task, completed=done, total=max(total or 0, done) or None, rate=rate)
+
+            result = route_file(config, on_progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    routes = ", ".join(f"{r} {n}" for r, n in result["routes"].items())
+    console.print(
+        f"routed {result['rows']} rows in {result['seconds']:.1f} s ({result['texts_per_s']} texts/s, "
+        f"engine {engine}) -> {out}; {routes}; blank texts {result['blank_texts']}",
+        highlight=False,
+    )
+    if json_path:
+        atomic_write_json(json_path, result)
 
 
 # ------------------------------------------------------------------------------------------------- bench
@@ -369,6 +522,15 @@ def _int_list(value: str | None, name: str) -> list[int] | None:
         return [int(x) for x in value.split(",") if x.strip()]
     except ValueError:
         raise RouterError(f"{name} must be comma-separated integers, got {value!r}") from None
+
+
+def server_engine_args(engine: str, workers: int, replicas: int) -> list[str]:
+    """The `router serve` options that pick the engine (for a benchmark's child server); checks them."""
+    if engine not in ("uvicorn", "ray"):
+        raise RouterError(f"--engine must be uvicorn or ray, got {engine!r}")
+    if engine == "ray" and workers != 1:
+        raise RouterError("--workers is for --engine uvicorn; use --replicas with --engine ray")
+    return ["--engine", "ray", "--replicas", str(replicas)] if engine == "ray" else []
 
 
 @app.command()
@@ -389,18 +551,17 @@ def bench(
     arrival: Annotated[str, typer.Option("--arrival", help="uniform or poisson.")] = "uniform",
     data: DataOpt = None,
     text_col: TextColOpt = "text",
-    device: Annotated[str, typer.Option("--device", help="cpu or cuda (server, or in-process).")] = "cpu",
-    threads: Annotated[int, typer.Option("--threads", help="Model intra-op threads in the server.")] = 1,
-    max_batch: Annotated[int, typer.Option("--max-batch", help="Server micro-batch size.")] = 32,
-    infer_batch_size: Annotated[
-        int | None, typer.Option("--infer-batch-size", help="Server: texts per model call within a batch.")
-    ] = None,
-    max_wait_ms: Annotated[float, typer.Option("--max-wait-ms", help="Server micro-batch wait.")] = 2.0,
-    max_queue: Annotated[int, typer.Option("--max-queue", help="Server queue bound.")] = 1024,
-    timeout_ms: Annotated[float, typer.Option("--timeout-ms", help="Server deadline per request.")] = 1000.0,
-    no_batching: Annotated[
-        bool, typer.Option("--no-batching", help="Server without micro-batching.")
-    ] = False,
+    device: DeviceOpt = "cpu",
+    threads: ServeThreadsOpt = 1,
+    max_batch: MaxBatchOpt = 32,
+    infer_batch_size: InferBatchOpt = None,
+    max_wait_ms: MaxWaitOpt = 2.0,
+    max_queue: MaxQueueOpt = 1024,
+    timeout_ms: TimeoutMsOpt = 1000.0,
+    no_batching: NoBatchingOpt = False,
+    workers: WorkersOpt = 1,
+    engine: EngineOpt = "uvicorn",
+    replicas: ReplicasOpt = 1,
     connections: Annotated[
         int, typer.Option("--connections", help="Initial client connections (0: auto).")
     ] = 0,
@@ -447,18 +608,8 @@ def bench(
         print_inprocess_result(result, console)
     elif mode == "http":
         from llm_router.bench.http import HttpBenchConfig, run_http_bench
-        from llm_router.serve import ServeConfig
 
-        serve_config = ServeConfig(
-            device=device,
-            threads=threads,
-            max_batch=max_batch,
-            infer_batch_size=infer_batch_size,
-            max_wait_ms=max_wait_ms,
-            max_queue=max_queue,
-            timeout_ms=timeout_ms,
-            batching=not no_batching,
-        )
+        serve_config = shared_serve_config(locals())
         hcfg = HttpBenchConfig(
             model=model,
             url=url,
@@ -474,6 +625,7 @@ def bench(
             slo_ms=slo_ms,
             start_rps=start_rps,
             step_duration_s=step_duration,
+            server_args=server_engine_args(engine, workers, replicas),
         )
         result = run_http_bench(hcfg, progress=say)
         print_http_result(result, console)

@@ -62,8 +62,10 @@ class ServerProcess:
         *,
         ready_timeout_s: float = 600.0,
         log_path: str | Path | None = None,
+        extra_args: list[str] | None = None,
     ):
         self.model = model
+        self.extra_args = list(extra_args or [])  # more `router serve` options, e.g. ["--engine", "ray"]
         self.config = config or ServeConfig()
         self.ready_timeout_s = ready_timeout_s
         self.port = self.config.port if self.config.port not in (0, 8000) else free_port()
@@ -97,7 +99,9 @@ class ServerProcess:
             cmd.append("--no-batching")
         if not cfg.adaptive_wait:
             cmd.append("--no-adaptive-wait")
-        return cmd
+        if cfg.workers > 1:
+            cmd += ["--workers", str(cfg.workers)]
+        return cmd + self.extra_args
 
     def start(self) -> ServerProcess:
         env = dict(os.environ)
@@ -141,8 +145,15 @@ class ServerProcess:
         try:
             import psutil
 
-            times = psutil.Process(self.proc.pid).cpu_times()
-            return times.user + times.system
+            root = psutil.Process(self.proc.pid)
+            total = 0.0
+            for proc in [root, *root.children(recursive=True)]:  # --workers and Ray processes too
+                try:
+                    times = proc.cpu_times()
+                except psutil.Error:
+                    continue
+                total += times.user + times.system
+            return total
         except Exception:
             return None
 
@@ -199,6 +210,7 @@ class HttpBenchConfig:
     refine_steps: int = 3
     step_pause_s: float = 1.0  # idle time between steps, after the server's queue has drained
     min_achieved_ratio: float = 0.95
+    server_args: list[str] = field(default_factory=list)  # extra `router serve` options (--engine ray ...)
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.url is None):
@@ -280,7 +292,7 @@ def run_http_bench(config: HttpBenchConfig, progress: Callable[[str], None] | No
     try:
         if config.model is not None:
             say(f"starting router serve --model {config.model} ...")
-            server = ServerProcess(config.model, config.serve).start()
+            server = ServerProcess(config.model, config.serve, extra_args=config.server_args).start()
             base = server.base_url
         else:
             base = config.url

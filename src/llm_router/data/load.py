@@ -57,6 +57,17 @@ def _decode_utf8(path: Path, raw: bytes) -> str:
         ) from None
 
 
+def parse_jsonl_line(path: Path, lineno: int, line: str) -> dict:
+    """One JSON Lines record (a JSON object), or a one-line error naming the file and line."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RouterError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise RouterError(f"{path}: line {lineno} is not a JSON object")
+    return obj
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """Read any supported file into a DataFrame of strings (no dtype guessing for text columns)."""
     path = Path(path)
@@ -93,17 +104,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
                     f"{path}: JSON must be a list of objects (or use .jsonl, one object per line)"
                 )
             return pd.DataFrame(data)
-        rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RouterError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise RouterError(f"{path}: line {lineno} is not a JSON object")
-            rows.append(obj)
+        rows = [
+            parse_jsonl_line(path, n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()
+        ]
         return pd.DataFrame(rows)
     except RouterError:
         raise

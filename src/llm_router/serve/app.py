@@ -453,6 +453,13 @@ def create_app(predictor_or_loader: Any, config: ServeConfig | None = None) -> F
     )
     app.state.router = state
     app.add_middleware(FastPathMiddleware, state=state)
+    if config.api_key_env:  # added last, so it runs first: nothing unauthenticated reaches the fast path
+        from llm_router.serve.auth import BearerAuthMiddleware, read_token
+
+        token = read_token(config.api_key_env)
+        app.add_middleware(
+            BearerAuthMiddleware, token=token, open_metrics=config.open_metrics, metrics=state.metrics
+        )
     handlers = RouteHandlers(state)
     max_body = config.max_body_bytes
 

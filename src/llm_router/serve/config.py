@@ -28,6 +28,13 @@ class ServeConfig:
     texts, and never more than ``max_queue`` (413 above). A text is cut to ``max_text_chars`` characters
     before tokenisation (the tokenizer then truncates it to the model's ``max_length`` tokens), so a long text
     costs no more than a short one.
+
+    Access control (``llm_router.serve.auth``): with ``api_key_env`` set, the token is read from that environment
+    variable and every route but ``/health`` needs ``Authorization: Bearer <token>`` (``/metrics`` too, unless
+    ``open_metrics``).
+
+    Scale-out (``llm_router.serve.workers``): ``workers`` > 1 runs that many server processes on the same port
+    (``SO_REUSEPORT``; the kernel spreads connections), each with its own model, batcher and ``/metrics``.
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +56,9 @@ class ServeConfig:
     drain_timeout_s: float = 30.0
     keep_alive_s: float = 30.0
     log_level: str = "warning"
+    api_key_env: str | None = None  # name of the environment variable holding the bearer token
+    open_metrics: bool = False  # with a token: leave /metrics readable without it
+    workers: int = 1  # server processes sharing the port (SO_REUSEPORT)
 
     def __post_init__(self) -> None:
         checks = {
@@ -66,6 +76,7 @@ class ServeConfig:
             "retry_after_s": self.retry_after_s >= 0,
             "drain_timeout_s": self.drain_timeout_s >= 0,
             "keep_alive_s": self.keep_alive_s > 0,
+            "workers": self.workers >= 1,
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

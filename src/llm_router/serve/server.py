@@ -99,9 +99,18 @@ def build_server(source: Any, config: ServeConfig):
     return server, state
 
 
-def run_server(model: str | Any, config: ServeConfig | None = None) -> None:
-    """Serve ``model`` (a folder, ``fake:DELAY_MS``, or a predictor object) until SIGTERM/SIGINT."""
+def run_server(model: str | Any, config: ServeConfig | None = None, *, sockets: list | None = None) -> None:
+    """Serve ``model`` (a folder, ``fake:DELAY_MS``, or a predictor object) until SIGTERM/SIGINT.
+
+    ``config.workers`` > 1 hands over to :func:`llm_router.serve.workers.run_workers` (one process per worker);
+    ``sockets`` (already bound) are served instead of binding ``host:port`` (what each of those workers does).
+    """
     config = config or ServeConfig()
+    if config.workers > 1 and sockets is None:
+        from llm_router.serve.workers import run_workers
+
+        run_workers(model, config)
+        return
     source = make_loader(model, config.device, config.threads) if isinstance(model, str) else model
     _setup_logging(config.log_level)
     server, state = build_server(source, config)
@@ -118,7 +127,7 @@ def run_server(model: str | Any, config: ServeConfig | None = None) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, _noop_signal_handler)
     try:
-        server.run()
+        server.run(sockets=sockets)
     finally:
         for sig, handler in previous.items():
             with contextlib.suppress(Exception):
