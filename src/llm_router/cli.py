@@ -708,6 +708,14 @@ def distill(
     patience: Annotated[
         int | None, typer.Option("--patience", help="Early-stopping patience (epochs).")
     ] = None,
+    select_on: Annotated[
+        str | None,
+        typer.Option(
+            "--select-on",
+            help="Keep the epoch with the best validation agreement with the teacher (agreement), "
+            "KL to it (kl), or macro F1 (macro_f1).",
+        ),
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="Torch threads for training.")] = None,
     group_col: GroupColOpt = None,
@@ -735,6 +743,7 @@ def distill(
         hidden_weight=hidden_weight,
         attention_weight=attention_weight,
         patience=patience,
+        select_on=select_on,
         seed=seed,
         threads=threads,
         group_col=group_col,

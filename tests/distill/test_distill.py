@@ -155,6 +155,33 @@ def test_distillation_loss_decreases(layer_run):
     assert sum(row["best"] for row in history) == 1
 
 
+def test_every_epoch_is_scored_against_the_teacher_and_the_kept_one_is_chosen_by_select_on(layer_run):
+    history = json.loads((layer_run.out_dir / "history.json").read_text())
+    info = json.loads((layer_run.out_dir / "distill.json").read_text())
+    assert all({"val_macro_f1", "val_agreement", "val_kl"} <= set(row) for row in history)
+    assert all(0 <= row["val_agreement"] <= 1 and row["val_kl"] >= 0 for row in history)
+    assert info["select_on"] == "agreement"
+    kept = next(row for row in history if row["best"])
+    assert info["best_epoch"] == kept["epoch"] and info["best_val_agreement"] == kept["val_agreement"]
+    assert kept["val_agreement"] == max(row["val_agreement"] for row in history)
+    ties = [row for row in history if row["val_agreement"] == kept["val_agreement"]]
+    assert kept["val_kl"] == min(row["val_kl"] for row in ties)
+
+
+def test_selection_score_orders_epochs_by_the_chosen_criterion():
+    from llm_router.distill.distill import _selection_score
+
+    a = {"val_macro_f1": 0.9, "val_agreement": 0.8, "val_kl": 0.01}
+    b = {"val_macro_f1": 0.7, "val_agreement": 0.9, "val_kl": 0.30}
+    c = {"val_macro_f1": 0.7, "val_agreement": 0.9, "val_kl": 0.20}
+    assert _selection_score(a, "macro_f1") > _selection_score(b, "macro_f1")
+    assert _selection_score(c, "agreement") > _selection_score(b, "agreement") > _selection_score(a, "agreement")
+    assert _selection_score(a, "kl") > _selection_score(c, "kl") > _selection_score(b, "kl")
+    assert _selection_score({"val_macro_f1": 0.5}, "agreement") == 0.5  # no teacher scores: F1
+    with pytest.raises(RouterError, match="select_on"):
+        DistillConfig(select_on="loss")
+
+
 def test_frozen_embeddings_stay_the_teachers_rows(layer_run, teacher_dir):
     from safetensors.torch import load_file
     from transformers import AutoTokenizer

@@ -10,6 +10,7 @@ from typing import Any
 from llm_router.errors import RouterError
 
 DEFAULT_AUGMENT = "typo:2,spacing:1,swap:1,punct:1"
+SELECT_ON = ("agreement", "kl", "macro_f1")
 
 
 @dataclass
@@ -47,7 +48,11 @@ class DistillConfig:
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    patience: int = 3  # epochs without val macro-F1 gain before stopping; 0 = run all epochs
+    patience: int = 3  # epochs without a gain in `select_on` before stopping; 0 = run all epochs
+    # which epoch's weights to keep (and when to stop): "agreement" = share of validation texts routed as the
+    # teacher routes them, ties broken by the smaller KL(teacher || student); "kl" = that KL alone;
+    # "macro_f1" = validation macro F1 against the gold routes
+    select_on: str = "agreement"
     max_length: int | None = None  # None = the teacher's
     seed: int = 42
     threads: int | None = None  # torch threads; None = torch's default
@@ -82,6 +87,8 @@ class DistillConfig:
             bad(f"learning rate must be > 0 (got {self.learning_rate})")
         if self.keep_chars not in ("none", "seen", "script"):
             bad(f"keep_chars {self.keep_chars!r} (none, seen or script)")
+        if self.select_on not in SELECT_ON:
+            bad(f"select_on {self.select_on!r} ({', '.join(SELECT_ON)})")
         if self.static_pooling not in ("mean", "first", "pooler"):
             bad(f"static pooling {self.static_pooling!r} (mean, first or pooler)")
         if self.augment:

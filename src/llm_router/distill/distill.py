@@ -45,6 +45,7 @@ from llm_router.errors import RouterError
 from llm_router.persistence import FolderData
 from llm_router.utils import atomic_output_dir
 from llm_router.utils.early_stopping import EarlyStopping
+from llm_router.utils.probs import softmax
 from llm_router.utils.progress import Bar, make_progress
 from llm_router.utils.seeding import set_seed, set_threads
 
@@ -120,10 +121,15 @@ def distill(
         student.layer_map,
         student.kept_ids,
         soft.hidden,
+        soft.val_logits,
     )
     if best_state is not None:
         student.model.load_state_dict(best_state)
     student.model.eval()
+    best = next((row for row in history if row.get("best")), {})
+    info["select_on"] = config.select_on
+    info["best_epoch"] = best.get("epoch")
+    info["best_val_agreement"] = best.get("val_agreement")
     metrics, teacher_metrics = _score_student(
         student, teacher, teacher_info, soft, config, max_length, info, best_f1
     )
@@ -177,6 +183,7 @@ class SoftLabels:
     hidden: list | None  # cached hidden states of the transfer set (layers:K with hidden matching), else None
     test_logits: np.ndarray  # on the test split
     seconds: float  # for the transfer-set pass
+    val_logits: np.ndarray | None = None  # on the validation split (what the student's epochs are chosen by)
 
 
 def _teacher_pass(
@@ -198,10 +205,11 @@ def _teacher_pass(
         teacher, tokenizer, transfer.texts, prefix, max_length, config.eval_batch_size, hidden_layers
     )
     seconds = time.perf_counter() - t0
-    test_logits = predict_logits(
-        teacher, tokenizer, list(teacher_info.test["text"]), prefix, max_length, config.eval_batch_size
+    test_logits, val_logits = (
+        predict_logits(teacher, tokenizer, list(part["text"]), prefix, max_length, config.eval_batch_size)
+        for part in (teacher_info.test, teacher_info.val)
     )
-    return SoftLabels(logits, hidden, test_logits, seconds)
+    return SoftLabels(logits, hidden, test_logits, seconds, val_logits)
 
 
 @dataclass
@@ -330,11 +338,14 @@ def _train(
     layer_map,
     kept_ids,
     teacher_hidden=None,
+    teacher_val_logits=None,
 ):
-    """The distillation loop; returns (history, best state dict or None, best val macro F1).
+    """The distillation loop; returns (history, best state dict or None, best epoch's val macro F1).
 
     ``teacher_hidden``: the teacher's hidden states of every transfer text (see :func:`teacher_outputs`), cached
-    so hidden-state matching needs no teacher forward per step; without it the teacher runs on each batch."""
+    so hidden-state matching needs no teacher forward per step; without it the teacher runs on each batch.
+    ``teacher_val_logits``: the teacher on the validation split; each epoch is scored against it (agreement, KL)
+    and the gold routes (macro F1), and ``config.select_on`` picks the epoch kept."""
     import torch
 
     match_layers = layer_map is not None and (config.hidden_weight > 0 or config.attention_weight > 0)
@@ -385,20 +396,54 @@ def _train(
                 val_logits = predict_logits(
                     student, tokenizer, val_texts, prefix, max_length, config.eval_batch_size
                 )
-                row["val_macro_f1"] = route_macro_f1(teacher_info, val_logits, teacher_info.val)
+                row.update(_val_scores(teacher_info, val_logits, teacher_val_logits))
             history.append(row)
-            val_note = f", val macro F1 {row['val_macro_f1']:.3f}" if val_texts else ""
+            val_note = (
+                f", val macro F1 {row['val_macro_f1']:.3f}"
+                + (
+                    f", agreement {row['val_agreement']:.3f}, KL {row['val_kl']:.4f}"
+                    if "val_kl" in row
+                    else ""
+                )
+                if val_texts
+                else ""
+            )
             bar.print(f"epoch {epoch}: train loss {row['train_loss']:.4f}{val_note}", highlight=False)
             bar.update(info=f"epoch {epoch} loss {row['train_loss']:.4f}")
             if val_texts:
-                if stop.update(row["val_macro_f1"], epoch):
+                if stop.update(_selection_score(row, config.select_on), epoch):
                     best_state = copy.deepcopy(student.state_dict())
                 elif stop.should_stop:
                     bar.print(f"early stop: no val gain for {stop.stale} epochs (best {stop.best_epoch})")
                     break
     for row in history:
         row["best"] = row["epoch"] == stop.best_epoch
-    return history, best_state, (stop.best if best_state is not None else None)
+    best_f1 = next((row.get("val_macro_f1") for row in history if row["best"]), None)
+    return history, best_state, (best_f1 if best_state is not None else None)
+
+
+def _val_scores(teacher_info: FolderData, val_logits, teacher_val_logits) -> dict:
+    """One epoch's validation scores: macro F1 against the gold routes and, given the teacher's logits, route
+    agreement with the teacher and the mean KL(teacher || student) of their label distributions."""
+    scores = {"val_macro_f1": route_macro_f1(teacher_info, val_logits, teacher_info.val)}
+    if teacher_val_logits is not None and len(teacher_val_logits) == len(val_logits):
+        p, q = softmax(teacher_val_logits), softmax(val_logits)
+        kl = float(
+            np.mean(np.sum(p * (np.log(np.clip(p, 1e-12, None)) - np.log(np.clip(q, 1e-12, None))), 1))
+        )
+        scores["val_agreement"] = route_agreement(teacher_info, val_logits, teacher_val_logits)
+        scores["val_kl"] = kl
+    return scores
+
+
+def _selection_score(row: dict, select_on: str) -> float:
+    """The number an epoch is chosen by (higher is better); falls back to macro F1 without teacher scores."""
+    if select_on == "macro_f1" or "val_kl" not in row:
+        return row["val_macro_f1"]
+    if select_on == "kl":
+        return -row["val_kl"]
+    # agreement first; among equal agreements the smaller KL (KL < 1e3, so it never outweighs one text)
+    return row["val_agreement"] - min(row["val_kl"], 1e3) * 1e-6
 
 
 def _optimizer(student, config: DistillConfig, steps: int):

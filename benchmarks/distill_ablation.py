@@ -1,0 +1,295 @@
+"""Distillation ablation: why the student loses its teacher's decisions, one factor at a time.
+
+Reproduces the tables of ``docs/DISTILLATION.md``. Every row distils the same trained teacher folder (so every row
+is scored on the same fixed test split) with :func:`llm_router.distill.distill.distill` - the code path of
+``router distill`` - and one change to the pinned base configuration (the defaults before this ablation)::
+
+    HF_HUB_OFFLINE=1 python benchmarks/distill_ablation.py --teacher runs/demo/teacher --name demo
+    HF_HUB_OFFLINE=1 python benchmarks/distill_ablation.py --teacher runs/demo/teacher --name demo \\
+        --rows base,no_prune --seeds 42,43,44                  # some rows, three seeds each
+    python benchmarks/distill_ablation.py --list               # what the rows are
+
+Each finished (row, seed) is stored in ``--results`` right away and skipped on the next run (``--force`` reruns it),
+so the ablation can run in pieces; the markdown table is rebuilt from that file every time (``--table``).
+
+Columns: route agreement with the teacher on the test split (Wilson 95% interval), student test macro F1 (bootstrap
+95% interval from ``router eval``'s report), the epoch kept and its validation agreement / macro F1, the full-depth
+teacher with the row's pruned vocabulary (what pruning alone costs), student parameters and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED_DATA = ROOT.parent / "shared" / "data" / "seed" / "labeled_data.csv"
+ROUTERBENCH = ROOT.parent / "shared" / "data" / "routerbench" / "routerbench_3class.csv"
+
+# The distillation defaults before this ablation, pinned so that a row keeps its meaning when the defaults move.
+BASE: dict[str, Any] = {
+    "student": "layers:4",
+    "augment": "typo:2,spacing:1,swap:1,punct:1",
+    "mix": 4,
+    "max_transfer": 6000,
+    "alpha": 0.5,
+    "temperature": 2.0,
+    "hidden_weight": 1.0,
+    "attention_weight": 0.0,
+    "prune_vocab": True,
+    "keep_chars": "script",
+    "keep_frequent": 0,
+    "freeze_embeddings": True,
+    "epochs": 10,
+    "learning_rate": 1e-4,
+    "patience": 3,
+    "select_on": "macro_f1",
+}
+
+# name -> (what changes, overrides of BASE). "{other}" in a value is replaced by the --unlabeled file.
+ROWS: dict[str, tuple[str, dict[str, Any]]] = {
+    "base": ("the defaults before this ablation", {}),
+    # vocabulary
+    "no_prune": ("no vocabulary pruning (the teacher's 250k pieces)", {"prune_vocab": False}),
+    "keep_frequent_20k": ("pruning keeps 20k commonest pieces of the seen scripts", {"keep_frequent": 20000}),
+    "keep_chars_seen": ("pruning keeps only seen characters (not whole scripts)", {"keep_chars": "seen"}),
+    # epoch selection
+    "select_agreement": (
+        "keep the epoch with the best val agreement with the teacher",
+        {"select_on": "agreement"},
+    ),
+    "select_kl": ("keep the epoch with the smallest val KL to the teacher", {"select_on": "kl"}),
+    # depth
+    "layers_2": ("2 layers", {"student": "layers:2"}),
+    "layers_3": ("3 layers", {"student": "layers:3"}),
+    "layers_6": ("6 layers", {"student": "layers:6"}),
+    # loss
+    "logits_only": ("no hidden-state loss (logits KD + CE only)", {"hidden_weight": 0.0}),
+    "attention": ("+ attention-map loss (weight 1)", {"attention_weight": 1.0}),
+    "pure_kd": ("KD only (alpha 0: no gold CE)", {"alpha": 0.0}),
+    "temperature_1": ("KD temperature 1", {"temperature": 1.0}),
+    "temperature_4": ("KD temperature 4", {"temperature": 4.0}),
+    # transfer set
+    "transfer_train_only": ("transfer set = training texts only", {"augment": "", "mix": 0}),
+    "transfer_no_mix": ("augmented copies, no mixed texts", {"mix": 0}),
+    "transfer_big": ("twice the mixed texts (mix 8, up to 12k)", {"mix": 8, "max_transfer": 12000}),
+    "unlabeled_other": ("+ texts of another file, unlabelled (--unlabeled)", {"unlabeled": "{other}"}),
+    # optimisation
+    "epochs_20": ("20 epochs, patience 5", {"epochs": 20, "patience": 5}),
+    "train_embeddings": ("embeddings trained too", {"freeze_embeddings": False}),
+    "lr_3e-4": ("learning rate 3e-4", {"learning_rate": 3e-4}),
+}
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``p`` over ``n`` trials."""
+    if n == 0:
+        return (math.nan, math.nan)
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (centre - half, centre + half)
+
+
+def row_config(name: str, combined: dict | None, seed: int, unlabeled: dict | None):
+    from llm_router.distill.config import DistillConfig
+
+    overrides = dict(combined if combined is not None else ROWS[name][1])
+    if overrides.get("unlabeled") == "{other}":
+        if not unlabeled:
+            return None
+        overrides.update(unlabeled)
+    return DistillConfig(**{**BASE, **overrides, "seed": seed, "threads": os.cpu_count()})
+
+
+def run_row(teacher: Path, config) -> dict:
+    from llm_router.distill.distill import distill
+
+    out = Path(tempfile.mkdtemp(prefix="distill-ablation-")) / "student"
+    t0 = time.perf_counter()
+    try:
+        result = distill(teacher, out, config)
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    info, metrics = result.info, result.metrics
+    n = int(metrics.get("n") or 0)
+    agreement = info["test_agreement_with_teacher"]
+    pruned = (info.get("vocab") or {}).get("teacher_with_pruned_vocab") or {}
+    return {
+        "n_test": n,
+        "agreement": agreement,
+        "agreement_ci95": wilson(agreement, n),
+        "macro_f1": metrics.get("macro_f1"),
+        "macro_f1_ci95": metrics.get("macro_f1_ci95"),
+        "teacher_macro_f1": result.teacher_metrics.get("macro_f1"),
+        "best_epoch": info.get("best_epoch"),
+        "val_agreement": info.get("best_val_agreement"),
+        "val_macro_f1": info.get("best_val_macro_f1"),
+        "teacher_pruned_vocab_agreement": pruned.get("agreement"),
+        "vocab_size": (info.get("vocab") or {}).get("new_vocab_size"),
+        "transfer_n": info["transfer_set"]["n"],
+        "student_params": info.get("student_params"),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def fmt(x, digits=3):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def table(results: dict, name: str) -> str:
+    """Markdown: one line per row (mean over its seeds; the range when there are several)."""
+    import numpy as np
+
+    block = results.get(name, {})
+    lines = [
+        "| row | change | seeds | agreement with teacher (95% CI) | macro F1 (95% CI) | val agreement | "
+        "val F1 | kept epoch | teacher w/ pruned vocab: agreement | vocab | params | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row, runs in block.get("rows", {}).items():
+        runs = list(runs.values())
+        if not runs:
+            continue
+        mean = {
+            k: float(np.mean([r[k] for r in runs]))
+            for k in ("agreement", "macro_f1")
+            if runs[0].get(k) is not None
+        }
+        if len(runs) == 1:
+            r = runs[0]
+            agree = f"{fmt(r['agreement'])} [{fmt(r['agreement_ci95'][0])}, {fmt(r['agreement_ci95'][1])}]"
+            f1 = f"{fmt(r['macro_f1'])} [{fmt(r['macro_f1_ci95'][0])}, {fmt(r['macro_f1_ci95'][1])}]"
+        else:
+            a = [r["agreement"] for r in runs]
+            f = [r["macro_f1"] for r in runs]
+            agree = f"{fmt(mean['agreement'])} (seeds {fmt(min(a))}-{fmt(max(a))})"
+            f1 = f"{fmt(mean['macro_f1'])} (seeds {fmt(min(f))}-{fmt(max(f))})"
+        first = runs[0]
+        change = block.get("changes", {}).get(row) or ROWS.get(row, ("",))[0]
+        lines.append(
+            f"| {row} | {change} | {len(runs)} | {agree} | {f1} | "
+            f"{fmt(np.mean([r['val_agreement'] for r in runs if r['val_agreement'] is not None]) if any(r['val_agreement'] is not None for r in runs) else None)} | "
+            f"{fmt(np.mean([r['val_macro_f1'] for r in runs if r['val_macro_f1'] is not None]))} | "
+            f"{', '.join(str(r['best_epoch']) for r in runs)} | {fmt(first['teacher_pruned_vocab_agreement'])} | "
+            f"{first['vocab_size'] or 'full'} | {first['student_params'] / 1e6:.1f}M | "
+            f"{np.mean([r['seconds'] for r in runs]):.0f} |"
+        )
+    meta = block.get("meta", {})
+    head = (
+        f"**{name}** - teacher `{meta.get('teacher')}` (test macro F1 {fmt(meta.get('teacher_macro_f1'))}, "
+        f"{meta.get('n_test')} test texts); {meta.get('cpu')}, {meta.get('date')}.\n\n"
+    )
+    return head + "\n".join(lines) + "\n"
+
+
+def parse_combined(text: str) -> dict:
+    """``key=value,key=value`` -> overrides (JSON values: 6, 0.5, true, "layers:6" without quotes)."""
+    out: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, _, value = part.partition("=")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value.strip()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--teacher", type=Path, help="trained teacher folder (router train / pipeline)")
+    parser.add_argument("--name", default="demo", help="results block name (one per teacher / data set)")
+    parser.add_argument("--rows", default=",".join(ROWS), help="comma-separated row names")
+    parser.add_argument(
+        "--combine",
+        action="append",
+        default=[],
+        metavar="NAME:key=value,...",
+        help="an extra row: BASE with these overrides, e.g. best:keep_frequent=20000,select_on=agreement",
+    )
+    parser.add_argument("--seeds", default="42")
+    parser.add_argument("--unlabeled", type=Path, help="file for the unlabeled_other row")
+    parser.add_argument("--unlabeled-col", default="text")
+    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results" / "distill_ablation.json")
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--table", action="store_true", help="only print the table from --results")
+    parser.add_argument("--list", action="store_true")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (change, overrides) in ROWS.items():
+            print(f"{name:22s} {change}  {overrides}")
+        return 0
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    if args.table:
+        print(table(results, args.name))
+        return 0
+    if args.teacher is None or not (args.teacher / "router.json").exists():
+        print(f"error: --teacher {args.teacher} is not a model folder", file=sys.stderr)
+        return 2
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    block = results.setdefault(args.name, {"rows": {}, "changes": {}, "meta": {}})
+    block["meta"].update(
+        teacher=str(args.teacher),
+        cpu=_cpu_name(),
+        cores=os.cpu_count(),
+        date=str(date.today()),
+        command="python benchmarks/distill_ablation.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    )
+    unlabeled = (
+        {"unlabeled": str(args.unlabeled), "unlabeled_col": args.unlabeled_col} if args.unlabeled else None
+    )
+    plan: list[tuple[str, dict | None]] = [(r, None) for r in filter(None, args.rows.split(","))]
+    for spec in args.combine:
+        name, _, overrides = spec.partition(":")
+        block["changes"][name] = overrides
+        plan.append((name, parse_combined(overrides)))
+    for row, combined in plan:
+        if combined is None and row not in ROWS:
+            print(f"error: unknown row {row!r} (see --list)", file=sys.stderr)
+            return 2
+        for seed in (int(s) for s in args.seeds.split(",")):
+            done = block["rows"].setdefault(row, {})
+            if str(seed) in done and not args.force:
+                continue
+            config = row_config(row, combined, seed, unlabeled)
+            if config is None:
+                print(f"skip {row}: needs --unlabeled")
+                break
+            print(f"== {args.name} / {row} / seed {seed}", flush=True)
+            done[str(seed)] = run_row(args.teacher, config)
+            block["meta"].update(
+                teacher_macro_f1=done[str(seed)]["teacher_macro_f1"], n_test=done[str(seed)]["n_test"]
+            )
+            args.results.parent.mkdir(parents=True, exist_ok=True)
+            tmp = args.results.with_suffix(".tmp")
+            tmp.write_text(json.dumps(results, indent=1))
+            tmp.replace(args.results)
+            print(json.dumps(done[str(seed)]), flush=True)
+    print(table(results, args.name))
+    return 0
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip() + f", {os.cpu_count()} cores"
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
