@@ -6,8 +6,6 @@ Every command turns a :class:`~llm_router.errors.RouterError` into one line on s
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +15,8 @@ from rich.console import Console
 from rich.markup import escape as rich_escape
 from typer.core import TyperGroup
 
+from llm_router.cli_options import dataclass_options, with_options
+from llm_router.distill.config import DistillConfig
 from llm_router.errors import RouterError
 
 
@@ -71,6 +71,15 @@ StrictOpt = Annotated[bool, typer.Option("--strict", help="Fail on empty texts i
 JsonOpt = Annotated[Path | None, typer.Option("--json", help="Also write the results to this JSON file.")]
 
 
+def write_json(json_path: Path | None, payload) -> None:
+    """``--json``: the command's result, written atomically, and a line saying where (nothing without a path)."""
+    if json_path:
+        from llm_router.utils import atomic_write_json
+
+        atomic_write_json(json_path, payload)
+        console.print(f"wrote {json_path}")
+
+
 def parse_labels(labels: str | None) -> list[str] | None:
     return [x.strip() for x in labels.split(",") if x.strip()] if labels else None
 
@@ -119,7 +128,6 @@ def analyze(
     """Profile a labelled query set: duplicates, imbalance, lengths, scripts, warnings."""
     from llm_router.data import analyze_dataset, load_dataset
     from llm_router.data.analyze import print_analysis
-    from llm_router.utils import atomic_write_json
 
     df = load_dataset(data, text_col, label_col, labels=parse_labels(labels), strict=strict)
     if model == "auto":
@@ -128,9 +136,7 @@ def analyze(
         model = choose_encoder(df["text"].tolist()).value
     result = analyze_dataset(df, tokenizer_name=model)
     print_analysis(result, console)
-    if json_path:
-        atomic_write_json(json_path, result)
-        console.print(f"wrote {json_path}")
+    write_json(json_path, result)
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -289,16 +295,10 @@ def quantize(
         result = quantize_model(config, console=console)
     except GateRejected as rejected:
         print_quantize_result(rejected.result, console)
-        if json_path:
-            from llm_router.utils import atomic_write_json
-
-            atomic_write_json(json_path, rejected.result.to_dict())
+        write_json(json_path, rejected.result.to_dict())
         raise
     print_quantize_result(result, console)
-    if json_path:
-        from llm_router.utils import atomic_write_json
-
-        atomic_write_json(json_path, result.to_dict())
+    write_json(json_path, result.to_dict())
 
 
 # ------------------------------------------------------------------------------------------------- serve
@@ -468,7 +468,6 @@ def route_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from llm_router.batch import BatchRouteConfig, route_file
-    from llm_router.utils import atomic_write_json
 
     config = BatchRouteConfig(
         model=model,
@@ -510,8 +509,7 @@ def route_command(
         f"engine {engine}) -> {out}; {routes}; blank texts {result['blank_texts']}",
         highlight=False,
     )
-    if json_path:
-        atomic_write_json(json_path, result)
+    write_json(json_path, result)
 
 
 # ------------------------------------------------------------------------------------------------- bench
@@ -583,7 +581,6 @@ def bench(
 ) -> None:
     """Benchmark: open-loop HTTP load (p50..p99.9 at a fixed rate, or --find-max) or the model in-process."""
     from llm_router.bench.report import print_http_result, print_inprocess_result
-    from llm_router.utils import atomic_write_json
 
     def say(msg: str) -> None:
         err_console.print(f"[dim]{rich_escape(msg)}[/]", highlight=False)
@@ -631,136 +628,32 @@ def bench(
         print_http_result(result, console)
     else:
         raise RouterError(f"--mode must be http or inprocess, got {mode!r}")
-    if json_path:
-        atomic_write_json(json_path, result)
-        console.print(f"wrote {json_path}")
+    write_json(json_path, result)
 
 
 # ----------------------------------------------------------------------------------------------- distill
 @app.command()
+@with_options(dataclass_options(DistillConfig))
 def distill(
     teacher: Annotated[Path, typer.Option("--teacher", help="Teacher model folder (`router train` output).")],
     out: Annotated[Path, typer.Option("--out", help="Student folder to write (same format as the teacher).")],
-    student: Annotated[
-        str,
-        typer.Option(
-            "--student",
-            help="layers:K (cut from the teacher, pruned vocabulary) | static (model2vec) | "
-            "a Hugging Face model name or folder.",
-        ),
-    ] = "layers:4",
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", help="The teacher's data file, if it moved (default: router.json's)."),
-    ] = None,
-    unlabeled: Annotated[
-        Path | None,
-        typer.Option(
-            "--unlabeled", help="Extra unlabelled texts for the transfer set (.txt lines or a table)."
-        ),
-    ] = None,
-    unlabeled_col: Annotated[
-        str, typer.Option("--unlabeled-col", help="Text column of --unlabeled.")
-    ] = "text",
-    augment: Annotated[
-        str | None,
-        typer.Option(
-            "--augment",
-            help="Augmented copies of the training texts, e.g. 'typo:2,swap:1'; 'none' to disable.",
-        ),
-    ] = None,
-    mix: Annotated[
-        int | None,
-        typer.Option("--mix", help="Unlabelled mixed texts per training text (word swaps, splices)."),
-    ] = None,
-    max_transfer: Annotated[
-        int | None,
-        typer.Option("--max-transfer", help="At most N transfer texts (originals kept, generated sampled)."),
-    ] = None,
-    epochs: Annotated[int | None, typer.Option("--epochs")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size")] = None,
-    learning_rate: Annotated[float | None, typer.Option("--lr", help="Learning rate.")] = None,
-    alpha: Annotated[
-        float | None,
-        typer.Option("--alpha", help="Weight of the gold-label CE; 1-alpha goes to the KD term."),
-    ] = None,
-    temperature: Annotated[
-        float | None, typer.Option("--temperature", help="KD softmax temperature.")
-    ] = None,
-    hidden_weight: Annotated[
-        float | None, typer.Option("--hidden-weight", help="layers:K: hidden-state MSE weight (TinyBERT).")
-    ] = None,
-    attention_weight: Annotated[
-        float | None,
-        typer.Option("--attention-weight", help="layers:K: attention-map MSE weight (TinyBERT)."),
-    ] = None,
-    prune_vocab: Annotated[
-        bool, typer.Option("--prune-vocab/--no-prune-vocab", help="Keep only the transfer texts' tokens.")
-    ] = True,
-    keep_chars: Annotated[
-        str | None,
-        typer.Option("--keep-chars", help="With pruning, also keep 1-char pieces: script | seen | none."),
-    ] = None,
-    keep_frequent: Annotated[
-        int | None,
-        typer.Option("--keep-frequent", help="With pruning, keep the N commonest pieces of seen scripts."),
-    ] = None,
-    patience: Annotated[
-        int | None, typer.Option("--patience", help="Early-stopping patience (epochs).")
-    ] = None,
-    select_on: Annotated[
-        str | None,
-        typer.Option(
-            "--select-on",
-            help="Keep the epoch with the best validation agreement with the teacher (agreement), "
-            "KL to it (kl), or macro F1 (macro_f1).",
-        ),
-    ] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    threads: Annotated[int | None, typer.Option("--threads", help="Torch threads for training.")] = None,
-    group_col: GroupColOpt = None,
+    options: dict | None = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Distil a teacher into a small, fast student (layers:K, an HF model, or a static model)."""
-    from llm_router.distill.config import DistillConfig
     from llm_router.distill.distill import distill as run_distill
-    from llm_router.utils import atomic_write_json
 
-    config = DistillConfig(student=student, prune_vocab=prune_vocab).replace(
-        data=str(data) if data else None,
-        unlabeled=str(unlabeled) if unlabeled else None,
-        unlabeled_col=unlabeled_col,
-        augment="" if augment and augment.lower() == "none" else augment,
-        mix=mix,
-        max_transfer=max_transfer,
-        keep_chars=keep_chars,
-        keep_frequent=keep_frequent,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        alpha=alpha,
-        temperature=temperature,
-        hidden_weight=hidden_weight,
-        attention_weight=attention_weight,
-        patience=patience,
-        select_on=select_on,
-        seed=seed,
-        threads=threads,
-        group_col=group_col,
-    )
-    result = run_distill(teacher, out, config)
+    result = run_distill(teacher, out, DistillConfig().replace(**options))
     print_distill_result(result)
-    if json_path:
-        atomic_write_json(
-            json_path,
-            {
-                "out": str(result.out_dir),
-                "metrics": result.metrics,
-                "teacher_metrics": result.teacher_metrics,
-                "info": result.info,
-            },
-        )
-        console.print(f"wrote {json_path}")
+    write_json(
+        json_path,
+        {
+            "out": str(result.out_dir),
+            "metrics": result.metrics,
+            "teacher_metrics": result.teacher_metrics,
+            "info": result.info,
+        },
+    )
 
 
 def print_distill_result(result) -> None:
@@ -811,15 +704,12 @@ def compare(
 ) -> None:
     """Compare models on the same test split and threads: size, latency, throughput, accuracy, macro F1."""
     from llm_router.eval.compare import CompareConfig, compare_models, comparison_table, pareto_png
-    from llm_router.utils import atomic_write_json
 
     config = CompareConfig(threads=threads, n_latency=n_latency, data=str(data) if data else None)
     rows = compare_models(models, config)
     title = f"same test split ({rows[0]['n_test']} texts), {threads} threads"
     console.print(comparison_table(rows, title=title), width=max(console.width, 150))  # never elide numbers
-    if json_path:
-        atomic_write_json(json_path, rows)
-        console.print(f"wrote {json_path}")
+    write_json(json_path, rows)
     plot = plot or (json_path.with_suffix(".png") if json_path else None)
     if plot:
         pareto_png(rows, plot)
@@ -858,7 +748,6 @@ def cascade(
     next level does. Thresholds are the cheapest reaching --target-agreement with the last level on the
     validation split."""
     from llm_router.eval.cascade import CascadeConfig, build_cascade, cascade_summary
-    from llm_router.utils import atomic_write_json
 
     config = CascadeConfig(
         levels=[p.strip() for p in levels.split(",") if p.strip()],
@@ -874,8 +763,7 @@ def cascade(
     if report.get("note"):
         console.print(f"[yellow]note:[/] {report['note']}", highlight=False)
     console.print(f"wrote {out}")
-    if json_path:
-        atomic_write_json(json_path, report)
+    write_json(json_path, report)
 
 
 # ------------------------------------------------------------------------------------------ train / cv / tune
@@ -1054,28 +942,8 @@ TRAINING_OPTIONS = {
 }
 
 
-def with_training_options(command):
-    """Give a command every option of :data:`TRAINING_OPTIONS` (before its own last parameter, ``--json``); the
-    function receives them as one dict ``options`` ({field: value or None})."""
-    signature = inspect.signature(command, eval_str=True)  # this module's annotations are strings
-    own = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-        for p in signature.parameters.values()
-        if p.name != "options"
-    ]
-    added = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
-        for name, annotation in TRAINING_OPTIONS.items()
-    ]
-
-    @functools.wraps(command)
-    def wrapper(**kwargs):
-        options = {name: kwargs.pop(name) for name in TRAINING_OPTIONS}
-        return command(**kwargs, options=options)
-
-    wrapper.__signature__ = signature.replace(parameters=own[:-1] + added + own[-1:])
-    wrapper.__annotations__ = {}  # the signature is the whole truth (typer reads both)
-    return wrapper
+#: `router train`, `cv` and `tune` each take every training option (see :func:`llm_router.cli_options.with_options`).
+with_training_options = with_options(TRAINING_OPTIONS)
 
 
 def _load_training_data(data, text_col, label_col, labels, strict, config):
@@ -1118,7 +986,6 @@ def train(
     from llm_router.train.config import config_from_options
     from llm_router.train.fit import print_route_map, print_train_result
     from llm_router.train.fit import train as run_train
-    from llm_router.utils import atomic_write_json
 
     cfg = config_from_options(config, **options)
     df = _load_training_data(data, text_col, label_col, labels, strict, cfg)
@@ -1130,17 +997,15 @@ def train(
         from llm_router.train.baselines import print_baselines, run_baselines
 
         print_baselines(run_baselines(out, out / "tfidf"), console)
-    if json_path:
-        atomic_write_json(
-            json_path,
-            {
-                "out": str(result.out_dir),
-                "metrics": result.metrics,
-                "history": result.history,
-                "config": result.config.to_dict(),
-            },
-        )
-        console.print(f"wrote {json_path}")
+    write_json(
+        json_path,
+        {
+            "out": str(result.out_dir),
+            "metrics": result.metrics,
+            "history": result.history,
+            "config": result.config.to_dict(),
+        },
+    )
 
 
 @app.command("eval")
@@ -1180,7 +1045,6 @@ def eval_command(
     """Accuracy, macro/weighted F1 with a bootstrap interval, per-class scores, confusion matrix, misroutes;
     ECE and Brier score before/after calibration with a reliability diagram."""
     from llm_router.eval import evaluate, print_report
-    from llm_router.utils import atomic_write_json
 
     df = None
     if data is not None:
@@ -1209,9 +1073,7 @@ def eval_command(
         model, df, n_boot=n_boot, threads=threads, confusion_png=png, reliability_png=reliability
     )
     print_report(report, console, title=f"router eval {model}")
-    if json_path:
-        atomic_write_json(json_path, report)
-        console.print(f"wrote {json_path}")
+    write_json(json_path, report)
 
 
 @app.command()
@@ -1231,15 +1093,12 @@ def cv(
     """Cross-validate one training configuration (deduplicated, stratified folds): mean and std of each metric."""
     from llm_router.train.config import config_from_options
     from llm_router.train.cv import cross_validate, print_cv_result
-    from llm_router.utils import atomic_write_json
 
     cfg = config_from_options(config, **options)
     df = _load_training_data(data, text_col, label_col, labels, strict, cfg)
     result = cross_validate(df, cfg, folds=folds, repeats=repeats)
     print_cv_result(result, console)
-    if json_path:
-        atomic_write_json(json_path, result)
-        console.print(f"wrote {json_path}")
+    write_json(json_path, result)
 
 
 @app.command()
@@ -1298,9 +1157,7 @@ def tune(
     console.print(
         f"best macro F1 {result.best_value:.3f}; wrote {best_out} (use: router train --config {best_out})"
     )
-    if json_path:
-        atomic_write_json(json_path, result.to_dict())
-        console.print(f"wrote {json_path}")
+    write_json(json_path, result.to_dict())
 
 
 # ---------------------------------------------------------------------------------------------- pipeline

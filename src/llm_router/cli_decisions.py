@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from llm_router.cli import JsonOpt, ThreadsOpt, app, console, parse_labels
+from llm_router.cli import JsonOpt, ThreadsOpt, app, console, parse_labels, write_json
 from llm_router.errors import RouterError
 
 ModelOpt = Annotated[Path, typer.Option("--model", help="Model folder (hf, onnx or static) or .onnx file.")]
@@ -60,7 +60,6 @@ def calibrate(
     """Fit temperature scaling (minimum NLL on the validation split) and store it in the model folder
     (calibration.json); the Predictor, `router serve` and `router eval` then apply it."""
     from llm_router.runtime.calibration import write_calibration
-    from llm_router.utils import atomic_write_json
 
     if remove:
         write_calibration(_model_folder(model), None)
@@ -77,9 +76,7 @@ def calibrate(
             data, text_col or known.get("text_col") or "text", label_col or known.get("label_col") or "label"
         )
     cal = fit_and_print_calibration(model, df, threads, bias)
-    if json_path:
-        atomic_write_json(json_path, cal.to_dict())
-        console.print(f"wrote {json_path}")
+    write_json(json_path, cal.to_dict())
 
 
 def _route_values(values: list[str] | None, what: str) -> tuple[dict[str, float], float | None]:
@@ -241,7 +238,6 @@ def costeval(
     """Cost-quality evaluation on outcome data: sweep the cost policy's lambda; AIQ against the zero router,
     APGR, CPT(50%/80%), cost saving at 95% of the best single route, route split, bootstrap intervals, PNG."""
     from llm_router.eval.costeval import CostEvalConfig, print_costeval, run_costeval
-    from llm_router.utils import atomic_write_json
 
     cfg = CostEvalConfig(
         model=str(model),
@@ -259,9 +255,7 @@ def costeval(
     )
     result = run_costeval(cfg, progress=lambda msg: console.print(msg, highlight=False))
     print_costeval(result, console)
-    if json_path:
-        atomic_write_json(json_path, result)
-        console.print(f"wrote {json_path}")
+    write_json(json_path, result)
 
 
 __all__ = ["calibrate", "costeval", "fit_and_print_calibration", "parse_labels", "policy"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_router.errors import RouterError
+from llm_router.utils.fields import option
 
 DEFAULT_AUGMENT = "typo:2,spacing:1,swap:1,punct:1"
 SELECT_ON = ("agreement", "kl", "macro_f1")
@@ -17,49 +18,73 @@ SELECT_ON = ("agreement", "kl", "macro_f1")
 class DistillConfig:
     """How to distil a teacher into a student. Every field has a working default."""
 
-    student: str = "layers:4"  # layers:K | static | a Hugging Face model id or folder
+    student: str = option(
+        "layers:4",
+        "layers:K (cut from the teacher, pruned vocabulary) | static (model2vec) | a Hugging Face model name "
+        "or folder.",
+    )
     # --- transfer set (train split only; every text is labelled softly by the teacher)
-    augment: str = DEFAULT_AUGMENT  # llm_router.data.augment spec for every training text; "" = none
-    mix: int = 4  # unlabelled mixed texts per training text (word swaps / splices across texts)
-    # at most this many transfer texts: every training text stays, generated ones (augmented, mixed) are sampled
-    # to fit - on a few hundred rows nothing is cut, on thousands it keeps an epoch affordable on a CPU
-    max_transfer: int | None = 6000
-    unlabeled: str | None = None  # extra texts: .txt lines, or column `unlabeled_col` of a table
-    unlabeled_col: str = "text"
-    data: str | None = None  # override router.json's data path (the same file, moved)
-    # check that no group of this column spans the teacher's train/val/test parts (default: split.json's group_col)
-    group_col: str | None = None
+    augment: str = option(
+        DEFAULT_AUGMENT, "Augmented copies of every training text, e.g. 'typo:2,swap:1'; 'none' to disable."
+    )
+    mix: int = option(4, "Unlabelled mixed texts per training text (word swaps, splices across texts).")
+    # every training text stays, generated ones (augmented, mixed) are sampled to fit - on a few hundred rows
+    # nothing is cut, on thousands it keeps an epoch affordable on a CPU
+    max_transfer: int | None = option(
+        6000, "At most N transfer texts (training texts kept, generated ones sampled)."
+    )
+    unlabeled: str | None = option(
+        None, "Extra unlabelled texts for the transfer set (.txt lines, or a table's --unlabeled-col)."
+    )
+    unlabeled_col: str = option("text", "Text column of --unlabeled.")
+    data: str | None = option(None, "The teacher's data file, if it moved (default: router.json's).")
+    group_col: str | None = option(
+        None,
+        "Check that no group of this column spans the teacher's train/val/test parts "
+        "(default: split.json's group column).",
+    )
     # --- loss
-    alpha: float = 0.5  # weight of CE on gold labels; 1 - alpha goes to the KD term
-    temperature: float = 2.0
-    hidden_weight: float = 1.0  # layers:K: MSE between mapped hidden states (TinyBERT; teacher's cached)
-    attention_weight: float = 0.0  # layers:K: MSE between mapped attention maps (TinyBERT)
-    class_weights: str = "none"  # none | balanced (inverse class frequency on the gold CE)
+    alpha: float = option(0.5, "Weight of the gold-label CE; 1 - alpha goes to the KD term.")
+    temperature: float = option(2.0, "KD softmax temperature.")
+    hidden_weight: float = option(
+        1.0, "layers:K: hidden-state MSE weight (TinyBERT; teacher's states cached)."
+    )
+    attention_weight: float = option(0.0, "layers:K: attention-map MSE weight (TinyBERT).")
+    class_weights: str = option("none", "none | balanced (inverse class frequency on the gold CE).")
     # --- student construction
-    prune_vocab: bool = True  # layers:K / static: keep only the transfer texts' tokens (+ specials)
-    # single-character pieces kept besides the used ones, so unseen words fall back to characters, not unk:
-    # "script" (all of every script seen) | "seen" (the characters seen) | "none"
-    keep_chars: str = "script"
-    keep_frequent: int = 0  # also keep this many of the most frequent pieces of the scripts seen
-    freeze_embeddings: bool = True  # keep the teacher's token embeddings: unseen tokens stay consistent
+    prune_vocab: bool = option(True, "layers:K / static: keep only the transfer texts' tokens (+ specials).")
+    keep_chars: str = option(
+        "script",
+        "With pruning, also keep 1-char pieces so unseen words fall back to characters, not unk: "
+        "script (all of every script seen) | seen | none.",
+    )
+    keep_frequent: int = option(0, "With pruning, also keep the N commonest pieces of the scripts seen.")
+    freeze_embeddings: bool = option(
+        True, "Keep the teacher's token embeddings (unseen tokens stay consistent)."
+    )
     # --- optimisation
-    epochs: int = 10
-    batch_size: int = 32
-    learning_rate: float = 1e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    patience: int = 3  # epochs without a gain in `select_on` before stopping; 0 = run all epochs
-    # which epoch's weights to keep (and when to stop): "agreement" = share of validation texts routed as the
-    # teacher routes them, ties broken by the smaller KL(teacher || student); "kl" = that KL alone;
-    # "macro_f1" = validation macro F1 against the gold routes
-    select_on: str = "agreement"
-    max_length: int | None = None  # None = the teacher's
-    seed: int = 42
-    threads: int | None = None  # torch threads; None = torch's default
+    epochs: int = option(10, "Training epochs.")
+    batch_size: int = option(32, "Training batch size.")
+    learning_rate: float = option(1e-4, "Learning rate.", "--lr", "--learning-rate")
+    weight_decay: float = option(0.01, "AdamW weight decay (not on biases and norms).")
+    warmup_ratio: float = option(0.1, "Warm-up share of the training steps.", "--warmup")
+    patience: int = option(3, "Epochs without a gain in --select-on before stopping; 0 = run all epochs.")
+    select_on: str = option(
+        "agreement",
+        "Keep the epoch with the best validation agreement with the teacher (agreement; ties: smaller KL), "
+        "KL to the teacher (kl), or macro F1 on the gold routes (macro_f1).",
+    )
+    max_length: int | None = option(None, "Token truncation (default: the teacher's).")
+    seed: int = option(42, "Random seed.")
+    threads: int | None = option(None, "Torch threads for training (default: torch's).")
     eval_batch_size: int = 128
     # --- static students
-    static_pca_dims: int | None = 256
-    static_pooling: str = "mean"  # model2vec pooling of the teacher's token outputs: mean | first | pooler
+    static_pca_dims: int | None = option(
+        256, "static: PCA dimensions of the token vectors (none = keep all)."
+    )
+    static_pooling: str = option(
+        "mean", "static: model2vec pooling of the teacher's token outputs: mean | first | pooler."
+    )
     static_c_grid: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)  # head's C, chosen on val
 
     def __post_init__(self) -> None:
@@ -91,6 +116,8 @@ class DistillConfig:
             bad(f"select_on {self.select_on!r} ({', '.join(SELECT_ON)})")
         if self.static_pooling not in ("mean", "first", "pooler"):
             bad(f"static pooling {self.static_pooling!r} (mean, first or pooler)")
+        if self.augment.strip().lower() == "none":
+            self.augment = ""
         if self.augment:
             from llm_router.data.augment import parse_augment_spec
 
