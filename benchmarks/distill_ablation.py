@@ -100,7 +100,27 @@ def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     return (centre - half, centre + half)
 
 
-def row_config(name: str, combined: dict | None, seed: int, unlabeled: dict | None):
+def save_run(path: Path, name: str, row: str, seed: int, run: dict, meta: dict, change: str | None) -> dict:
+    """Add one finished run to the results file under an exclusive lock (several ablation processes may share
+    it: on 2 cores, two single-threaded runs finish sooner than one two-threaded run after another)."""
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        results = json.loads(path.read_text()) if path.exists() else {}
+        block = results.setdefault(name, {"rows": {}, "changes": {}, "meta": {}})
+        block["rows"].setdefault(row, {})[str(seed)] = run
+        block["meta"].update(meta)
+        if change is not None:
+            block["changes"][row] = change
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(path)
+    return results
+
+
+def row_config(name: str, combined: dict | None, seed: int, unlabeled: dict | None, threads: int):
     from llm_router.distill.config import DistillConfig
 
     overrides = dict(combined if combined is not None else ROWS[name][1])
@@ -108,7 +128,7 @@ def row_config(name: str, combined: dict | None, seed: int, unlabeled: dict | No
         if not unlabeled:
             return None
         overrides.update(unlabeled)
-    return DistillConfig(**{**BASE, **overrides, "seed": seed, "threads": os.cpu_count()})
+    return DistillConfig(**{**BASE, **overrides, "seed": seed, "threads": threads})
 
 
 def run_row(teacher: Path, config) -> dict:
@@ -219,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         help="an extra row: BASE with these overrides, e.g. best:keep_frequent=20000,select_on=agreement",
     )
     parser.add_argument("--seeds", default="42")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads per run")
     parser.add_argument("--unlabeled", type=Path, help="file for the unlabeled_other row")
     parser.add_argument("--unlabeled-col", default="text")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results" / "distill_ablation.json")
@@ -238,45 +259,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --teacher {args.teacher} is not a model folder", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    block = results.setdefault(args.name, {"rows": {}, "changes": {}, "meta": {}})
-    block["meta"].update(
-        teacher=str(args.teacher),
-        cpu=_cpu_name(),
-        cores=os.cpu_count(),
-        date=str(date.today()),
-        command="python benchmarks/distill_ablation.py "
+    meta = {
+        "teacher": str(args.teacher),
+        "cpu": _cpu_name(),
+        "date": str(date.today()),
+        "command": "python benchmarks/distill_ablation.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
-    )
+    }
     unlabeled = (
         {"unlabeled": str(args.unlabeled), "unlabeled_col": args.unlabeled_col} if args.unlabeled else None
     )
-    plan: list[tuple[str, dict | None]] = [(r, None) for r in filter(None, args.rows.split(","))]
+    plan: list[tuple[str, dict | None, str | None]] = [
+        (r, None, None) for r in filter(None, args.rows.split(","))
+    ]
     for spec in args.combine:
         name, _, overrides = spec.partition(":")
-        block["changes"][name] = overrides
-        plan.append((name, parse_combined(overrides)))
-    for row, combined in plan:
+        plan.append((name, parse_combined(overrides), overrides))
+    for row, combined, change in plan:
         if combined is None and row not in ROWS:
             print(f"error: unknown row {row!r} (see --list)", file=sys.stderr)
             return 2
         for seed in (int(s) for s in args.seeds.split(",")):
-            done = block["rows"].setdefault(row, {})
+            done = results.get(args.name, {}).get("rows", {}).get(row, {})
             if str(seed) in done and not args.force:
                 continue
-            config = row_config(row, combined, seed, unlabeled)
+            config = row_config(row, combined, seed, unlabeled, args.threads)
             if config is None:
                 print(f"skip {row}: needs --unlabeled")
                 break
             print(f"== {args.name} / {row} / seed {seed}", flush=True)
-            done[str(seed)] = run_row(args.teacher, config)
-            block["meta"].update(
-                teacher_macro_f1=done[str(seed)]["teacher_macro_f1"], n_test=done[str(seed)]["n_test"]
-            )
-            args.results.parent.mkdir(parents=True, exist_ok=True)
-            tmp = args.results.with_suffix(".tmp")
-            tmp.write_text(json.dumps(results, indent=1))
-            tmp.replace(args.results)
-            print(json.dumps(done[str(seed)]), flush=True)
+            run = run_row(args.teacher, config)
+            meta.update(teacher_macro_f1=run["teacher_macro_f1"], n_test=run["n_test"], threads=args.threads)
+            results = save_run(args.results, args.name, row, seed, run, meta, change)
+            print(json.dumps(run), flush=True)
     print(table(results, args.name))
     return 0
 

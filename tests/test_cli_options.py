@@ -6,12 +6,14 @@ from __future__ import annotations
 import dataclasses
 import typing
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from llm_router.cli import app
 from llm_router.cli_options import dataclass_options, with_options
 from llm_router.distill.config import DistillConfig
+from llm_router.quantize.core import QuantizeConfig
 from llm_router.utils.fields import option
 
 
@@ -48,11 +50,14 @@ def test_with_options_passes_only_what_was_given():
     assert seen == {"size": None, "rate": 0.5, "fast": False}
 
 
-def test_distill_takes_every_documented_field_of_distill_config():
-    result = CliRunner().invoke(app, ["distill", "--help"], env={"COLUMNS": "240"})
+@pytest.mark.parametrize(
+    ("command", "config", "at_least"), [("distill", DistillConfig, 25), ("quantize", QuantizeConfig, 15)]
+)
+def test_a_stage_command_takes_every_documented_field_of_its_config(command, config, at_least):
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "240"})
     assert result.exit_code == 0
-    documented = [f for f in dataclasses.fields(DistillConfig) if "help" in f.metadata]
-    assert len(documented) >= 25
+    documented = [f for f in dataclasses.fields(config) if "help" in f.metadata]
+    assert len(documented) >= at_least
     for f in documented:
         flag = (f.metadata["flags"] or (f"--{f.name.replace('_', '-')}",))[0]
         assert flag in result.output, flag
@@ -61,7 +66,8 @@ def test_distill_takes_every_documented_field_of_distill_config():
 def test_a_bad_distill_option_is_one_line_and_exit_2(tmp_path):
     (tmp_path / "t").mkdir()
     result = CliRunner().invoke(
-        app, ["distill", "--teacher", str(tmp_path / "t"), "--out", str(tmp_path / "s"), "--select-on", "loss"]
+        app,
+        ["distill", "--teacher", str(tmp_path / "t"), "--out", str(tmp_path / "s"), "--select-on", "loss"],
     )
     assert result.exit_code == 2
     assert "select_on" in result.output and "Traceback" not in result.output

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from llm_router.cli_options import dataclass_options, with_options
 from llm_router.distill.config import DistillConfig
 from llm_router.errors import RouterError
+from llm_router.quantize.core import QuantizeConfig
 
 
 def _make_console(stderr: bool = False) -> Console:
@@ -182,6 +183,7 @@ def models_prepare(
 
 # ---------------------------------------------------------------------------------------------- quantize
 @app.command()
+@with_options(dataclass_options(QuantizeConfig))
 def quantize(
     model: Annotated[
         Path,
@@ -190,75 +192,7 @@ def quantize(
         ),
     ],
     out: Annotated[Path, typer.Option("--out", help="Output ONNX folder (written atomically).")],
-    int8: Annotated[
-        bool, typer.Option("--int8", help="INT8 quantisation (dynamic per-channel unless --static).")
-    ] = False,
-    static: Annotated[
-        bool, typer.Option("--static", help="With --int8: static QDQ quantisation, calibrated on texts.")
-    ] = False,
-    calib_data: Annotated[
-        Path | None,
-        typer.Option(
-            "--calib-data",
-            help="Calibration texts (.txt, one per line, or a data file); default: the train split.",
-        ),
-    ] = None,
-    calib_method: Annotated[
-        str, typer.Option("--calib-method", help="minmax, entropy or percentile.")
-    ] = "minmax",
-    calib_size: Annotated[
-        int, typer.Option("--calib-size", help="Calibration texts used (seeded sample).")
-    ] = 256,
-    backend: Annotated[
-        str,
-        typer.Option(
-            "--backend",
-            help="ort (onnxruntime.quantization) or inc (Intel Neural Compressor accuracy-aware tuning).",
-        ),
-    ] = "ort",
-    fp16: Annotated[
-        bool, typer.Option("--fp16", help="Float16 model, GPU only (CUDA execution provider).")
-    ] = False,
-    tolerance: Annotated[
-        float,
-        typer.Option(
-            "--tolerance",
-            help="Refuse when the validation macro-F1 change's 95% interval lies entirely below -this (points).",
-        ),
-    ] = 1.0,
-    min_agreement: Annotated[
-        float,
-        typer.Option(
-            "--min-agreement",
-            help="Refuse when quantised and float routes agree on fewer of the gate texts (train + val + transfer).",
-        ),
-    ] = 0.97,
-    gate_texts: Annotated[
-        Path | None,
-        typer.Option(
-            "--gate-texts",
-            help="Extra unlabelled texts for the agreement check (.txt or a table); "
-            "default: the distillation's unlabeled file when train_config.json names one.",
-        ),
-    ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Keep the quantised model even if it fails the gate.")
-    ] = False,
-    data: Annotated[
-        Path | None,
-        typer.Option("--data", help="Data file of the model (default: the one router.json names)."),
-    ] = None,
-    opset: Annotated[int, typer.Option("--opset", help="ONNX opset.")] = 18,
-    optimize: Annotated[
-        bool, typer.Option("--optimize/--no-optimize", help="ONNX Runtime transformer graph optimisation.")
-    ] = True,
-    per_channel: Annotated[
-        bool,
-        typer.Option(
-            "--per-channel/--per-tensor", help="INT8 weight scales per output channel or per tensor."
-        ),
-    ] = True,
-    threads: Annotated[int | None, typer.Option("--threads", help="Threads for the checks.")] = None,
+    options: dict | None = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Export to ONNX (checked against PyTorch), optimise, and quantise behind an accuracy gate.
@@ -268,29 +202,11 @@ def quantize(
     --min-agreement, or the interval entirely below -tolerance) exits with code 3 and keeps only the float model
     (unless --force).
     """
-    from llm_router.quantize import GateRejected, QuantizeConfig, quantize_model
+    from llm_router.quantize import GateRejected, quantize_model
     from llm_router.quantize.report import print_quantize_result
 
-    config = QuantizeConfig(
-        model=str(model),
-        out=str(out),
-        int8=int8,
-        static=static,
-        calib_data=str(calib_data) if calib_data else None,
-        calib_method=calib_method,
-        calib_size=calib_size,
-        backend=backend,
-        fp16=fp16,
-        tolerance=tolerance,
-        min_agreement=min_agreement,
-        gate_texts=str(gate_texts) if gate_texts else None,
-        force=force,
-        data=str(data) if data else None,
-        opset=opset,
-        optimize=optimize,
-        per_channel=per_channel,
-        threads=threads,
-    )
+    given = {name: value for name, value in options.items() if value is not None}
+    config = QuantizeConfig(model=str(model), out=str(out), **given)
     try:
         result = quantize_model(config, console=console)
     except GateRejected as rejected:

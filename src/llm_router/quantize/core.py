@@ -42,6 +42,7 @@ from llm_router.quantize.exporters import (
 )
 from llm_router.quantize.int8 import CALIB_METHODS, DEFAULT_DYNAMIC_OPS
 from llm_router.utils import atomic_output_dir, atomic_write_json
+from llm_router.utils.fields import option
 
 BACKENDS = ("ort", "inc")
 GATE_EXIT_CODE = 3
@@ -83,33 +84,40 @@ class QuantizeConfig:
 
     model: str  # an HF folder (kind hf) or an ONNX folder (re-quantise its model.onnx)
     out: str
-    int8: bool = False
-    static: bool = False  # with int8: QDQ static quantisation calibrated on texts (else dynamic)
-    calib_data: str | None = (
-        None  # calibration texts (.txt one per line, or a data file); default: train split
+    int8: bool = option(False, "INT8 quantisation (dynamic per-channel unless --static).", "--int8")
+    static: bool = option(False, "With --int8: static QDQ quantisation, calibrated on texts.", "--static")
+    calib_data: str | None = option(
+        None, "Calibration texts (.txt, one per line, or a data file); default: the train split."
     )
-    calib_method: str = "minmax"  # minmax | entropy | percentile
-    calib_size: int = 256  # calibration texts used (a seeded sample)
-    backend: str = "ort"  # ort (onnxruntime.quantization) | inc (Intel Neural Compressor, accuracy-aware)
-    fp16: bool = False  # float16 model for the CUDA execution provider (GPU only)
-    tolerance: float = (
-        1.0  # F1 points: refused when the validation F1-change interval is entirely below -tolerance
+    calib_method: str = option("minmax", "minmax, entropy or percentile.")
+    calib_size: int = option(256, "Calibration texts used (seeded sample).")
+    backend: str = option(
+        "ort", "ort (onnxruntime.quantization) or inc (Intel Neural Compressor accuracy-aware tuning)."
     )
-    min_agreement: float = 0.97  # refused when float and quantised routes agree on fewer of the gate texts
-    gate_texts: str | None = (
-        None  # extra (transfer) texts for the agreement; default: train_config's unlabeled
+    fp16: bool = option(False, "Float16 model, GPU only (CUDA execution provider).", "--fp16")
+    tolerance: float = option(
+        1.0, "Refuse when the validation macro-F1 change's 95% interval lies entirely below -this (points)."
     )
-    gate_max_texts: int = 4000  # agreement texts at most (train + val + transfer, seeded sample)
-    n_boot: int = 1000  # bootstrap resamples for the F1-change interval
-    force: bool = (
-        False  # keep the quantised model even when it fails the gate (or there is no validation data)
+    min_agreement: float = option(
+        0.97,
+        "Refuse when quantised and float routes agree on fewer of the gate texts (train + val + transfer).",
     )
-    data: str | None = None  # override router.json's data path (to find the validation rows)
-    opset: int = DEFAULT_OPSET
-    optimize: bool = True  # ONNX Runtime transformer optimizer (fused attention / layer norm / gelu)
-    per_channel: bool = True
+    gate_texts: str | None = option(
+        None,
+        "Extra unlabelled texts for the agreement check (.txt or a table); "
+        "default: the distillation's unlabeled file when train_config.json names one.",
+    )
+    gate_max_texts: int = option(4000, "Agreement texts at most (train + val + transfer, seeded sample).")
+    n_boot: int = option(1000, "Bootstrap resamples for the F1-change interval.")
+    force: bool = option(False, "Keep the quantised model even if it fails the gate.", "--force")
+    data: str | None = option(None, "Data file of the model (default: the one router.json names).")
+    opset: int = option(DEFAULT_OPSET, "ONNX opset.")
+    optimize: bool = option(True, "ONNX Runtime transformer graph optimisation.", "--optimize/--no-optimize")
+    per_channel: bool = option(
+        True, "INT8 weight scales per output channel or per tensor.", "--per-channel/--per-tensor"
+    )
     op_types: tuple[str, ...] | None = DEFAULT_DYNAMIC_OPS  # ops to quantise; None = every op ORT can
-    threads: int | None = None  # threads for the parity check and the gate's evaluation
+    threads: int | None = option(None, "Threads for the parity check and the gate's evaluation.")
     parity_texts: int = 32
     seed: int = 0
 
