@@ -247,6 +247,16 @@ AddressOpt = Annotated[
 ]
 
 
+ApiKeyEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-env",
+        help="Environment variable holding the bearer token: serve requires it on all but /health; "
+        "bench sends it (and requires it of the server it starts).",
+    ),
+]
+
+
 def shared_serve_config(options: dict, **more):
     """The ``ServeConfig`` of the shared options above, taken from a command's ``locals()``, plus ``more``."""
     from llm_router.serve import ServeConfig
@@ -304,12 +314,7 @@ def serve(
         float, typer.Option("--cpus-per-replica", help="ray: CPUs reserved per replica.")
     ] = 1.0,
     address: AddressOpt = None,
-    api_key_env: Annotated[
-        str | None,
-        typer.Option(
-            "--api-key-env", help="Environment variable holding the bearer token (all but /health)."
-        ),
-    ] = None,
+    api_key_env: ApiKeyEnvOpt = None,
     open_metrics: Annotated[
         bool, typer.Option("--open-metrics", help="With a token: leave /metrics readable without it.")
     ] = False,
@@ -493,6 +498,7 @@ def bench(
     batch_sizes: Annotated[
         str | None, typer.Option("--batch-sizes", help="inprocess: e.g. 1,2,4,8,16,32,64.")
     ] = None,
+    api_key_env: ApiKeyEnvOpt = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Benchmark: open-loop HTTP load (p50..p99.9 at a fixed rate, or --find-max) or the model in-process."""
@@ -539,6 +545,7 @@ def bench(
             start_rps=start_rps,
             step_duration_s=step_duration,
             server_args=server_engine_args(engine, workers, replicas),
+            api_key_env=api_key_env,
         )
         result = run_http_bench(hcfg, progress=say)
         print_http_result(result, console)

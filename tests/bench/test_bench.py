@@ -107,3 +107,26 @@ def test_inprocess_bench_measures_latency_and_throughput():
     assert set(sizes) == {1, 8}
     assert sizes[8]["texts_per_s"] > sizes[1]["texts_per_s"]  # batching amortises the fixed 2 ms
     assert sizes[8]["ms_per_batch"] >= 6.0
+
+
+def test_bench_sends_the_bearer_token_to_a_protected_server_and_never_reports_it(tmp_path, monkeypatch):
+    token = "bench-token-0123456789abcdef"
+    monkeypatch.setenv("ROUTER_BENCH_TEST_KEY", token)
+    out = tmp_path / "b.json"
+    args = ["bench", "--model", "fake:1", "--rps", "50", "--duration", "1", "--warmup", "0.2"]
+    result = CliRunner().invoke(app, [*args, "--api-key-env", "ROUTER_BENCH_TEST_KEY", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert (
+        data["errors"] == 0 and data["sent"] == 50
+    )  # the server requires the token: every request carried it
+    assert data["config"]["bench"]["serve"]["api_key_env"] == "ROUTER_BENCH_TEST_KEY"
+    assert token not in out.read_text() and token not in result.output
+
+
+def test_bench_refuses_a_missing_token_before_starting_anything(monkeypatch):
+    monkeypatch.delenv("ROUTER_BENCH_NO_SUCH_KEY", raising=False)
+    result = CliRunner().invoke(
+        app, ["bench", "--model", "fake:1", "--api-key-env", "ROUTER_BENCH_NO_SUCH_KEY"]
+    )
+    assert result.exit_code == 2 and "ROUTER_BENCH_NO_SUCH_KEY" in result.output

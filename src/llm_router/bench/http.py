@@ -101,6 +101,8 @@ class ServerProcess:
             cmd.append("--no-adaptive-wait")
         if cfg.workers > 1:
             cmd += ["--workers", str(cfg.workers)]
+        if cfg.api_key_env:
+            cmd += ["--api-key-env", cfg.api_key_env]
         return cmd + self.extra_args
 
     def start(self) -> ServerProcess:
@@ -124,13 +126,22 @@ class ServerProcess:
             return ""
         return " | ".join(text.strip().splitlines()[-lines:])
 
+    def _ready_request(self) -> urllib.request.Request:
+        """GET /ready, with the bearer token when the server requires one."""
+        headers = {}
+        if self.config.api_key_env:
+            from llm_router.serve.auth import read_token
+
+            headers["Authorization"] = f"Bearer {read_token(self.config.api_key_env)}"
+        return urllib.request.Request(self.base_url + "/ready", headers=headers)
+
     def wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RouterError(f"router serve exited with code {self.proc.returncode}: {self.log_tail()}")
             try:
-                with urllib.request.urlopen(self.base_url + "/ready", timeout=2) as resp:
+                with urllib.request.urlopen(self._ready_request(), timeout=2) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
@@ -211,6 +222,8 @@ class HttpBenchConfig:
     step_pause_s: float = 1.0  # idle time between steps, after the server's queue has drained
     min_achieved_ratio: float = 0.95
     server_args: list[str] = field(default_factory=list)  # extra `router serve` options (--engine ray ...)
+    # environment variable holding the bearer token: sent with every request; a started server requires it
+    api_key_env: str | None = None
 
     def __post_init__(self) -> None:
         if (self.model is None) == (self.url is None):
@@ -227,6 +240,12 @@ class HttpBenchConfig:
             raise RouterError("--step-factor must be > 1")
         if self.slo_ms <= 0:
             raise RouterError("--slo-ms must be positive")
+        if self.api_key_env:
+            from llm_router.serve.auth import read_token
+
+            read_token(self.api_key_env)  # a missing or weak token fails before any server starts
+            if self.model is not None:
+                self.serve.api_key_env = self.api_key_env
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -309,6 +328,7 @@ def run_http_bench(config: HttpBenchConfig, progress: Callable[[str], None] | No
                 texts=texts,
                 connections=config.connections,
                 timeout_s=config.timeout_s,
+                api_key_env=config.api_key_env,
             )
             cpu0 = server.cpu_seconds() if server else None
             result = run_in_subprocess(load)

@@ -57,6 +57,9 @@ class LoadConfig:
     timeout_s: float = 10.0
     seed: int = 0
     precise: bool | None = None  # busy-poll the event loop ~1 ms before each send; None = when rps <= 200
+    # environment variable holding a bearer token, sent as "Authorization: Bearer ..." (the token itself is read
+    # where the requests are built, so it is never written to a config or result file)
+    api_key_env: str | None = None
 
     def __post_init__(self) -> None:
         if self.rps <= 0 or self.duration_s <= 0 or self.warmup_s < 0:
@@ -100,10 +103,11 @@ def check_loopback_url(url: str) -> tuple[str, int, str]:
     return host, port, path
 
 
-def _request_bytes(host: str, port: int, path: str, text: str) -> bytes:
+def _request_bytes(host: str, port: int, path: str, text: str, token: str | None = None) -> bytes:
     body = json.dumps({"text": text}, ensure_ascii=False).encode("utf-8")
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
     head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n{auth}"
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode("ascii")
     return head + body
@@ -165,7 +169,12 @@ class _Generator:
         rng = random.Random(config.seed)
         texts = list(config.texts)
         rng.shuffle(texts)
-        self.payloads = [_request_bytes(self.host, self.port, self.path, t) for t in texts]
+        token = None
+        if config.api_key_env:
+            from llm_router.serve.auth import read_token
+
+            token = read_token(config.api_key_env)
+        self.payloads = [_request_bytes(self.host, self.port, self.path, t, token) for t in texts]
         self.rng = rng
         self.idle: deque[_Connection] = deque()  # FIFO: every connection stays warm
         self.busy: set[_Connection] = set()
