@@ -1,5 +1,7 @@
 """Scale-out of `router serve`: plain uvicorn with 1 and 2 worker processes against Ray Serve with 1 and 2 replicas,
-each at 100 requests/s and with --find-max (p99 <= 50 ms), in one run; then what Ray adds to p50/p99.
+each at 100 requests/s and with --find-max (p99 <= 50 ms), in one run; then what Ray adds to p50/p99. The
+``uvicorn-1-*`` configurations vary one serving knob of a single process (2 model threads, no micro-batching,
+batches of at most 8, length-sorted sub-batches of 4).
 
     python benchmarks/scale_out.py --json docs/results/scale_out.json
     python benchmarks/scale_out.py --configs uvicorn-1,uvicorn-2 --duration 10 --step-duration 5   # quicker
@@ -29,6 +31,11 @@ CONFIGS = {
     "uvicorn-2": {"workers": 2, "args": []},
     "ray-1": {"workers": 1, "args": ["--engine", "ray", "--replicas", "1"]},
     "ray-2": {"workers": 1, "args": ["--engine", "ray", "--replicas", "2"]},
+    # serving knobs of one process (issue 13): threads, micro-batching off, smaller batches, sorted sub-batches
+    "uvicorn-1-t2": {"workers": 1, "args": [], "serve": {"threads": 2}},
+    "uvicorn-1-nobatch": {"workers": 1, "args": [], "serve": {"batching": False}},
+    "uvicorn-1-batch8": {"workers": 1, "args": [], "serve": {"max_batch": 8}},
+    "uvicorn-1-sub4": {"workers": 1, "args": [], "serve": {"infer_batch_size": 4}},
 }
 
 
@@ -38,7 +45,7 @@ def measure(name: str, model: str, args: argparse.Namespace, say) -> dict:
 
     spec = CONFIGS[name]
     data, text_col = common.request_texts()
-    serve = ServeConfig(threads=args.threads, workers=spec["workers"])
+    serve = ServeConfig(**{"threads": args.threads, "workers": spec["workers"], **spec.get("serve", {})})
     out: dict = {"config": name, "where_start": common.where()}
     say(
         f"[{name}] starting router serve {' '.join(spec['args']) or '(uvicorn)'} --workers {spec['workers']} ..."
