@@ -35,6 +35,7 @@ def layer_run(teacher_dir, tmp_path_factory):
         attention_weight=1.0,
         augment="typo:1",
         mix=1,
+        prune_vocab=True,  # the pruning path; layers:K students keep the teacher's vocabulary by default
     )
     return distill(teacher_dir, out, config)
 
@@ -175,7 +176,9 @@ def test_selection_score_orders_epochs_by_the_chosen_criterion():
     b = {"val_macro_f1": 0.7, "val_agreement": 0.9, "val_kl": 0.30}
     c = {"val_macro_f1": 0.7, "val_agreement": 0.9, "val_kl": 0.20}
     assert _selection_score(a, "macro_f1") > _selection_score(b, "macro_f1")
-    assert _selection_score(c, "agreement") > _selection_score(b, "agreement") > _selection_score(a, "agreement")
+    assert (
+        _selection_score(c, "agreement") > _selection_score(b, "agreement") > _selection_score(a, "agreement")
+    )
     assert _selection_score(a, "kl") > _selection_score(c, "kl") > _selection_score(b, "kl")
     assert _selection_score({"val_macro_f1": 0.5}, "agreement") == 0.5  # no teacher scores: F1
     with pytest.raises(RouterError, match="select_on"):
@@ -195,6 +198,27 @@ def test_frozen_embeddings_stay_the_teachers_rows(layer_run, teacher_dir):
     rows = sorted(new.items(), key=lambda kv: kv[1])
     kept_ids = [old[token] for token, _ in rows]
     torch.testing.assert_close(student[key], teacher[key][kept_ids])
+
+
+def test_by_default_a_layer_student_keeps_the_teachers_vocabulary_and_a_static_one_prunes():
+    assert not DistillConfig().prunes_vocab("layers") and DistillConfig().prunes_vocab("static")
+    assert DistillConfig(prune_vocab=True).prunes_vocab("layers")
+    assert not DistillConfig(prune_vocab=False).prunes_vocab("static")
+
+
+def test_an_unpruned_layer_student_tokenises_exactly_as_its_teacher(teacher_dir, tmp_path):
+    from transformers import AutoConfig, AutoTokenizer
+
+    config = DistillConfig(student="layers:1", epochs=1, augment="", mix=0, patience=0)
+    result = distill(teacher_dir, tmp_path / "s", config)
+    assert "vocab" not in result.info
+    assert (
+        AutoConfig.from_pretrained(result.out_dir).vocab_size
+        == AutoConfig.from_pretrained(teacher_dir).vocab_size
+    )
+    texts = ["an unseen word: zyxwvut", "write a poem about the sea"]
+    teacher_tok, student_tok = (AutoTokenizer.from_pretrained(p) for p in (teacher_dir, result.out_dir))
+    assert teacher_tok(texts)["input_ids"] == student_tok(texts)["input_ids"]
 
 
 def test_layer_student_predicts_through_the_runtime(layer_run):

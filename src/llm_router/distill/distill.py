@@ -239,7 +239,7 @@ def _build_student(
         return Student(model, student_tokenizer, student_text_prefix(spec.model_name))
     pruned = None
     student_tokenizer = tokenizer
-    if config.prune_vocab:
+    if config.prunes_vocab("layers"):
         from llm_router.distill.vocab import prune_tokenizer, unknown_token_stats
 
         pruned = prune_tokenizer(

@@ -39,14 +39,14 @@ from llm_router.utils.probs import softmax
 def distill_static_model(encoder, tokenizer, texts: list[str] | None, config: DistillConfig):
     """A model2vec ``StaticModel`` from ``encoder`` (an HF base model) and its fast ``tokenizer``.
 
-    ``texts`` given (and ``config.prune_vocab``): the vocabulary is pruned to their tokens first. Returns
+    ``texts`` given (and ``config.prunes_vocab("static")``, the default): the vocabulary is pruned to their tokens first. Returns
     ``(static_model, pruned)`` where ``pruned`` is the :class:`~llm_router.distill.vocab.PrunedVocab` or None."""
     from model2vec.distill import distill_from_model
 
     from llm_router.distill.vocab import prune_embeddings, prune_tokenizer
 
     pruned = None
-    if texts and config.prune_vocab:
+    if texts and config.prunes_vocab("static"):
         pruned = prune_tokenizer(
             tokenizer, texts, keep_chars=config.keep_chars, keep_frequent=config.keep_frequent, verify=True
         )
