@@ -25,3 +25,28 @@ def test_ties_go_to_the_faster_and_nothing_within_slo_serves_the_fastest():
     assert tie["artefact"] == "static"
     none = choose_served(Path("."), ROWS, 0.1, scores={"teacher": 0.9, "static": 0.7})
     assert none["artefact"] == "static" and "no artefact" in none["reason"]
+
+
+def test_a_p99_whose_interval_holds_the_slo_counts_as_within_it_and_the_reason_says_so():
+    rows = [
+        {"model": "student-int8", "p99_ms": 5.04, "p99_ci95_ms": [4.6, 5.9]},
+        {"model": "teacher-int8", "p99_ms": 12.6, "p99_ci95_ms": [11.0, 14.0]},
+        {"model": "tfidf", "p99_ms": 1.7, "p99_ci95_ms": [1.6, 1.9]},
+    ]
+    scores = {"student-int8": 0.86, "teacher-int8": 0.93, "tfidf": 0.77}
+    choice = choose_served(Path("."), rows, 5.0, scores=scores)
+    assert choice["artefact"] == "student-int8"
+    assert "4.60-5.90 ms holds the SLO" in choice["reason"]
+    assert [c["within_slo"] for c in choice["candidates"]] == [True, False, True]
+
+
+def test_the_p99_interval_is_made_of_order_statistics_around_the_p99():
+    import numpy as np
+
+    from llm_router.eval.compare import quantile_interval
+
+    times = list(np.arange(1, 301, dtype=float))  # 1..300 ms
+    lo, hi = quantile_interval(times, 99)
+    assert lo <= float(np.percentile(times, 99)) <= hi <= 300.0
+    assert 290 <= lo < hi
+    assert quantile_interval(times[:10], 99) is None

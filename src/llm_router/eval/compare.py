@@ -192,6 +192,21 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return float(np.percentile(np.asarray(values, dtype=float), q)) if len(values) else float("nan")
 
 
+def quantile_interval(values: Sequence[float], q: float, level: float = 0.95) -> list[float] | None:
+    """Distribution-free interval of the ``q``-th percentile (0-100) of ``values``: order statistics whose ranks
+    come from Binomial(n, q/100) (how many of n draws fall below the true percentile). None for < 20 values."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n = len(x)
+    if n < 20:
+        return None
+    alpha = (1 - level) / 2
+    lo = int(binom.ppf(alpha, n, q / 100))  # 1-based rank of the lower bound
+    hi = int(binom.ppf(1 - alpha, n, q / 100)) + 1
+    return [float(x[min(max(lo, 1), n) - 1]), float(x[min(max(hi, 1), n) - 1])]
+
+
 def measure_latency(predictor, texts: Sequence[str], n: int, warmup: int) -> list[float]:
     """Batch-1 wall times (ms) of ``predict_one`` over ``n`` texts (cycled), after ``warmup`` untimed calls."""
     texts = list(texts)
@@ -303,6 +318,7 @@ def compare_models(
                     "size_mb": sum(f.stat().st_size for f in files) / 1e6,
                     "p50_ms": _percentile(times, 50),
                     "p99_ms": _percentile(times, 99),
+                    "p99_ci95_ms": quantile_interval(times, 99),
                     "throughput_b32": throughput,
                     "accuracy": report["accuracy"],
                     "macro_f1": report["macro_f1"],

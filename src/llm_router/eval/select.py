@@ -3,7 +3,10 @@
 The pipeline measured every artefact's batch-1 latency in ``compare.json`` (on the test split, in process) and this
 module scores each one's macro F1 on the validation split (the test split stays for reporting, so the choice does
 not peek at it). The served artefact is the one with the highest validation macro F1 whose batch-1 p99 is within
-``p99_ms``; ties go to the faster one. When none is within the SLO, the fastest is served and the reason says so.
+``p99_ms``; ties go to the faster one. A p99 measured above the SLO still counts as within it when the SLO lies
+inside the p99's 95% interval (``p99_ci95_ms`` of ``compare.json``, from 300 timed calls): the measurement cannot
+tell it from a pass, and the reason says so (the HTTP benchmark of the served artefact then shows its real tail).
+When none is within the SLO, the fastest is served and the reason says so.
 The choice and its reason are written to ``final.json`` in the run folder. The teacher's best epoch and the
 cascade's thresholds were chosen on the same validation split, so their validation scores lean optimistic.
 """
@@ -56,7 +59,9 @@ def choose_served(
                 "val_macro_f1": f1,
                 "n_val": n_val,
                 "p99_ms": row["p99_ms"],
-                "within_slo": row["p99_ms"] <= p99_ms,
+                "p99_ci95_ms": row.get("p99_ci95_ms"),
+                "within_slo": row["p99_ms"] <= p99_ms
+                or bool(row.get("p99_ci95_ms") and row["p99_ci95_ms"][0] <= p99_ms),
             }
         )
     scored = [c for c in candidates if c["val_macro_f1"] is not None]
@@ -66,7 +71,12 @@ def choose_served(
         others = [c for c in scored if c is not best and c["val_macro_f1"] > best["val_macro_f1"]]
         reason = (
             f"highest validation macro F1 ({best['val_macro_f1']:.3f}) among the {len(within)} artefact(s) with "
-            f"batch-1 p99 <= {p99_ms:g} ms (its p99 {best['p99_ms']:.2f} ms)"
+            f"batch-1 p99 <= {p99_ms:g} ms (its p99 {best['p99_ms']:.2f} ms"
+            + (
+                f", whose 95% interval {best['p99_ci95_ms'][0]:.2f}-{best['p99_ci95_ms'][1]:.2f} ms holds the SLO)"
+                if best["p99_ms"] > p99_ms
+                else ")"
+            )
         )
         if others:
             better = max(others, key=lambda c: c["val_macro_f1"])
