@@ -1149,11 +1149,13 @@ def pipeline(
         float, typer.Option("--cascade-target", help="The cascade's agreement with the teacher (validation).")
     ] = 0.97,
     serve_p99_ms: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--serve-p99-ms", help="Serve the best-on-validation artefact with batch-1 p99 within this."
+            "--serve-p99-ms",
+            help="Serve the best-on-validation artefact with batch-1 p99 within this (default: --slo-ms) and "
+            "throughput of at least twice --rps.",
         ),
-    ] = 5.0,
+    ] = None,
 ) -> None:
     """The main job: analyse, split, train, distil, quantise, evaluate, benchmark and report, resumably."""
     from llm_router.pipeline import PipelineConfig, run_pipeline

@@ -55,9 +55,9 @@ class PipelineConfig:
         True  # build a confidence cascade static -> student-int8 -> teacher-int8 (those that exist)
     )
     cascade_target: float = 0.97  # its target agreement with the last level on the validation split
-    serve_p99_ms: float = (
-        5.0  # serve the best-on-validation artefact whose batch-1 p99 (compare) is within this
-    )
+    # serve the best-on-validation artefact whose batch-1 p99 (compare) is within this; None: `slo_ms`, the
+    # requirement the HTTP benchmark checks (the aim of 5 ms is reported beside it, not used to pick)
+    serve_p99_ms: float | None = None
     sample: int | None = None  # use only this many rows (stratified): for smoke tests
     fast: bool = False  # tiny settings for CI: few epochs, short benchmarks
 
@@ -205,6 +205,9 @@ class PipelineRunner:
 TEACHER, STUDENT, STATIC, TFIDF = "teacher", "student", "static", "tfidf"
 TEACHER_INT8, STUDENT_INT8, STUDENT_INT8_STATIC = "teacher-int8", "student-int8", "student-int8-static"
 CASCADE = "cascade"
+#: the served artefact must reach this many times the benchmark rate in texts/s at batch 32 (compare's throughput):
+#: below its traffic a model queues without bound whatever its batch-1 latency
+SERVE_HEADROOM = 2.0
 
 
 def _load_data(cfg: PipelineConfig):
@@ -369,7 +372,13 @@ def stage_compare(cfg: PipelineConfig, out: Path) -> str:
     fastest = min(rows, key=lambda r: r["p50_ms"])
     from llm_router.eval.select import choose_served
 
-    choice = choose_served(out, rows, cfg.serve_p99_ms, threads=cfg.threads)
+    choice = choose_served(
+        out,
+        rows,
+        cfg.serve_p99_ms or cfg.slo_ms,
+        threads=cfg.threads,
+        min_throughput=SERVE_HEADROOM * cfg.bench_rps,
+    )
     atomic_write_json(out / "final.json", choice)
     return (
         f"{len(rows)} artefacts; best F1 {best['model']} {best['macro_f1']:.3f}; fastest {fastest['model']} "
@@ -524,7 +533,12 @@ def build_stages() -> list[Stage]:
             ("cascade", "cascade_target", "threads"),
             enabled=lambda c: c.cascade,
         ),
-        Stage("compare", stage_compare, ("compare.json", "final.json"), ("threads", "serve_p99_ms")),
+        Stage(
+            "compare",
+            stage_compare,
+            ("compare.json", "final.json"),
+            ("threads", "serve_p99_ms", "slo_ms", "bench_rps"),
+        ),
         Stage(
             "bench",
             stage_bench,

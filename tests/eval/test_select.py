@@ -50,3 +50,15 @@ def test_the_p99_interval_is_made_of_order_statistics_around_the_p99():
     assert lo <= float(np.percentile(times, 99)) <= hi <= 300.0
     assert 290 <= lo < hi
     assert quantile_interval(times[:10], 99) is None
+
+
+def test_an_artefact_slower_than_its_traffic_is_not_within_the_slo():
+    rows = [
+        {"model": "teacher-int8", "p99_ms": 12.0, "throughput_b32": 98.0},
+        {"model": "cascade", "p99_ms": 22.0, "throughput_b32": 466.0},
+    ]
+    scores = {"teacher-int8": 0.93, "cascade": 0.90}
+    choice = choose_served(Path("."), rows, 50.0, scores=scores, min_throughput=200.0)
+    assert choice["artefact"] == "cascade"
+    assert "98 texts/s are under the 200 needed" in choice["reason"]
+    assert choose_served(Path("."), rows, 50.0, scores=scores)["artefact"] == "teacher-int8"
