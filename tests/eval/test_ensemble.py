@@ -25,7 +25,9 @@ def test_choose_weight_takes_the_best_validation_f1_and_breaks_ties_towards_the_
     w_b, _ = choose_weight(bad, good, y, routes, (0.0, 0.25, 0.5, 1.0))
     assert w_b == 0.0
     mixed = np.array([[0.6, 0.4], [0.4, 0.6], [0.4, 0.6], [0.4, 0.6]])  # right on 3 of 4
-    other = np.array([[0.55, 0.45], [0.9, 0.1], [0.45, 0.55], [0.55, 0.45]])  # right on 3 of 4, other mistakes
+    other = np.array(
+        [[0.55, 0.45], [0.9, 0.1], [0.45, 0.55], [0.55, 0.45]]
+    )  # right on 3 of 4, other mistakes
     w_mix, scores_mix = choose_weight(mixed, other, y, routes, (0.0, 0.5, 1.0))
     assert dict(scores_mix)[0.5] == 1.0 and w_mix == 0.5  # the blend fixes both members' mistakes
 

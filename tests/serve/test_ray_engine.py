@@ -55,7 +55,15 @@ def test_two_ray_replicas_on_loopback_serve_the_same_api(monkeypatch):
         for i in range(10):
             resp = httpx.post(url + "/route", json={"text": f"query {i}"}, headers=auth, timeout=10)
             assert resp.status_code == 200
-            assert set(resp.json()) == {"route", "confidence", "scores", "policy", "reason", "model", "latency_ms"}
+            assert set(resp.json()) == {
+                "route",
+                "confidence",
+                "scores",
+                "policy",
+                "reason",
+                "model",
+                "latency_ms",
+            }
         batch = httpx.post(url + "/route/batch", json={"texts": ["a", "b", "c"]}, headers=auth, timeout=10)
         assert batch.status_code == 200 and len(batch.json()["results"]) == 3
         bad = httpx.post(url + "/route", json={"text": " "}, headers=auth, timeout=10)
