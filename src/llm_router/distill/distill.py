@@ -227,7 +227,7 @@ class Student:
 def _build_student(
     spec, teacher, tokenizer, teacher_info: FolderData, transfer, soft, config, max_length, info
 ):
-    """``layers:K``: cut from the teacher (vocabulary pruned to the transfer texts); else an HF model with a fresh
+    """``layers:K``: cut from the teacher (vocabulary pruned to the transfer texts with ``--prune-vocab``); else an HF model with a fresh
     head. Notes what it did in ``info``."""
     from llm_router.distill.student import hf_student, layer_student
 

@@ -1,7 +1,7 @@
 """Student models: what `router distill --student SPEC` builds before training.
 
-- ``layers:K`` - a TinyBERT-style student cut from the teacher itself: its embeddings (vocabulary pruned to the
-  transfer texts), K evenly spaced encoder layers, pooler and classifier. Same width as the teacher, so hidden
+- ``layers:K`` - a TinyBERT-style student cut from the teacher itself: its embeddings (the whole vocabulary by
+  default; pruned to the transfer texts with ``prune_vocab``), K evenly spaced encoder layers, pooler and classifier. Same width as the teacher, so hidden
   states and attention maps can be matched layer to layer without projections.
 - any Hugging Face model name or folder (``huawei-noah/TinyBERT_General_4L_312D``,
   ``sentence-transformers/all-MiniLM-L6-v2``): a fresh sequence-classification head on that encoder, its own
