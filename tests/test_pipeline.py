@@ -106,6 +106,8 @@ def test_rerun_skips_done_stages_and_force_redoes_from_a_stage(tiny_run):
     before_report = (out / "REPORT.md").stat().st_mtime
     run_pipeline(cfg, force=("report",))
     assert (out / "REPORT.md").stat().st_mtime > before_report
+    assert "| report |" not in (out / "REPORT.md").read_text()  # no row with the previous report's summary
+    assert "| compare | done |" in (out / "REPORT.md").read_text()
     assert (out / "teacher" / "router.json").stat().st_mtime == teacher_mtime
 
 

@@ -350,6 +350,7 @@ def _steps(run: _Run) -> list[str]:
     rows = [
         [name, st.get("status"), st.get("summary", st.get("error", "")), _f(st.get("seconds"), 0)]
         for name, st in (run.state.get("stages") or {}).items()
+        if name != "report"  # this report: its row would be the summary of the previous one
     ]
     md = ["## What each step did", "", _table(["stage", "status", "result", "seconds"], rows), ""]
     choice = _load(
