@@ -259,32 +259,11 @@ def run_tfidf(df, folds, seed, **_):
 
 
 def run_frozen(df, folds, seed, model="intfloat/multilingual-e5-small"):
-    import torch
     from sklearn.linear_model import LogisticRegression
-    from transformers import AutoModel
 
-    from llm_router.models import model_profile, resolve
-    from llm_router.utils import load_tokenizer
+    from llm_router.train.baselines import frozen_embedder
 
-    path, profile = resolve(model), model_profile(model)
-    tokenizer, encoder = load_tokenizer(path), AutoModel.from_pretrained(path).eval()
-
-    def embed(texts):
-        out = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), 64):
-                enc = tokenizer(
-                    [profile.text_prefix + t for t in texts[i : i + 64]],
-                    padding=True,
-                    truncation=True,
-                    max_length=profile.max_length,
-                    return_tensors="pt",
-                )
-                hidden = encoder(**enc).last_hidden_state
-                mask = enc["attention_mask"].unsqueeze(-1).float()
-                vec = (hidden * mask).sum(1) / mask.sum(1)
-                out.append(torch.nn.functional.normalize(vec, dim=-1).numpy())
-        return np.concatenate(out)
+    embed = frozen_embedder(model, batch_size=64)
 
     return sklearn_cv(
         df, folds, seed, embed, lambda: LogisticRegression(C=10, max_iter=3000, class_weight="balanced")

@@ -134,11 +134,9 @@ def write_linear_folder(
         atomic_write_json(out / "split.json", split)
 
 
-def frozen_embedding_scores(
-    model: str, train, val, test, config: BaselineConfig, batch_size: int = 64
-) -> dict:
-    """Mean-pooled, normalised embeddings of the frozen encoder ``model`` + logistic regression (C chosen on the
-    validation split): validation and test macro F1."""
+def frozen_embedder(model: str, batch_size: int = 64):
+    """``embed(texts) -> [n, hidden]``: mean-pooled, L2-normalised outputs of the frozen encoder ``model`` (its
+    profile's text prefix and max length)."""
     import torch
     from transformers import AutoModel
 
@@ -165,6 +163,15 @@ def frozen_embedding_scores(
                 out.append(torch.nn.functional.normalize(vec, dim=-1).numpy())
         return np.concatenate(out)
 
+    return embed
+
+
+def frozen_embedding_scores(
+    model: str, train, val, test, config: BaselineConfig, batch_size: int = 64
+) -> dict:
+    """Mean-pooled, normalised embeddings of the frozen encoder ``model`` + logistic regression (C chosen on the
+    validation split): validation and test macro F1."""
+    embed = frozen_embedder(model, batch_size)
     x_train, x_val, x_test = (embed(df["text"].tolist()) for df in (train, val, test))
     clf, c, val_f1 = fit_linear_head(x_train, train["label"].tolist(), x_val, val["label"].tolist(), config)
     test_f1 = _macro_f1(test["label"].tolist(), clf.predict(x_test)) if len(test) else None
