@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -91,15 +90,6 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``p`` over ``n`` trials."""
-    if n == 0:
-        return (math.nan, math.nan)
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (centre - half, centre + half)
-
-
 def save_run(path: Path, name: str, row: str, seed: int, run: dict, meta: dict, change: str | None) -> dict:
     """Add one finished run to the results file under an exclusive lock (several ablation processes may share
     it: on 2 cores, two single-threaded runs finish sooner than one two-threaded run after another)."""
@@ -133,6 +123,7 @@ def row_config(name: str, combined: dict | None, seed: int, unlabeled: dict | No
 
 def run_row(teacher: Path, config) -> dict:
     from llm_router.distill.distill import distill
+    from llm_router.eval.metrics import wilson_interval
 
     out = Path(tempfile.mkdtemp(prefix="distill-ablation-")) / "student"
     t0 = time.perf_counter()
@@ -147,7 +138,7 @@ def run_row(teacher: Path, config) -> dict:
     return {
         "n_test": n,
         "agreement": agreement,
-        "agreement_ci95": wilson(agreement, n),
+        "agreement_ci95": wilson_interval(round(agreement * n), n),
         "macro_f1": metrics.get("macro_f1"),
         "macro_f1_ci95": metrics.get("macro_f1_ci95"),
         "teacher_macro_f1": result.teacher_metrics.get("macro_f1"),
