@@ -157,10 +157,23 @@ def fmt(x, digits=3):
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def _mean(runs: list[dict], key: str) -> float | None:
+    """Mean of ``key`` over the runs that have it (None when none has)."""
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _spread(runs: list[dict], key: str) -> str:
+    """One run: its value and 95% interval (``key + "_ci95"``); several: their mean and the seeds' range."""
+    if len(runs) == 1:
+        lo, hi = runs[0][f"{key}_ci95"]
+        return f"{fmt(runs[0][key])} [{fmt(lo)}, {fmt(hi)}]"
+    values = [r[key] for r in runs]
+    return f"{fmt(_mean(runs, key))} (seeds {fmt(min(values))}-{fmt(max(values))})"
+
+
 def table(results: dict, name: str) -> str:
     """Markdown: one line per row (mean over its seeds; the range when there are several)."""
-    import numpy as np
-
     block = results.get(name, {})
     lines = [
         "| row | change | seeds | agreement with teacher (95% CI) | macro F1 (95% CI) | val agreement | "
@@ -171,29 +184,14 @@ def table(results: dict, name: str) -> str:
         runs = list(runs.values())
         if not runs:
             continue
-        mean = {
-            k: float(np.mean([r[k] for r in runs]))
-            for k in ("agreement", "macro_f1")
-            if runs[0].get(k) is not None
-        }
-        if len(runs) == 1:
-            r = runs[0]
-            agree = f"{fmt(r['agreement'])} [{fmt(r['agreement_ci95'][0])}, {fmt(r['agreement_ci95'][1])}]"
-            f1 = f"{fmt(r['macro_f1'])} [{fmt(r['macro_f1_ci95'][0])}, {fmt(r['macro_f1_ci95'][1])}]"
-        else:
-            a = [r["agreement"] for r in runs]
-            f = [r["macro_f1"] for r in runs]
-            agree = f"{fmt(mean['agreement'])} (seeds {fmt(min(a))}-{fmt(max(a))})"
-            f1 = f"{fmt(mean['macro_f1'])} (seeds {fmt(min(f))}-{fmt(max(f))})"
         first = runs[0]
         change = block.get("changes", {}).get(row) or ROWS.get(row, ("",))[0]
         lines.append(
-            f"| {row} | {change} | {len(runs)} | {agree} | {f1} | "
-            f"{fmt(np.mean([r['val_agreement'] for r in runs if r['val_agreement'] is not None]) if any(r['val_agreement'] is not None for r in runs) else None)} | "
-            f"{fmt(np.mean([r['val_macro_f1'] for r in runs if r['val_macro_f1'] is not None]))} | "
+            f"| {row} | {change} | {len(runs)} | {_spread(runs, 'agreement')} | {_spread(runs, 'macro_f1')} | "
+            f"{fmt(_mean(runs, 'val_agreement'))} | {fmt(_mean(runs, 'val_macro_f1'))} | "
             f"{', '.join(str(r['best_epoch']) for r in runs)} | {fmt(first['teacher_pruned_vocab_agreement'])} | "
             f"{first['vocab_size'] or 'full'} | {first['student_params'] / 1e6:.1f}M | "
-            f"{np.mean([r['seconds'] for r in runs]):.0f} |"
+            f"{_mean(runs, 'seconds'):.0f} |"
         )
     meta = block.get("meta", {})
     head = (
