@@ -108,7 +108,7 @@ def distill(
         )
 
     student = _build_student(spec, teacher, tokenizer, teacher_info, transfer, soft, config, max_length, info)
-    history, best_state, best_f1 = _train(
+    history, best_state = _train(
         student.model,
         student.tokenizer,
         teacher,
@@ -126,13 +126,12 @@ def distill(
     if best_state is not None:
         student.model.load_state_dict(best_state)
     student.model.eval()
-    best = next((row for row in history if row.get("best")), {})
+    best = next((row for row in history if row["best"]), {})  # none without a validation split
     info["select_on"] = config.select_on
     info["best_epoch"] = best.get("epoch")
     info["best_val_agreement"] = best.get("val_agreement")
-    metrics, teacher_metrics = _score_student(
-        student, teacher, teacher_info, soft, config, max_length, info, best_f1
-    )
+    info["best_val_macro_f1"] = best.get("val_macro_f1")
+    metrics, teacher_metrics = _score_student(student, teacher, teacher_info, soft, config, max_length, info)
     router = {
         **teacher_info.router,
         "kind": "hf",
@@ -265,9 +264,7 @@ def _build_student(
     return Student(model, student_tokenizer, prefix, layer_map, kept_ids)
 
 
-def _score_student(
-    student: Student, teacher, teacher_info: FolderData, soft, config, max_length, info, best_f1
-):
+def _score_student(student: Student, teacher, teacher_info: FolderData, soft, config, max_length, info):
     """Student and teacher on the test split (route level); agreement, scores and sizes into ``info``."""
     test_logits = predict_logits(
         student.model,
@@ -281,7 +278,6 @@ def _score_student(
     metrics = route_report(teacher_info, test_logits, teacher_info.test) if has_test else {}
     teacher_metrics = route_report(teacher_info, soft.test_logits, teacher_info.test) if has_test else {}
     info["test_agreement_with_teacher"] = route_agreement(teacher_info, test_logits, soft.test_logits)
-    info["best_val_macro_f1"] = best_f1
     info["test_macro_f1"] = metrics.get("macro_f1")
     info["teacher_test_macro_f1"] = teacher_metrics.get("macro_f1")
     info["student_params"] = int(sum(p.numel() for p in student.model.parameters()))
@@ -340,7 +336,8 @@ def _train(
     teacher_hidden=None,
     teacher_val_logits=None,
 ):
-    """The distillation loop; returns (history, best state dict or None, best epoch's val macro F1).
+    """The distillation loop; returns (history, best state dict or None); the best epoch's row is marked
+    ``"best"``.
 
     ``teacher_hidden``: the teacher's hidden states of every transfer text (see :func:`teacher_outputs`), cached
     so hidden-state matching needs no teacher forward per step; without it the teacher runs on each batch.
@@ -418,8 +415,7 @@ def _train(
                     break
     for row in history:
         row["best"] = row["epoch"] == stop.best_epoch
-    best_f1 = next((row.get("val_macro_f1") for row in history if row["best"]), None)
-    return history, best_state, (best_f1 if best_state is not None else None)
+    return history, best_state
 
 
 def _val_scores(teacher_info: FolderData, val_logits, teacher_val_logits) -> dict:
