@@ -31,21 +31,6 @@ def _route_probs(folder: Path, texts: list[str], routes: list[str], threads: int
     return pred.route_probs[:, order]
 
 
-def choose_weight_alone(p_a, p_b, y, routes) -> list[tuple[float, float]]:
-    """Macro F1 of each member alone (weights 1 and 0)."""
-    from sklearn.metrics import f1_score
-
-    return [
-        (
-            w,
-            float(
-                f1_score(y, [routes[i] for i in p.argmax(1)], labels=routes, average="macro", zero_division=0)
-            ),
-        )
-        for w, p in ((1.0, p_a), (0.0, p_b))
-    ]
-
-
 def choose_weight(
     p_a: np.ndarray, p_b: np.ndarray, y: list[str], routes: list[str], weights
 ) -> tuple[float, list]:
@@ -53,13 +38,15 @@ def choose_weight(
     members tie), and every weight's score."""
     from sklearn.metrics import f1_score
 
-    scores = []
-    for w in weights:
+    def blend_f1(w: float) -> float:
         pred = [routes[i] for i in (w * p_a + (1 - w) * p_b).argmax(1)]
-        scores.append((float(w), float(f1_score(y, pred, labels=routes, average="macro", zero_division=0))))
+        return float(f1_score(y, pred, labels=routes, average="macro", zero_division=0))
+
+    scores = [(float(w), blend_f1(w)) for w in weights]
+    by_weight = dict(scores)
+    alone_a, alone_b = (by_weight[w] if w in by_weight else blend_f1(w) for w in (1.0, 0.0))
+    anchor = 1.0 if alone_a >= alone_b else 0.0
     best = max(s for _, s in scores)
-    alone = {w: s for w, s in choose_weight_alone(p_a, p_b, y, routes)}
-    anchor = 1.0 if alone[1.0] >= alone[0.0] else 0.0
     chosen = min((w for w, s in scores if s >= best - 1e-12), key=lambda w: abs(w - anchor))
     return chosen, scores
 
