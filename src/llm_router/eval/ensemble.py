@@ -21,14 +21,16 @@ from llm_router.persistence.split import read_split
 DEFAULT_WEIGHTS = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
 
 
-def _route_probs(folder: Path, texts: list[str], routes: list[str], threads: int | None) -> np.ndarray:
-    """``[n, len(routes)]`` route probabilities of ``folder`` on ``texts``, columns in the order ``routes``."""
+def _route_probs(
+    folder: Path, parts: list[list[str]], routes: list[str], threads: int | None
+) -> list[np.ndarray]:
+    """``[n, len(routes)]`` route probabilities of ``folder`` on each list of texts in ``parts`` (one model load,
+    one prediction per part), columns in the order ``routes``."""
     from llm_router.runtime import Predictor
 
     predictor = Predictor.load(folder, threads=threads)
-    pred = predictor.predict(texts)
     order = [predictor.routes.index(r) for r in routes]
-    return pred.route_probs[:, order]
+    return [predictor.predict(texts).route_probs[:, order] for texts in parts]
 
 
 def choose_weight(
@@ -63,18 +65,15 @@ def blend_eval(a: str | Path, b: str | Path, weights=DEFAULT_WEIGHTS, threads: i
     if len(data.val) == 0 or len(data.test) == 0:
         raise RouterError(f"{a}: a blend needs validation and test rows")
     routes = list(data.routes)
-    probs = {
-        part: [_route_probs(m, list(rows["text"]), routes, threads) for m in (a, b)]
-        for part, rows in (("val", data.val), ("test", data.test))
-    }
-    w, val_scores = choose_weight(*probs["val"], list(data.val["route"]), routes, weights)
+    parts = [list(data.val["text"]), list(data.test["text"])]
+    (val_a, p_a), (val_b, p_b) = (_route_probs(m, parts, routes, threads) for m in (a, b))
+    w, val_scores = choose_weight(val_a, val_b, list(data.val["route"]), routes, weights)
     y_test, texts = list(data.test["route"]), list(data.test["text"])
 
     def report(p: np.ndarray) -> dict:
         full = classification_report(y_test, [routes[i] for i in p.argmax(1)], routes, probs=p, texts=texts)
         return {k: full[k] for k in ("n", "accuracy", "macro_f1", "macro_f1_ci95")}
 
-    p_a, p_b = probs["test"]
     return {
         "a": str(a),
         "b": str(b),
