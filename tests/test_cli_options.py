@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from llm_router.cli import app
 from llm_router.cli_options import dataclass_options, with_options
 from llm_router.distill.config import DistillConfig
-from llm_router.quantize.core import QuantizeConfig
+from llm_router.quantize.config import QuantizeConfig
 from llm_router.utils.fields import option
 
 

@@ -18,7 +18,7 @@ from typer.core import TyperGroup
 from llm_router.cli_options import dataclass_options, with_options
 from llm_router.distill.config import DistillConfig
 from llm_router.errors import RouterError
-from llm_router.quantize.core import QuantizeConfig
+from llm_router.quantize.config import QuantizeConfig
 
 
 def _make_console(stderr: bool = False) -> Console:

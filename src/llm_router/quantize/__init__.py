@@ -1,33 +1,35 @@
 """Quantisation stage: `router quantize` (ONNX export, parity check, graph optimisation, INT8 / fp16, accuracy gate).
 
-Heavy imports (torch, onnxruntime, optimum) happen inside the functions.
+Heavy imports (torch, onnxruntime, optimum) happen inside the functions. The names below load their module on
+first use, so ``llm_router.quantize.config`` (the options, which the command line reads at start-up) comes without
+numpy and the exporters.
 """
 
-from llm_router.quantize.core import (
-    GATE_EXIT_CODE,
-    GateRejected,
-    QuantizeConfig,
-    QuantizeResult,
-    macro_f1,
-    quantize_model,
-    read_texts,
-)
-from llm_router.quantize.exporters import convert_fp16, export_onnx, logit_parity, optimize_onnx
-from llm_router.quantize.int8 import TextCalibrationReader, quantize_dynamic_int8, quantize_static_int8
+from __future__ import annotations
 
-__all__ = [
-    "GATE_EXIT_CODE",
-    "GateRejected",
-    "QuantizeConfig",
-    "QuantizeResult",
-    "TextCalibrationReader",
-    "convert_fp16",
-    "export_onnx",
-    "logit_parity",
-    "macro_f1",
-    "optimize_onnx",
-    "quantize_dynamic_int8",
-    "quantize_model",
-    "quantize_static_int8",
-    "read_texts",
-]
+import importlib
+
+_HOMES = {
+    "QuantizeConfig": "config",
+    "GATE_EXIT_CODE": "core",
+    "GateRejected": "core",
+    "QuantizeResult": "core",
+    "macro_f1": "core",
+    "quantize_model": "core",
+    "read_texts": "core",
+    "convert_fp16": "exporters",
+    "export_onnx": "exporters",
+    "logit_parity": "exporters",
+    "optimize_onnx": "exporters",
+    "TextCalibrationReader": "int8",
+    "quantize_dynamic_int8": "int8",
+    "quantize_static_int8": "int8",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

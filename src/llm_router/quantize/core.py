@@ -32,19 +32,16 @@ from llm_router.persistence import (
     split_part,
     write_router_json,
 )
+from llm_router.quantize.config import QuantizeConfig
 from llm_router.quantize.exporters import (
-    DEFAULT_OPSET,
     export_onnx,
     logit_parity,
     max_abs_logit_diff,
     model_type,
     optimize_onnx,
 )
-from llm_router.quantize.int8 import CALIB_METHODS, DEFAULT_DYNAMIC_OPS
 from llm_router.utils import atomic_output_dir, atomic_write_json
-from llm_router.utils.fields import option
 
-BACKENDS = ("ort", "inc")
 GATE_EXIT_CODE = 3
 FLOAT_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
@@ -76,96 +73,6 @@ PARITY_FALLBACK_TEXTS = (
     "plan a three day trip to rome with a budget of 500 euros and explain every choice in detail " * 3,
 )
 PARITY_OK = 1e-3  # float32 export: max |logit diff| above this is flagged in the report
-
-
-@dataclass
-class QuantizeConfig:
-    """Every option of `router quantize`; the defaults export a graph-optimised float32 ONNX model."""
-
-    model: str  # an HF folder (kind hf) or an ONNX folder (re-quantise its model.onnx)
-    out: str
-    int8: bool = option(False, "INT8 quantisation (dynamic per-channel unless --static).", "--int8")
-    static: bool = option(False, "With --int8: static QDQ quantisation, calibrated on texts.", "--static")
-    calib_data: str | None = option(
-        None, "Calibration texts (.txt, one per line, or a data file); default: the train split."
-    )
-    calib_method: str = option("minmax", "minmax, entropy or percentile.")
-    calib_size: int = option(256, "Calibration texts used (seeded sample).")
-    backend: str = option(
-        "ort", "ort (onnxruntime.quantization) or inc (Intel Neural Compressor accuracy-aware tuning)."
-    )
-    fp16: bool = option(False, "Float16 model, GPU only (CUDA execution provider).", "--fp16")
-    tolerance: float = option(
-        1.0, "Refuse when the validation macro-F1 change's 95% interval lies entirely below -this (points)."
-    )
-    min_agreement: float = option(
-        0.97,
-        "Refuse when quantised and float routes agree on fewer of the gate texts (train + val + transfer).",
-    )
-    gate_texts: str | None = option(
-        None,
-        "Extra unlabelled texts for the agreement check (.txt or a table); "
-        "default: the distillation's unlabeled file when train_config.json names one.",
-    )
-    gate_max_texts: int = option(4000, "Agreement texts at most (train + val + transfer, seeded sample).")
-    n_boot: int = option(1000, "Bootstrap resamples for the F1-change interval.")
-    force: bool = option(False, "Keep the quantised model even if it fails the gate.", "--force")
-    data: str | None = option(None, "Data file of the model (default: the one router.json names).")
-    opset: int = option(DEFAULT_OPSET, "ONNX opset.")
-    optimize: bool = option(True, "ONNX Runtime transformer graph optimisation.", "--optimize/--no-optimize")
-    per_channel: bool = option(
-        True, "INT8 weight scales per output channel or per tensor.", "--per-channel/--per-tensor"
-    )
-    op_types: tuple[str, ...] | None = DEFAULT_DYNAMIC_OPS  # ops to quantise; None = every op ORT can
-    threads: int | None = option(None, "Threads for the parity check and the gate's evaluation.")
-    parity_texts: int = 32
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
-        def bad(message: str) -> None:
-            raise RouterError(f"bad quantize option: {message}")
-
-        if self.backend not in BACKENDS:
-            bad(f"--backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
-        if self.int8 and self.fp16:
-            bad("--int8 and --fp16 exclude each other")
-        if self.static and not self.int8:
-            bad("--static needs --int8")
-        if self.backend == "inc" and not self.int8:
-            bad("--backend inc needs --int8")
-        if self.calib_data and not self.static:
-            bad("--calib-data needs --int8 --static")
-        if self.calib_method not in CALIB_METHODS:
-            bad(f"--calib-method {self.calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
-        if self.calib_size < 1:
-            bad(f"--calib-size must be >= 1 (got {self.calib_size})")
-        if not 11 <= self.opset <= 23:
-            bad(f"--opset must be in 11..23 (got {self.opset})")
-        if self.tolerance != self.tolerance:
-            bad("--tolerance is NaN")
-        self.gate_config()  # checks min_agreement / gate_max_texts
-
-    def gate_config(self):
-        from llm_router.quantize.gate import GateConfig
-
-        return GateConfig(
-            min_agreement=self.min_agreement,
-            tolerance=self.tolerance,
-            n_boot=self.n_boot,
-            max_texts=self.gate_max_texts,
-            seed=self.seed,
-        )
-
-    @property
-    def mode(self) -> str:
-        if self.fp16:
-            return "fp16"
-        if not self.int8:
-            return "float"
-        return ("inc-" if self.backend == "inc" else "") + ("int8-static" if self.static else "int8-dynamic")
 
 
 @dataclass

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from llm_router.errors import RouterError
+from llm_router.quantize.config import DEFAULT_OPSET
 
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 # ORT's transformer optimizer fuses attention / layer norm / gelu for these (all BERT-shaped encoders).
 BERT_LIKE = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "ernie", "mpnet", "nomic_bert"}
-DEFAULT_OPSET = 18
 
 
 @contextlib.contextmanager

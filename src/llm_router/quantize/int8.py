@@ -12,13 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from llm_router.errors import RouterError
+from llm_router.quantize.config import CALIB_METHODS, DEFAULT_DYNAMIC_OPS
 from llm_router.quantize.exporters import _quiet
-
-CALIB_METHODS = ("minmax", "entropy", "percentile")
-# Quantising the MatMuls (every fully connected layer) of the plain export: as fast as quantising every op type
-# ORT knows (Gather of the embeddings, Attention) and closer to float, with the embeddings kept in float.
-# Measured on random-init BERT-base / 4x384 at 24 tokens, 1 thread: see docs (router quantize).
-DEFAULT_DYNAMIC_OPS = ("MatMul",)
 
 
 def quantize_dynamic_int8(
