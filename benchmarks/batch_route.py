@@ -27,6 +27,7 @@ sys.path.insert(0, str(common.ROOT / "src"))
 CONFIGS = {
     "local": {"engine": "local", "workers": 1, "threads": None},  # one process, all cores
     "ray-1": {"engine": "ray", "workers": 1, "threads": 1},
+    "ray-1-t2": {"engine": "ray", "workers": 1, "threads": 2},  # one worker with both cores, as ``local`` has
     "ray-2": {"engine": "ray", "workers": 2, "threads": 1},
 }
 

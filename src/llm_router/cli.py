@@ -233,6 +233,13 @@ MaxWaitOpt = Annotated[
 ]
 MaxQueueOpt = Annotated[int, typer.Option("--max-queue", help="Texts waiting before 429s.")]
 TimeoutMsOpt = Annotated[float, typer.Option("--timeout-ms", help="Deadline per request (503 after).")]
+AdmissionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--admission/--no-admission",
+        help="Refuse (429) at arrival a request the queue ahead would make miss its deadline.",
+    ),
+]
 NoBatchingOpt = Annotated[
     bool, typer.Option("--no-batching", help="One inference per request (the 'before' configuration).")
 ]
@@ -269,6 +276,7 @@ def shared_serve_config(options: dict, **more):
         "max_wait_ms",
         "max_queue",
         "timeout_ms",
+        "admission",
         "workers",
     )
     return ServeConfig(batching=not options["no_batching"], **{k: options[k] for k in keys}, **more)
@@ -289,6 +297,7 @@ def serve(
     max_wait_ms: MaxWaitOpt = 2.0,
     max_queue: MaxQueueOpt = 1024,
     timeout_ms: TimeoutMsOpt = 1000.0,
+    admission: AdmissionOpt = True,
     no_batching: NoBatchingOpt = False,
     adaptive_wait: Annotated[
         bool,
@@ -477,6 +486,7 @@ def bench(
     max_wait_ms: MaxWaitOpt = 2.0,
     max_queue: MaxQueueOpt = 1024,
     timeout_ms: TimeoutMsOpt = 1000.0,
+    admission: AdmissionOpt = True,
     no_batching: NoBatchingOpt = False,
     workers: WorkersOpt = 1,
     engine: EngineOpt = "uvicorn",

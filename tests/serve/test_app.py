@@ -162,6 +162,16 @@ def test_burst_far_above_capacity_gets_429_and_no_other_5xx():
         assert 'router_rejected_total{reason="queue_full"}' in metrics
 
 
+def test_overload_is_shed_at_arrival_with_429_instead_of_expiring_in_the_queue():
+    # capacity: 4 texts per 50 ms inference = 80 texts/s; a 300 ms deadline holds about 24 texts ahead
+    with running(FakePredictor(50), max_batch=4, timeout_ms=300) as state:
+        assert httpx.post(state.base_url + "/route", json={"text": "measure the rate"}).status_code == 200
+        statuses = [r.status_code for r in asyncio.run(_burst(state.base_url + "/route", 120))]
+        assert statuses.count(429) > 0 and statuses.count(200) > 0
+        assert statuses.count(503) <= statuses.count(200) / 4  # admitted requests are answered in time
+        assert 'router_rejected_total{reason="admission"}' in httpx.get(state.base_url + "/metrics").text
+
+
 def test_request_past_its_deadline_gets_503():
     with running(FakePredictor(400), timeout_ms=100) as state:
         resp = httpx.post(state.base_url + "/route", json={"text": "slow"}, timeout=10)

@@ -161,3 +161,46 @@ def test_observer_sees_every_batch():
 
     run(main())
     assert seen == [3, 3, 1]
+
+
+def test_admission_refuses_what_would_miss_its_deadline_and_answers_the_rest_in_time():
+    # 20 ms per batch of at most 2 texts = 100 texts/s; a 0.2 s deadline fits about 20 texts ahead
+    async def main(admission: bool):
+        rec = Recorder(delay_s=0.02)
+        batcher = MicroBatcher(rec, max_batch=2, max_wait_s=0.0, timeout_s=0.2, admission=admission)
+        batcher.start()
+        await batcher.submit(["warm-up"])  # an unloaded batch: the first measured rate
+        futures, refused = [], 0
+        for i in range(120):  # an overload: 600 texts/s offered for 0.2 s
+            try:
+                futures.append(batcher.submit([f"t{i}"]))
+            except QueueFull:
+                refused += 1
+            await asyncio.sleep(1 / 600)
+        outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        await batcher.close()
+        answered = sum(1 for o in outcomes if isinstance(o, list))
+        expired = sum(1 for o in outcomes if isinstance(o, DeadlineExceeded))
+        return refused, answered, expired, batcher.rate
+
+    refused, answered, expired, rate = run(main(admission=True))
+    assert refused > 0 and answered > 0
+    assert expired <= answered / 4  # those admitted are mostly answered in time
+    assert 20 < rate < 200  # the measured rate is the model's (100 texts/s), not the offered one
+    _, answered_fifo, expired_fifo, _ = run(main(admission=False))
+    assert expired_fifo > expired  # without it, the queue lets requests expire instead of refusing them
+
+
+def test_admission_admits_everything_before_the_first_batch_and_predicts_no_wait():
+    async def main():
+        batcher = MicroBatcher(Recorder(delay_s=0.05), max_batch=1, max_wait_s=0.0, timeout_s=0.01)
+        batcher.start()
+        assert batcher.predicted_wait_s() == 0.0
+        futures = [batcher.submit([f"t{i}"]) for i in range(5)]  # no rate yet: none refused
+        await asyncio.gather(*futures, return_exceptions=True)  # all expire at 10 ms
+        await asyncio.sleep(0.1)  # the first inference (50 ms) ends
+        with pytest.raises(QueueFull, match="deadline"):  # 20 texts/s now known: 10 ms cannot hold one
+            batcher.submit(["late"])
+        await batcher.close()
+
+    run(main())

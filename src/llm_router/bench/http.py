@@ -99,6 +99,8 @@ class ServerProcess:
             cmd.append("--no-batching")
         if not cfg.adaptive_wait:
             cmd.append("--no-adaptive-wait")
+        if not cfg.admission:
+            cmd.append("--no-admission")
         if cfg.workers > 1:
             cmd += ["--workers", str(cfg.workers)]
         if cfg.api_key_env:

@@ -37,7 +37,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from llm_router.serve.batcher import DeadlineExceeded, InferenceFailed, MicroBatcher, QueueFull, ShuttingDown
+from llm_router.serve.batcher import (
+    DeadlineExceeded,
+    InferenceFailed,
+    MicroBatcher,
+    QueueFull,
+    ShuttingDown,
+    WouldMissDeadline,
+)
 from llm_router.serve.config import ServeConfig
 from llm_router.serve.metrics import CONTENT_TYPE, ServerMetrics
 
@@ -146,6 +153,7 @@ class ServerState:
             timeout_s=cfg.timeout_ms / 1000.0,
             workers=cfg.inference_workers,
             adaptive_wait=cfg.adaptive_wait,
+            admission=cfg.admission,
             observer=self.metrics.observe_batch,
         )
         self.batcher.start()
@@ -184,6 +192,9 @@ class ServerState:
             raise ApiError(503, "not_ready", detail, self.retry_headers)
         try:
             future = batcher.submit(texts)
+        except WouldMissDeadline as exc:
+            self.metrics.rejected["admission"] += 1
+            raise ApiError(429, "overloaded", str(exc), self.retry_headers) from None
         except QueueFull as exc:
             self.metrics.rejected["queue_full"] += 1
             raise ApiError(429, "overloaded", str(exc), self.retry_headers) from None

@@ -11,6 +11,14 @@ Every job has a deadline. A timer fails the job with :class:`DeadlineExceeded` a
 been answered (so a client always hears back in time, even if inference stalls), and jobs already past their
 deadline are dropped before inference instead of wasting model time. A full queue raises :class:`QueueFull`
 at submit time.
+
+Admission control (``admission=True``): under overload a FIFO queue answers nobody - every job waits until it
+is almost due, and expires during its own inference. So at submit time the batcher predicts the job's wait
+from the texts ahead of it and the inference rate it measured (texts/s of the batches that ran while work was
+queued, i.e. at saturation; the rate of unloaded batches until then) and refuses the job at once with
+:class:`WouldMissDeadline` (a :class:`QueueFull`, HTTP 429) when that wait exceeds its deadline. The server
+then sheds the excess and answers the requests it admits in time. Before the first batch there is no rate and
+every job is admitted.
 """
 
 from __future__ import annotations
@@ -31,6 +39,10 @@ PredictFn = Callable[[list[str]], Sequence[Any]]
 
 class QueueFull(Exception):
     """The queue holds ``max_queue`` texts already: the caller should retry later (HTTP 429)."""
+
+
+class WouldMissDeadline(QueueFull):
+    """At the measured inference rate, the texts ahead would not be answered before this job's deadline."""
 
 
 class DeadlineExceeded(Exception):
@@ -82,6 +94,7 @@ class MicroBatcher:
         timeout_s: float = 1.0,
         workers: int = 1,
         adaptive_wait: bool = True,
+        admission: bool = True,
         observer: Callable[[int, int, float], None] | None = None,
     ):
         if max_batch < 1 or max_queue < 1 or workers < 1 or timeout_s <= 0 or max_wait_s < 0:
@@ -93,6 +106,9 @@ class MicroBatcher:
         self.timeout_s = timeout_s
         self.workers = workers
         self.adaptive_wait = adaptive_wait
+        self.admission = admission
+        self._busy_rate = 0.0  # texts/s of inferences that ran while work was queued (EWMA); 0 = none yet
+        self._idle_rate = 0.0  # texts/s of inferences with nothing queued (EWMA)
         self._mean_gap = 1.0  # exponentially weighted mean time between submits, seconds
         self._last_submit = 0.0
         self.observer = observer
@@ -117,6 +133,18 @@ class MicroBatcher:
     def in_flight(self) -> int:
         """Texts inside a running inference."""
         return self._in_flight
+
+    @property
+    def rate(self) -> float:
+        """Measured inference rate in texts/s (at saturation when seen, else unloaded); 0 before any batch."""
+        return self._busy_rate or self._idle_rate
+
+    def predicted_wait_s(self, n: int = 1) -> float:
+        """Seconds until a job of ``n`` texts submitted now would be answered, at :attr:`rate` (0 if unknown)."""
+        rate = self.rate
+        if not rate:
+            return 0.0
+        return (self._in_flight + self._depth + n) / (rate * self.workers)
 
     @property
     def running(self) -> bool:
@@ -167,6 +195,13 @@ class MicroBatcher:
             raise ValueError("no texts")
         if self._depth + n > self.max_queue:
             raise QueueFull(f"queue full ({self._depth} of {self.max_queue} texts waiting)")
+        if self.admission:
+            wait = self.predicted_wait_s(n)
+            if wait > self.timeout_s:
+                raise WouldMissDeadline(
+                    f"overloaded: {self._depth + self._in_flight} texts ahead need ~{wait * 1000:.0f} ms at "
+                    f"{self.rate:.0f} texts/s, over the {self.timeout_s * 1000:.0f} ms deadline"
+                )
         loop = self._loop
         now = time.perf_counter()
         self._mean_gap += 0.1 * (min(now - self._last_submit, 1.0) - self._mean_gap)
@@ -296,6 +331,7 @@ class MicroBatcher:
             self._in_flight -= size
         elapsed = time.perf_counter() - start
         self.batches += 1
+        self._observe_rate(size, elapsed, backlogged=self._depth > 0)
         if results is not None:
             if len(results) != size:
                 err = InferenceFailed(f"predict returned {len(results)} results for {size} texts")
@@ -310,6 +346,14 @@ class MicroBatcher:
                     offset += job.n
         if self.observer is not None:
             self.observer(size, self._depth, elapsed)
+
+    def _observe_rate(self, size: int, elapsed: float, backlogged: bool) -> None:
+        if elapsed <= 0:
+            return
+        rate = size / elapsed
+        attr = "_busy_rate" if backlogged else "_idle_rate"
+        old = getattr(self, attr)
+        setattr(self, attr, rate if not old else old + 0.3 * (rate - old))
 
     @staticmethod
     def _resolve(job: _Job, results: list) -> None:

@@ -22,7 +22,10 @@ class ServeConfig:
     "before" configuration); requests still queue, so back-pressure and deadlines behave the same.
 
     Back-pressure: at most ``max_queue`` texts wait for inference; beyond that a request gets 429 with
-    ``Retry-After``. A request not answered within ``timeout_ms`` of its arrival gets 503.
+    ``Retry-After``. A request not answered within ``timeout_ms`` of its arrival gets 503. With ``admission``
+    (admission control), a request is refused at once with 429 when, at the inference rate measured so far, the
+    texts queued ahead of it would not be answered within ``timeout_ms``: under overload the server sheds the
+    excess and answers the rest in time, instead of letting every request expire in the queue.
 
     Input limits: a body above ``max_body_bytes`` gets 413; ``/route/batch`` takes at most ``max_batch_texts``
     texts, and never more than ``max_queue`` (413 above). A text is cut to ``max_text_chars`` characters
@@ -47,6 +50,7 @@ class ServeConfig:
     adaptive_wait: bool = True
     max_queue: int = 1024
     timeout_ms: float = 1000.0
+    admission: bool = True
     batching: bool = True
     inference_workers: int = 1
     max_body_bytes: int = 64 * 1024
