@@ -1142,6 +1142,7 @@ def pipeline(
     teacher_epochs: Annotated[
         int | None, typer.Option("--teacher-epochs", help="Teacher epochs (default: `router train`'s).")
     ] = None,
+    time_budget: TimeBudgetOpt = None,
     student_epochs: Annotated[
         int | None, typer.Option("--student-epochs", help="Student epochs (early stopping may end sooner).")
     ] = 4,
@@ -1180,6 +1181,7 @@ def pipeline(
         out=str(out),
         teacher_model=teacher_model,
         teacher_epochs=teacher_epochs,
+        teacher_time_budget_s=time_budget,
         student=student,
         student_epochs=student_epochs,
         threads=threads,

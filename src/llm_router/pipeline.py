@@ -39,6 +39,9 @@ class PipelineConfig:
     seed: int = 42
     teacher_model: str = "auto"  # "auto": all-MiniLM-L6-v2 for English-only data, else multilingual-e5-small
     teacher_epochs: int | None = None  # None: the tuned default of `router train`
+    # seconds the teacher's training may take: fewer epochs when the measured cost of all of them is more
+    # (None: `router train`'s default, 900; 0: no budget, reproducible epochs)
+    teacher_time_budget_s: float | None = None
     student: str = "layers:4"
     # the same default as `router pipeline --student-epochs`; None: `router distill`'s (10, early stopping on
     # validation agreement). 4 keeps the default run shorter: on the demo set the 4-epoch student agreed with its
@@ -258,6 +261,8 @@ def stage_teacher(cfg: PipelineConfig, out: Path) -> str:
     opts = {"model": cfg.teacher_model, "seed": cfg.seed, "group_col": cfg.group_col}
     if cfg.teacher_epochs:
         opts["epochs"] = cfg.teacher_epochs
+    if cfg.teacher_time_budget_s is not None:
+        opts["time_budget_s"] = cfg.teacher_time_budget_s
     if cfg.train_label_col:
         opts["train_label_col"] = cfg.train_label_col
         opts["route_map"] = cfg.route_map or "auto"
@@ -522,7 +527,12 @@ _DATA_KEYS = ("data", "text_col", "label_col", "train_label_col", "route_map", "
 def build_stages() -> list[Stage]:
     return [
         Stage("analyze", stage_analyze, ("analysis.json",), _DATA_KEYS + ("teacher_model",)),
-        Stage("teacher", stage_teacher, (TEACHER,), _DATA_KEYS + ("teacher_model", "teacher_epochs")),
+        Stage(
+            "teacher",
+            stage_teacher,
+            (TEACHER,),
+            _DATA_KEYS + ("teacher_model", "teacher_epochs", "teacher_time_budget_s"),
+        ),
         Stage("baselines", stage_baselines, (TFIDF, "baselines.json"), (), enabled=lambda c: c.baselines),
         Stage("student", stage_student, (STUDENT,), ("student", "student_epochs")),
         Stage("static", stage_static, (STATIC,), ("student_epochs",), enabled=lambda c: c.static_student),
