@@ -380,7 +380,11 @@ def route_command(
     ] = 4096,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per model call.")] = 64,
     threads: Annotated[
-        int | None, typer.Option("--threads", help="Model threads (local: all cores; ray: 1 per worker).")
+        int | None,
+        typer.Option(
+            "--threads",
+            help="Model threads (local: all cores; ray: the cores shared among workers, 1 on a cluster).",
+        ),
     ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
     engine: Annotated[str, typer.Option("--engine", help="local (one process) or ray (Ray Data).")] = "local",

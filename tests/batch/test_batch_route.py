@@ -139,6 +139,19 @@ def test_config_refuses_same_input_and_output(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
+def test_ray_workers_share_this_machines_cores_unless_told(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    files = {"model": "fake:0", "data": str(tmp_path / "in.csv"), "out": str(tmp_path / "out.csv")}
+    assert BatchRouteConfig(**files, engine="ray", workers=1).worker_threads == 8  # all cores, as local has
+    assert BatchRouteConfig(**files, engine="ray", workers=3).worker_threads == 2
+    assert BatchRouteConfig(**files, engine="ray", workers=16).worker_threads == 1
+    assert BatchRouteConfig(**files, engine="ray", workers=2, threads=3).worker_threads == 3
+    # on a cluster joined with an address the nodes' cores are not this machine's
+    assert BatchRouteConfig(**files, engine="ray", address="auto").worker_threads == 1
+
+
 def test_ray_data_engine_matches_local(tmp_path):
     df = _frame(12)
     data = _write(df, tmp_path / "in.csv")

@@ -41,8 +41,10 @@ class BatchRouteConfig:
     ``model``: a model folder (or ``fake:DELAY_MS``); ``data`` / ``out``: input and output files (CSV, TSV,
     JSONL or Parquet, by extension; the two may differ); ``text_col``: the column to route. ``chunk_size``: rows
     read, routed and written at a time (the memory bound); ``batch_size``: texts per model call. ``threads``:
-    intra-op threads of each model (default: all cores for ``local``, 1 per worker for ``ray``). ``engine``:
-    ``local`` or ``ray``; ``workers``: Ray Data actors, one model each; ``address``: a Ray cluster to join.
+    intra-op threads of each model (default: all cores for ``local``; for ``ray``, this machine's cores shared
+    among the workers on a local instance - one worker gets them all, as ``local`` has - and 1 per worker on a
+    cluster joined with ``address``). ``engine``: ``local`` or ``ray``; ``workers``: Ray Data actors, one model
+    each; ``address``: a Ray cluster to join.
     ``keep_columns``: copy the input columns to the output.
     """
 
@@ -59,6 +61,17 @@ class BatchRouteConfig:
     address: str | None = None
     keep_columns: bool = True
     max_text_chars: int = 4096
+
+    @property
+    def worker_threads(self) -> int:
+        """Intra-op threads (and Ray CPUs) of each Ray Data worker: ``threads``, or the default above."""
+        import os
+
+        if self.threads is not None:
+            return self.threads
+        if self.address:
+            return 1
+        return max(1, (os.cpu_count() or 1) // self.workers)
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "ray"):
@@ -137,7 +150,8 @@ def _ray_chunks(config: BatchRouteConfig) -> Iterator[pd.DataFrame]:
 
     from llm_router.serve.ray_engine import init_ray
 
-    logical = max(os.cpu_count() or 1, config.workers * (config.threads or 1) + 1)
+    threads = config.worker_threads
+    logical = max(os.cpu_count() or 1, config.workers * threads + 1)
     init_ray(config.address, None if config.address else logical)
     import pyarrow as pa
     import ray.data
@@ -172,7 +186,7 @@ def _ray_chunks(config: BatchRouteConfig) -> Iterator[pd.DataFrame]:
             fn_constructor_kwargs={
                 "model": config.model,
                 "device": config.device,
-                "threads": config.threads,
+                "threads": threads,
                 "text_col": config.text_col,
                 "batch_size": config.batch_size,
                 "keep_columns": config.keep_columns,
@@ -181,7 +195,7 @@ def _ray_chunks(config: BatchRouteConfig) -> Iterator[pd.DataFrame]:
             batch_size=config.chunk_size,
             batch_format="pandas",
             compute=ray.data.ActorPoolStrategy(size=config.workers),
-            num_cpus=config.threads or 1,
+            num_cpus=threads,
         )
         yield from routed.iter_batches(batch_size=config.chunk_size, batch_format="pandas")
     except RouterError:
