@@ -69,7 +69,7 @@ class Row:
     key: str
     name: str
     kind: str  # majority | tfidf | frozen | cv
-    data: str = "seed"  # seed | routerbench
+    data: str = "seed"  # seed | routerbench | demo
     config: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides (kind cv)
     dedup: bool = True
     note: str = ""
@@ -187,6 +187,20 @@ def rows() -> list[Row]:
             data="routerbench",
             config={"model": "sentence-transformers/all-MiniLM-L6-v2"},
         ),
+        # issue 14, item 5: the defaults as `router train` runs them now (encoder, max_length and class weights
+        # chosen from the data, LP-FT, epochs within the 900 s time budget), beside the baselines
+        Row(
+            "rb_defaults",
+            "RouterBench: the current defaults (recipe chosen from the data, 900 s budget per fold)",
+            "cv",
+            data="routerbench",
+            config=defaults,
+        ),
+        Row("demo_defaults", "demo set: the current defaults", "cv", data="demo", config=defaults),
+        Row("demo_tfidf", "demo set: TF-IDF char 1-4-grams + logistic regression", "tfidf", data="demo"),
+        Row(
+            "demo_frozen", "demo set: frozen e5-small embeddings + logistic regression", "frozen", data="demo"
+        ),
     ]
 
 
@@ -196,6 +210,10 @@ def load(data: str):
 
     if data == "seed":
         return load_dataset(SEED_DATA, "user_message", "llm", extra_cols=("intent", "category"))
+    if data == "demo":
+        from llm_router.data.load import demo_data_path
+
+        return load_dataset(demo_data_path(), "text", "label")
     return load_dataset(ROUTERBENCH, "query", "label")
 
 
@@ -343,7 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default="all", help="comma-separated row keys (see --list), or 'all'")
     parser.add_argument("--folds", type=int, default=5, help="folds on the seed data")
-    parser.add_argument("--rb-folds", type=int, default=3, help="folds on RouterBench (bigger, longer texts)")
+    parser.add_argument(
+        "--rb-folds", type=int, default=3, help="folds on RouterBench (bigger, longer texts) and the demo set"
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default 2; 1 on a busy machine)"

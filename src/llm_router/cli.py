@@ -237,7 +237,7 @@ AdmissionOpt = Annotated[
     bool,
     typer.Option(
         "--admission/--no-admission",
-        help="Refuse (429) at arrival a request the queue ahead would make miss its deadline.",
+        help="Refuse (429) at arrival a request whose predicted wait exceeds half its deadline.",
     ),
 ]
 NoBatchingOpt = Annotated[

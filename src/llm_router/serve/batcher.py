@@ -16,9 +16,10 @@ Admission control (``admission=True``): under overload a FIFO queue answers nobo
 is almost due, and expires during its own inference. So at submit time the batcher predicts the job's wait
 from the texts ahead of it and the inference rate it measured (texts/s of the batches that ran while work was
 queued, i.e. at saturation; the rate of unloaded batches until then) and refuses the job at once with
-:class:`WouldMissDeadline` (a :class:`QueueFull`, HTTP 429) when that wait exceeds its deadline. The server
-then sheds the excess and answers the requests it admits in time. Before the first batch there is no rate and
-every job is admitted.
+:class:`WouldMissDeadline` (a :class:`QueueFull`, HTTP 429) when that wait exceeds ``admission_share`` of its
+deadline (half by default: batch times vary, and a job admitted at the edge of its deadline would often expire
+anyway; the server stays just as busy with a shorter queue). The server then sheds the excess and answers the
+requests it admits in time. Before the first batch there is no rate and every job is admitted.
 """
 
 from __future__ import annotations
@@ -95,9 +96,17 @@ class MicroBatcher:
         workers: int = 1,
         adaptive_wait: bool = True,
         admission: bool = True,
+        admission_share: float = 0.5,
         observer: Callable[[int, int, float], None] | None = None,
     ):
-        if max_batch < 1 or max_queue < 1 or workers < 1 or timeout_s <= 0 or max_wait_s < 0:
+        if (
+            max_batch < 1
+            or max_queue < 1
+            or workers < 1
+            or timeout_s <= 0
+            or max_wait_s < 0
+            or not (0 < admission_share <= 1)
+        ):
             raise ValueError("invalid batcher settings")
         self.predict_fn = predict_fn
         self.max_batch = max_batch
@@ -107,6 +116,7 @@ class MicroBatcher:
         self.workers = workers
         self.adaptive_wait = adaptive_wait
         self.admission = admission
+        self.admission_share = admission_share
         self._busy_rate = 0.0  # texts/s of inferences that ran while work was queued (EWMA); 0 = none yet
         self._idle_rate = 0.0  # texts/s of inferences with nothing queued (EWMA)
         self._mean_gap = 1.0  # exponentially weighted mean time between submits, seconds
@@ -197,10 +207,11 @@ class MicroBatcher:
             raise QueueFull(f"queue full ({self._depth} of {self.max_queue} texts waiting)")
         if self.admission:
             wait = self.predicted_wait_s(n)
-            if wait > self.timeout_s:
+            if wait > self.admission_share * self.timeout_s:
                 raise WouldMissDeadline(
                     f"overloaded: {self._depth + self._in_flight} texts ahead need ~{wait * 1000:.0f} ms at "
-                    f"{self.rate:.0f} texts/s, over the {self.timeout_s * 1000:.0f} ms deadline"
+                    f"{self.rate:.0f} texts/s, over {self.admission_share:.0%} of the "
+                    f"{self.timeout_s * 1000:.0f} ms deadline"
                 )
         loop = self._loop
         now = time.perf_counter()

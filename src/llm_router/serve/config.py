@@ -24,8 +24,9 @@ class ServeConfig:
     Back-pressure: at most ``max_queue`` texts wait for inference; beyond that a request gets 429 with
     ``Retry-After``. A request not answered within ``timeout_ms`` of its arrival gets 503. With ``admission``
     (admission control), a request is refused at once with 429 when, at the inference rate measured so far, the
-    texts queued ahead of it would not be answered within ``timeout_ms``: under overload the server sheds the
-    excess and answers the rest in time, instead of letting every request expire in the queue.
+    texts queued ahead of it would not be answered within half of ``timeout_ms`` (a margin for varying batch
+    times): under overload the server sheds the excess and answers the rest in time, instead of letting every
+    request expire in the queue.
 
     Input limits: a body above ``max_body_bytes`` gets 413; ``/route/batch`` takes at most ``max_batch_texts``
     texts, and never more than ``max_queue`` (413 above). A text is cut to ``max_text_chars`` characters
