@@ -196,6 +196,12 @@ def rows() -> list[Row]:
             data="routerbench",
             config=defaults,
         ),
+        Row(
+            "seed_defaults",
+            "seed file: the current defaults (recipe chosen from the data)",
+            "cv",
+            config=defaults,
+        ),
         Row("demo_defaults", "demo set: the current defaults", "cv", data="demo", config=defaults),
         Row("demo_tfidf", "demo set: TF-IDF char 1-4-grams + logistic regression", "tfidf", data="demo"),
         Row(
