@@ -331,6 +331,7 @@ def _before_after(run: _Run) -> list[str]:
         ),
         "",
         "Errors: 503 = the request waited past the server's 1 s deadline (the server could not keep up); "
+        "429 = refused at arrival because its predicted wait exceeded half the deadline (admission control); "
         "p50-p99 are over successful requests only, so a row with errors fails the requirement whatever "
         "its percentiles.",
         "",
