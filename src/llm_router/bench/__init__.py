@@ -3,7 +3,7 @@
 Names are imported lazily, so the load generator's own process starts with as little as it needs.
 """
 
-from importlib import import_module
+from llm_router.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "HttpBenchConfig": "llm_router.bench.http",
@@ -19,8 +19,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'llm_router.bench' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

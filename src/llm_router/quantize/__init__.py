@@ -7,29 +7,25 @@ numpy and the exporters.
 
 from __future__ import annotations
 
-import importlib
+from llm_router.utils.lazy import lazy_exports
 
 _HOMES = {
-    "QuantizeConfig": "config",
-    "GATE_EXIT_CODE": "core",
-    "GateRejected": "core",
-    "QuantizeResult": "core",
-    "macro_f1": "core",
-    "quantize_model": "core",
-    "read_texts": "core",
-    "convert_fp16": "exporters",
-    "export_onnx": "exporters",
-    "logit_parity": "exporters",
-    "optimize_onnx": "exporters",
-    "TextCalibrationReader": "int8",
-    "quantize_dynamic_int8": "int8",
-    "quantize_static_int8": "int8",
+    "QuantizeConfig": ".config",
+    "GATE_EXIT_CODE": ".core",
+    "GateRejected": ".core",
+    "QuantizeResult": ".core",
+    "macro_f1": ".core",
+    "quantize_model": ".core",
+    "read_texts": ".core",
+    "convert_fp16": ".exporters",
+    "export_onnx": ".exporters",
+    "logit_parity": ".exporters",
+    "optimize_onnx": ".exporters",
+    "TextCalibrationReader": ".int8",
+    "quantize_dynamic_int8": ".int8",
+    "quantize_static_int8": ".int8",
 }
 
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+__getattr__ = lazy_exports(__name__, _HOMES)

@@ -4,7 +4,7 @@ Names are imported lazily, so ``llm_router.serve.config`` (used by the load gene
 in FastAPI.
 """
 
-from importlib import import_module
+from llm_router.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "create_app": "llm_router.serve.app",
@@ -21,8 +21,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'llm_router.serve' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

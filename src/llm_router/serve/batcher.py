@@ -72,6 +72,11 @@ class _Job:
         self.queued = False  # counted in the queue depth
 
 
+def _ewma(old: float, new: float, weight: float = 0.3) -> float:
+    """Exponentially weighted mean; ``old`` 0 means none yet."""
+    return new if not old else old + weight * (new - old)
+
+
 def _wake(fut: asyncio.Future) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -362,9 +367,10 @@ class MicroBatcher:
         if elapsed <= 0:
             return
         rate = size / elapsed
-        attr = "_busy_rate" if backlogged else "_idle_rate"
-        old = getattr(self, attr)
-        setattr(self, attr, rate if not old else old + 0.3 * (rate - old))
+        if backlogged:
+            self._busy_rate = _ewma(self._busy_rate, rate)
+        else:
+            self._idle_rate = _ewma(self._idle_rate, rate)
 
     @staticmethod
     def _resolve(job: _Job, results: list) -> None:
