@@ -53,6 +53,7 @@ BASE: dict[str, Any] = {
     "learning_rate": 1e-4,
     "patience": 3,
     "select_on": "macro_f1",
+    "time_budget_s": 0,  # no wall-clock budget existed then, and rows must not depend on the machine's load
 }
 
 # name -> (what changes, overrides of BASE). "{other}" in a value is replaced by the --unlabeled file.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -167,6 +168,16 @@ def test_every_epoch_is_scored_against_the_teacher_and_the_kept_one_is_chosen_by
     assert kept["val_agreement"] == max(row["val_agreement"] for row in history)
     ties = [row for row in history if row["val_agreement"] == kept["val_agreement"]]
     assert kept["val_kl"] == min(row["val_kl"] for row in ties)
+
+
+def test_a_spent_time_budget_ends_distillation_after_the_epoch_running(teacher_dir, tmp_path):
+    config = DistillConfig(student="layers:1", epochs=5, augment="", mix=0, patience=0, time_budget_s=1e-3)
+    result = distill(teacher_dir, tmp_path / "s", config)
+    history = json.loads((result.out_dir / "history.json").read_text())
+    assert len(history) == 1 and history[0]["time_budget"].startswith("re-planned after epoch 1")
+    assert result.info["epochs_run"] == 1 and result.info["time_budget"] == history[0]["time_budget"]
+    unbounded = distill(teacher_dir, tmp_path / "u", dataclasses.replace(config, time_budget_s=0, epochs=2))
+    assert unbounded.info["epochs_run"] == 2 and unbounded.info["time_budget"] is None
 
 
 def test_selection_score_orders_epochs_by_the_chosen_criterion():

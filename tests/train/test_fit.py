@@ -240,6 +240,29 @@ def test_cached_bottom_layers_give_the_same_logits(fixture, request, tiny_tokeni
     assert num_layers(model) == 2 and len(model.base_model.state_dict()) > 0  # restored after the block
 
 
+@pytest.mark.parametrize("fixture", ["tiny_bert_dir", "tiny_modernbert_dir"])
+def test_advancing_cached_states_equals_computing_them_deeper(fixture, request, tiny_tokenizer):
+    """LP-FT and the time budget's layer trim carry the cache upwards instead of recomputing the bottom."""
+    from transformers import AutoModelForSequenceClassification
+
+    from llm_router.train.finetune import _tokenize, model_inputs
+    from llm_router.train.layer_cache import advance_states
+
+    model = AutoModelForSequenceClassification.from_pretrained(
+        request.getfixturevalue(fixture), num_labels=3
+    ).eval()
+    feats = _tokenize(tiny_tokenizer, ["hi", "a much longer text to route"], "", 32, keep=model_inputs(model))
+    pad = tiny_tokenizer.pad_token_id
+    n = num_layers(model)
+    for start, stop in [(0, 1), (1, None), (0, None)]:
+        advanced = advance_states(
+            model, feats, compute_bottom_states(model, feats, start, pad), start, stop, pad
+        )
+        direct = compute_bottom_states(model, feats, n if stop is None else stop, pad)
+        for a, b in zip(advanced, direct, strict=True):
+            assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5), (start, stop)
+
+
 def test_trainable_layers_freezes_the_bottom(tiny_bert_dir, toy_df, tmp_path):
     from transformers import AutoModel
 

@@ -79,6 +79,13 @@ class DistillConfig:
         "Keep the epoch with the best validation agreement with the teacher (agreement; ties: smaller KL), "
         "KL to the teacher (kl), or macro F1 on the gold routes (macro_f1).",
     )
+    time_budget_s: float | None = option(
+        1200.0,
+        "Seconds from the start of distillation (teacher pass included) by which training ends: after each epoch, "
+        "fewer epochs when the rest would overrun at the measured pace, the learning rate decaying to zero over "
+        "them; 0 = none (reproducible runs).",
+        "--time-budget",
+    )
     max_length: int | None = option(None, "Token truncation (default: the teacher's).")
     seed: int = option(42, "Random seed.")
     threads: int | None = option(None, "Torch threads for training (default: torch's).")
@@ -113,6 +120,8 @@ class DistillConfig:
             bad(f"max_transfer must be >= 1 (got {self.max_transfer})")
         if self.epochs < 1 or self.batch_size < 1:
             bad("epochs and batch size must be >= 1")
+        if self.time_budget_s is not None and self.time_budget_s < 0:
+            bad(f"time budget must be >= 0 seconds, 0 = none (got {self.time_budget_s})")
         if not self.learning_rate > 0:
             bad(f"learning rate must be > 0 (got {self.learning_rate})")
         if self.keep_chars not in ("none", "seen", "script"):

@@ -44,6 +44,7 @@ from llm_router.distill.transfer import TransferSet, build_transfer_set, load_te
 from llm_router.errors import RouterError
 from llm_router.persistence import FolderData
 from llm_router.utils import atomic_output_dir
+from llm_router.utils.budget import EpochBudget, decay_to_zero
 from llm_router.utils.early_stopping import EarlyStopping
 from llm_router.utils.probs import softmax
 from llm_router.utils.progress import Bar, make_progress
@@ -70,6 +71,7 @@ def distill(
     """Distil the teacher in ``teacher_dir`` into the student ``config.student`` written to ``out_dir``."""
     from llm_router.distill.student import parse_student_spec
 
+    started = time.perf_counter()
     config = config or DistillConfig()
     spec = parse_student_spec(config.student)
     if config.threads:
@@ -122,12 +124,15 @@ def distill(
         student.kept_ids,
         soft.hidden,
         soft.val_logits,
+        deadline=started + config.time_budget_s if config.time_budget_s else None,
     )
     if best_state is not None:
         student.model.load_state_dict(best_state)
     student.model.eval()
     best = next((row for row in history if row["best"]), {})  # none without a validation split
     info["select_on"] = config.select_on
+    info["epochs_run"] = len(history)
+    info["time_budget"] = next((r["time_budget"] for r in reversed(history) if "time_budget" in r), None)
     info["best_epoch"] = best.get("epoch")
     info["best_val_agreement"] = best.get("val_agreement")
     info["best_val_macro_f1"] = best.get("val_macro_f1")
@@ -335,6 +340,7 @@ def _train(
     kept_ids,
     teacher_hidden=None,
     teacher_val_logits=None,
+    deadline: float | None = None,
 ):
     """The distillation loop; returns (history, best state dict or None); the best epoch's row is marked
     ``"best"``.
@@ -342,7 +348,9 @@ def _train(
     ``teacher_hidden``: the teacher's hidden states of every transfer text (see :func:`teacher_outputs`), cached
     so hidden-state matching needs no teacher forward per step; without it the teacher runs on each batch.
     ``teacher_val_logits``: the teacher on the validation split; each epoch is scored against it (agreement, KL)
-    and the gold routes (macro F1), and ``config.select_on`` picks the epoch kept."""
+    and the gold routes (macro F1), and ``config.select_on`` picks the epoch kept. ``deadline``
+    (``time.perf_counter()``): after each epoch, fewer epochs are planned when the rest would end after it
+    (:class:`llm_router.utils.budget.EpochBudget`); the row of the epoch that re-planned says why."""
     import torch
 
     match_layers = layer_map is not None and (config.hidden_weight > 0 or config.attention_weight > 0)
@@ -357,8 +365,10 @@ def _train(
         torch.as_tensor(kept_ids, dtype=torch.long) if kept_ids is not None else None,
         teacher_hidden,
     )
-    steps = config.epochs * math.ceil(len(transfer.texts) / config.batch_size)
+    steps_per_epoch = math.ceil(len(transfer.texts) / config.batch_size)
+    steps = config.epochs * steps_per_epoch
     optimizer, scheduler = _optimizer(student, config, steps)
+    budget = EpochBudget(deadline, config.epochs)
     rng = np.random.default_rng(config.seed)
     lengths = [
         len(ids) for ids in tokenizer([prefix + t for t in transfer.texts], truncation=False)["input_ids"]
@@ -369,7 +379,9 @@ def _train(
 
     with make_progress(transient=True) as progress:
         bar = Bar(progress, "distilling", steps)
-        for epoch in range(1, config.epochs + 1):
+        epoch = 0
+        while epoch < budget.planned:
+            epoch, epoch_start = epoch + 1, time.perf_counter()
             student.train()
             losses, parts_sum = [], {}
             for idx in length_bucketed_batches(lengths, config.batch_size, rng):
@@ -394,6 +406,11 @@ def _train(
                     student, tokenizer, val_texts, prefix, max_length, config.eval_batch_size
                 )
                 row.update(_val_scores(teacher_info, val_logits, teacher_val_logits))
+            replanned = budget.after_epoch(epoch, time.perf_counter() - epoch_start)
+            if replanned:
+                row["time_budget"] = replanned
+                scheduler = decay_to_zero(optimizer, (budget.planned - epoch) * steps_per_epoch)
+                bar.print(f"time budget: {replanned}")
             history.append(row)
             val_note = (
                 f", val macro F1 {row['val_macro_f1']:.3f}"

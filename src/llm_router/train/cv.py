@@ -117,11 +117,20 @@ def _run_fold(df, tr_idx, te_idx, k: int, folds: int, config: TrainConfig, targe
     test part; returns (fold row, predicted routes, route probabilities)."""
     from llm_router.eval.metrics import classification_report
 
-    fold_cpu = time.process_time()
+    fold_start, fold_cpu = time.perf_counter(), time.process_time()
     tr_df, te_df = df.iloc[tr_idx].reset_index(drop=True), df.iloc[te_idx].reset_index(drop=True)
     tr_df, va_df = _inner_val_split(tr_df, config, config.seed + k)
     exclude = list(te_df["text"]) + ([] if va_df is None else list(va_df["text"]))
-    fitted = fit(tr_df, va_df, config, targets, exclude_texts=exclude, progress=prog)
+    fitted = fit(
+        tr_df,
+        va_df,
+        config,
+        targets,
+        exclude_texts=exclude,
+        progress=prog,
+        started_at=fold_start,
+        predict_after=len(te_df),
+    )
     pred, probs = fitted.predict_routes(te_df["text"].tolist(), config.eval_batch_size)
     rep = classification_report(te_df["label"].tolist(), pred, targets.routes, n_boot=0)
     row = {

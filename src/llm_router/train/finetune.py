@@ -29,6 +29,7 @@ import pandas as pd
 from llm_router.errors import RouterError
 from llm_router.train.config import TrainConfig
 from llm_router.train.layer_cache import (
+    advance_states,
     compute_bottom_states,
     freeze_bottom,
     frozen_bottom,
@@ -37,6 +38,7 @@ from llm_router.train.layer_cache import (
     top_layers_only,
 )
 from llm_router.train.targets import TARGET, Targets, route_class_weights, training_rows
+from llm_router.utils.budget import EpochBudget, decay_to_zero
 from llm_router.utils.early_stopping import EarlyStopping
 from llm_router.utils.layers import layer_index, num_layers
 from llm_router.utils.probs import routes_from_labels
@@ -224,17 +226,25 @@ def freeze_word_embeddings(model) -> int:
     return emb.weight.numel()
 
 
-def warm_up_head(model, features, y, weight_t, config: TrainConfig, pad_token_id: int) -> list[float]:
+def warm_up_head(
+    model, features, y, weight_t, config: TrainConfig, pad_token_id: int, cached: tuple | None = None
+) -> list[float]:
     """Linear probing before fine-tuning (LP-FT): train only what sits above the last layer (pooler, head) for
     ``head_warmup_epochs`` on the frozen encoder's cached output, so fine-tuning starts from a sensible head
-    instead of a random one. Cheap: the encoder runs once. Returns the per-epoch losses."""
+    instead of a random one. Cheap: the encoder runs once - only its top layers when ``cached`` = (states after
+    layer k, k) holds the frozen bottom's output already. Returns the per-epoch losses."""
     import torch
     import torch.nn.functional as F  # noqa: N812
 
     n = num_layers(model)
     if n is None:
         return []
-    states = compute_bottom_states(model, features, n, pad_token_id, config.eval_batch_size)
+    if cached is not None and cached[0] is not None:
+        states = advance_states(
+            model, features, cached[0], cached[1], None, pad_token_id, config.eval_batch_size
+        )
+    else:
+        states = compute_bottom_states(model, features, n, pad_token_id, config.eval_batch_size)
     params = [
         p
         for name, p in model.named_parameters()
@@ -271,17 +281,22 @@ def fit_finetune(
     exclude_texts: Sequence[str] = (),
     progress=None,
     init_from: str | None = None,
+    started_at: float | None = None,
+    predict_after: int = 0,
 ) -> FitResult:
     """Train on ``train_df`` (columns text, label, target), validating on ``val_df`` after each epoch.
 
     ``exclude_texts``: texts augmentation must never produce (the validation and test texts). ``progress``: a rich
     Progress to report steps to (or None). ``init_from``: a folder to start from instead of ``config.model``
-    (whose profile - prefix, max length - still applies)."""
+    (whose profile - prefix, max length - still applies). The time budget (``config.time_budget_s``) counts from
+    ``started_at`` (a ``time.perf_counter()`` value; default: now) and keeps time for ``predict_after`` texts to be
+    predicted after training (the caller's test split)."""
     start = time.perf_counter()
     set_threads(config.threads)
     set_seed(config.seed)
     run = _FinetuneRun(train_df, val_df, config, targets, exclude_texts, init_from)
-    budget = run.fit_to_budget(start) if config.time_budget_s else None
+    if config.time_budget_s:
+        run.fit_to_budget(start if started_at is None else started_at, predict_after)
     run.bar = Bar(progress, f"train {Path(str(config.model)).name}", run.total_steps * config.soup)
     # soup > 1: a uniform "model soup" - members from the same start, their trained parameters averaged
     history, best_epoch = run.train_member(0) if config.soup == 1 else run.soup()
@@ -298,7 +313,7 @@ def fit_finetune(
         time.perf_counter() - start,
         len(run.rows),
         run.config,
-        [budget] if budget else [],
+        run.choices,
     )
 
 
@@ -321,41 +336,114 @@ class _FinetuneRun:
         self.total_steps = self.steps_per_epoch * config.epochs
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.keep_best = self.has_val and (config.select_best_epoch or config.early_stopping_patience > 0)
+        self.choices: list = []  # the time budget's decisions (llm_router.train.recipe.Choice)
+        self.deadline: float | None = None  # perf_counter() by which training must end (None = no budget)
 
-    def fit_to_budget(self, start: float):
-        """Cut ``config.epochs`` to what fits ``config.time_budget_s`` (counted from ``start``), measured on two
-        timed training steps of a full batch after an untimed one; returns the recipe's choice, or None when every
-        epoch fits. The probe's gradients are discarded, and in eval mode it draws no random numbers: the model
-        and the run are unchanged."""
-        import torch
-        import torch.nn.functional as F  # noqa: N812
-
-        from llm_router.train.recipe import epochs_within_budget
+    def fit_to_budget(self, start: float, predict_after: int = 0) -> None:
+        """Plan the run to end within ``config.time_budget_s`` of ``start``, keeping time for ``predict_after``
+        texts to be predicted afterwards (:class:`TrainingCost`): fewer epochs, and fewer trained layers when fewer
+        than ``MIN_BUDGET_EPOCHS`` epochs would fit. The decisions land in ``self.choices``; ``self.deadline``
+        lets :meth:`replan` shorten the plan after each epoch from the epochs' measured time."""
+        from llm_router.train.recipe import MIN_BUDGET_EPOCHS, epochs_within_budget, layers_within_budget
 
         config = self.config
         if len(self.features) == 0:
-            return None
+            return
+        cost = self.measure_cost(predict_after)
+        self.deadline = start + config.time_budget_s - cost.after_s
+        want = min(config.epochs, MIN_BUDGET_EPOCHS)
+        # fewer layers until `want` epochs fit, each trim checked by a new probe (the cost of a step does not
+        # fall in proportion to the layers: the head, padding and the optimiser stay)
+        while self.layers_trained() > 1:
+            layers = self.layers_trained()
+            if cost.epochs_that_fit(self.deadline - time.perf_counter(), layers, config.soup) >= want:
+                break
+            trim = layers_within_budget(config, cost, self.deadline - time.perf_counter(), layers, want)
+            self.train_top_layers(trim.value)
+            self.choices.append(trim)
+            cost = self.measure_cost(predict_after)
+        layers = self.layers_trained()
+        left = self.deadline - time.perf_counter() - cost.fixed_s(layers)
+        choice = epochs_within_budget(config, left, cost.epoch_s(layers))
+        if choice is not None:
+            self.config = dataclasses.replace(self.config, epochs=choice.value)
+            self.total_steps = self.steps_per_epoch * choice.value
+            self.choices.append(choice)
+
+    def measure_cost(self, predict_after: int, probes: int = 3) -> TrainingCost:
+        """Time ``probes`` training steps (forward, backward, optimiser-free) on different random full batches,
+        after an untimed one, and scale them by padded tokens to an epoch of this run's texts. The probe runs in
+        training mode (dropout makes a step about twice as slow as in eval mode on CPU); its gradients are
+        discarded and the random state is restored: the model and the run are unchanged."""
+        import torch
+        import torch.nn.functional as F  # noqa: N812
+
+        config = self.config
+        lengths = [len(f["input_ids"]) for f in self.features]
         generator = torch.Generator().manual_seed(config.seed)
-        idx = torch.randperm(len(self.features), generator=generator)[: config.batch_size].tolist()
-        timings = []
+        order = torch.randperm(len(self.features), generator=generator).tolist()
+        seconds = slots = 0.0
+        rng_state, was_training = torch.get_rng_state(), self.model.training
+        self.model.train()
         with self.mounted() as stub:
-            for _ in range(3):
+            for probe in range(probes + 1):
+                idx = [order[(probe * config.batch_size + i) % len(order)] for i in range(config.batch_size)]
                 t0 = time.perf_counter()
                 states = None if self.states is None else [self.states[i] for i in idx]
                 logits = self.forward([self.features[i] for i in idx], states, stub)
                 F.cross_entropy(logits, self.y[idx], weight=self.weight_t).backward()
-                timings.append(time.perf_counter() - t0)
+                if probe:  # the first step warms up and is not timed
+                    seconds += time.perf_counter() - t0
+                    slots += len(idx) * max(lengths[i] for i in idx)
         self.model.zero_grad(set_to_none=True)
-        step = float(np.mean(timings[1:]))
-        # validation and the head warm-up run forward only (about a third of a training step per batch)
-        val_seconds = math.ceil(len(self.val_features) / config.batch_size) * step / 3
-        warmup_seconds = self.steps_per_epoch * step / 3 if config.head_warmup_epochs else 0.0
-        left = config.time_budget_s - (time.perf_counter() - start) - warmup_seconds
-        choice = epochs_within_budget(config, left, self.steps_per_epoch, step, val_seconds)
-        if choice is not None:
-            self.config = dataclasses.replace(config, epochs=choice.value)
-            self.total_steps = self.steps_per_epoch * choice.value
-        return choice
+        self.model.train(was_training)
+        torch.set_rng_state(rng_state)
+        return TrainingCost(
+            step_s_per_slot=seconds / slots,
+            layers=self.layers_trained(),
+            total_layers=num_layers(self.model) or self.layers_trained(),
+            epoch_slots=epoch_slots(lengths, config.batch_size, config.seed),
+            val_tokens=sum(len(f["input_ids"]) for f in self.val_features),
+            train_tokens=sum(lengths),
+            after_tokens=predict_after * float(np.mean(lengths)),
+            head_warmup=config.head_warmup_epochs > 0,
+        )
+
+    def layers_trained(self) -> int:
+        """How many encoder layers a training step runs (all of them when nothing is frozen)."""
+        n = num_layers(self.model) or 1
+        return n - self.frozen
+
+    def train_top_layers(self, k: int) -> None:
+        """Freeze more of the bottom so that only the top ``k`` layers train; the cache is carried upwards."""
+        n = num_layers(self.model)
+        new_frozen = n - k
+        pad_id, batch = self.tokenizer.pad_token_id, self.config.eval_batch_size
+
+        def deeper(features, states):
+            if states is None:
+                return compute_bottom_states(self.model, features, new_frozen, pad_id, batch)
+            return advance_states(self.model, features, states, self.frozen, new_frozen, pad_id, batch)
+
+        self.states = deeper(self.features, self.states)
+        if self.has_val:
+            self.val_states = deeper(self.val_features, self.val_states)
+        freeze_bottom(self.model, new_frozen)
+        self.frozen = new_frozen
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.config = dataclasses.replace(self.config, trainable_layers=k)
+
+    def replan(self, epoch: int, seconds: float, optimizer, scheduler):
+        """After ``epoch`` (which took ``seconds``): fewer epochs when the rest would overrun the budget's deadline
+        (:class:`llm_router.utils.budget.EpochBudget`). Returns the scheduler to use from now on."""
+        from llm_router.train.recipe import Choice
+
+        reason = self.epoch_budget.after_epoch(epoch, seconds)
+        if reason is None:
+            return scheduler
+        self.config = dataclasses.replace(self.config, epochs=self.epoch_budget.planned)
+        self.choices.append(Choice("epochs", self.epoch_budget.planned, f"time budget: {reason}"))
+        return decay_to_zero(optimizer, (self.epoch_budget.planned - epoch) * self.steps_per_epoch)
 
     def _load_model(self, init_from: str | None) -> None:
         """The classifier with a fresh head; word embeddings and the bottom layers frozen as configured."""
@@ -476,17 +564,25 @@ class _FinetuneRun:
         member_seed = config.seed + 1000 * member
         torch.manual_seed(member_seed)
         if config.head_warmup_epochs:
-            warm_up_head(model, self.features, self.y, self.weight_t, config, self.tokenizer.pad_token_id)
+            cached = (self.states, self.frozen)
+            warm_up_head(
+                model, self.features, self.y, self.weight_t, config, self.tokenizer.pad_token_id, cached
+            )
         optimizer = _optimizer(_param_groups(model, config), config)
         scheduler = _scheduler(optimizer, config, self.total_steps)
         generator = torch.Generator().manual_seed(member_seed)
         history: list[dict] = []
         stop, best_state = EarlyStopping(config.early_stopping_patience, best_epoch=config.epochs), None
+        epoch = 0
+        self.epoch_budget = EpochBudget(self.deadline, self.config.epochs)
         model.train()
         with self.mounted() as stub:
-            for epoch in range(1, config.epochs + 1):
+            while epoch < self.config.epochs:  # the budget's re-plan may shorten the run
+                epoch, epoch_start = epoch + 1, time.perf_counter()
                 row = self._epoch(epoch, member, optimizer, scheduler, generator, stub)
                 history.append(row)
+                if config.soup == 1:
+                    scheduler = self.replan(epoch, time.perf_counter() - epoch_start, optimizer, scheduler)
                 if not self.has_val:
                     continue
                 if stop.update(row["val_macro_f1"], epoch):
@@ -528,6 +624,59 @@ class _FinetuneRun:
                 scores = self.val_scores(stub)
             history.append({"epoch": config.epochs, "member": "soup", "train_loss": None, **scores})
         return history, best_epoch
+
+
+@dataclass
+class TrainingCost:
+    """What the work of a budgeted run costs, from one timed probe: ``step_s_per_slot`` seconds per padded token
+    slot of a training step over ``layers`` trained layers. A forward pass costs about a third of a training step,
+    and every cost scales with the layers it runs (the cached bottom costs nothing per epoch)."""
+
+    step_s_per_slot: float
+    layers: int
+    total_layers: int
+    epoch_slots: int  # padded token slots of one epoch's training batches
+    val_tokens: int
+    train_tokens: int
+    after_tokens: float  # tokens predicted after training (the test split), by the whole encoder
+    head_warmup: bool
+
+    def forward_s_per_token_layer(self) -> float:
+        return self.step_s_per_slot / (3 * self.layers)
+
+    def epoch_s(self, layers: int) -> float:
+        """One epoch's training steps and validation with ``layers`` trained layers."""
+        train = self.step_s_per_slot * self.epoch_slots
+        val = self.step_s_per_slot / 3 * self.val_tokens
+        return (train + val) * layers / self.layers
+
+    def fixed_s(self, layers: int) -> float:
+        """Once per run: LP-FT's pass of the training texts through the trained layers."""
+        return self.train_tokens * self.forward_s_per_token_layer() * layers if self.head_warmup else 0.0
+
+    def retrim_s(self, layers: int) -> float:
+        """Carrying the cache up to train only ``layers`` layers instead of ``self.layers``."""
+        extra = max(0, self.layers - layers)
+        return (self.train_tokens + self.val_tokens) * self.forward_s_per_token_layer() * extra
+
+    @property
+    def after_s(self) -> float:
+        return self.after_tokens * self.forward_s_per_token_layer() * self.total_layers
+
+    def epochs_that_fit(self, seconds_left: float, layers: int, soup: int = 1) -> int:
+        return math.floor((seconds_left - self.fixed_s(layers)) / (self.epoch_s(layers) * soup))
+
+
+def epoch_slots(lengths: Sequence[int], batch_size: int, seed: int) -> int:
+    """Padded token slots of one epoch of random batches (each batch is padded to its longest text)."""
+    order = np.random.default_rng(seed).permutation(len(lengths))
+    lengths = np.asarray(lengths)[order]
+    return int(
+        sum(
+            len(chunk) * chunk.max()
+            for chunk in np.array_split(lengths, range(batch_size, len(lengths), batch_size))
+        )
+    )
 
 
 def model_inputs(model) -> set[str]:

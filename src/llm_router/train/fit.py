@@ -39,8 +39,9 @@ def fit(
     train_df: pd.DataFrame, val_df: pd.DataFrame | None, config: TrainConfig, targets: Targets, **options
 ):
     """Train on ``train_df`` (columns text, label, target) with ``config.method``, validating on ``val_df``;
-    ``options``: ``exclude_texts`` (texts augmentation must never produce: the validation and test texts) and
-    ``progress`` (a rich Progress to report steps to, or None). Every ``auto`` field of ``config`` is decided from
+    ``options``: ``exclude_texts`` (texts augmentation must never produce: the validation and test texts),
+    ``progress`` (a rich Progress to report steps to, or None), and for the time budget ``started_at`` (when the
+    caller's clock started) and ``predict_after`` (texts the caller predicts after training). Every ``auto`` field of ``config`` is decided from
     ``train_df`` first (:func:`llm_router.train.recipe.resolve_recipe`). Returns a :class:`FitResult` whose
     ``config`` is the one trained and ``recipe`` the choices made (the time budget's included)."""
     from llm_router.train.recipe import resolve_recipe
@@ -142,7 +143,16 @@ def train(
         raise RouterError("the training split has fewer than two classes: add data or lower --test-size")
     exclude = list(split.val["text"]) + list(split.test["text"])
     with make_progress(progress) as prog:
-        fitted = fit(split.train, split.val, config, targets, exclude_texts=exclude, progress=prog)
+        fitted = fit(
+            split.train,
+            split.val,
+            config,
+            targets,
+            exclude_texts=exclude,
+            progress=prog,
+            started_at=start,
+            predict_after=len(split.test),
+        )
     config = as_trained(fitted)
     metrics = None
     if len(split.test):

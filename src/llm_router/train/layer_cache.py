@@ -76,6 +76,36 @@ def compute_bottom_states(
     return states
 
 
+def advance_states(
+    model,
+    features: Sequence[dict[str, list[int]]],
+    states: Sequence,
+    start: int,
+    stop: int | None,
+    pad_token_id: int,
+    batch_size: int = 64,
+) -> list:
+    """Cached states after layer ``start`` (from :func:`compute_bottom_states`) carried through layers
+    ``start..stop-1``: the same as ``compute_bottom_states(model, features, stop)``, at the cost of those layers
+    only. Eval mode, no gradients."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    order = np.argsort([len(f["input_ids"]) for f in features], kind="stable")
+    out: list = [None] * len(features)
+    with torch.inference_mode(), top_layers_only(model, start, stop) as stub:
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            batch = pad_batch([features[i] for i in idx], pad_token_id)
+            stub.states = pad_states([states[i] for i in idx], batch["input_ids"].shape[1])
+            hidden = model.base_model(**batch, output_hidden_states=True).hidden_states[-1]
+            for row, i in enumerate(idx):
+                out[i] = hidden[row, : len(features[i]["input_ids"])].clone()
+    model.train(was_training)
+    return out
+
+
 def pad_states(states: Sequence, width: int):
     """Stack [len_i, hidden] tensors into [batch, width, hidden], zero-padded on the right."""
     import torch
@@ -105,9 +135,10 @@ class _CachedEmbeddings:
 
 
 @contextlib.contextmanager
-def top_layers_only(model, k: int) -> Iterator:
-    """Within the block the model runs only its layers ``k..n-1`` on states set with ``stub.states = ...``
-    (the yielded stub); on exit the original embeddings and full layer list are back in place."""
+def top_layers_only(model, k: int, stop: int | None = None) -> Iterator:
+    """Within the block the model runs only its layers ``k..stop-1`` (default: to the last) on states set with
+    ``stub.states = ...`` (the yielded stub); on exit the original embeddings and full layer list are back in
+    place."""
     import torch
 
     emb_path, layers_path = layout(model)
@@ -115,7 +146,7 @@ def top_layers_only(model, k: int) -> Iterator:
     embeddings, layers = get_path(base, emb_path), get_path(base, layers_path)
     stub = _CachedEmbeddings()
     set_path(base, emb_path, stub)
-    set_path(base, layers_path, torch.nn.ModuleList(list(layers)[k:]))
+    set_path(base, layers_path, torch.nn.ModuleList(list(layers)[k:stop]))
     try:
         yield stub
     finally:

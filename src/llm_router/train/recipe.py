@@ -10,11 +10,14 @@ what was chosen and why (``recipe``):
    multilingual-e5-small, the one offline encoder that reads Korean and Japanese.
 2. ``max_length=None``: a high percentile of the training texts' token lengths (:mod:`llm_router.data.lengths`).
 3. ``class_weights="auto"``: ``balanced`` when the largest class has >= 1.5x the rows of the smallest, else none.
-4. ``time_budget_s``: the epochs that fit, measured from a few timed training steps before training starts (so
-   the learning-rate schedule still runs to its end).
+4. ``time_budget_s``: the whole training - caching, LP-FT, epochs, validation, and the prediction of the test split
+   after it - planned to end within the budget (:class:`llm_router.train.finetune.TrainingCost`, from a timed
+   probe scaled by padded tokens): fewer epochs, and fewer trained layers when fewer than ``MIN_BUDGET_EPOCHS``
+   epochs would fit; after each epoch the plan is checked against the epochs' measured time and shortened if it
+   would overrun (the learning rate then decays to zero over the steps left).
 
-What is not chosen here: how many layers to train. On every set measured, training the top layers beat a frozen
-encoder (seed: 0.761 vs 0.676), so ``trainable_layers`` keeps its tuned default and the time budget trims epochs.
+The number of trained layers is not chosen from the data: on every set measured, training the top layers beat a
+frozen encoder (seed: 0.761 vs 0.676), so ``trainable_layers`` keeps its tuned default unless the budget trims it.
 """
 
 from __future__ import annotations
@@ -102,17 +105,35 @@ def resolve_recipe(config, train_df) -> tuple[Any, list[Choice]]:
     return config, choices
 
 
-def epochs_within_budget(
-    config, seconds_left: float, steps_per_epoch: int, seconds_per_step: float, val_seconds: float
-) -> Choice | None:
-    """The epochs that fit in ``seconds_left`` (at least 1), or None when all of ``config.epochs`` fit."""
-    per_epoch = steps_per_epoch * seconds_per_step + val_seconds
-    fit = max(1, math.floor(seconds_left / (per_epoch * config.soup)))
+# the budget trains fewer layers rather than fewer epochs than this (or than the configured epochs, if fewer)
+MIN_BUDGET_EPOCHS = 3
+
+
+def epochs_within_budget(config, seconds_left: float, epoch_seconds: float) -> Choice | None:
+    """The epochs that fit in ``seconds_left`` at ``epoch_seconds`` each (at least 1), or None when all of
+    ``config.epochs`` fit."""
+    fit = max(1, math.floor(seconds_left / (epoch_seconds * config.soup)))
     if fit >= config.epochs:
         return None
     return Choice(
         "epochs",
         fit,
         f"time budget {config.time_budget_s:g} s: {config.epochs} epochs would need "
-        f"{per_epoch * config.epochs * config.soup:.0f} s ({seconds_per_step:.2f} s per step measured)",
+        f"{epoch_seconds * config.epochs * config.soup:.0f} s ({epoch_seconds:.0f} s per epoch estimated, "
+        f"{max(seconds_left, 0):.0f} s left)",
+    )
+
+
+def layers_within_budget(config, cost, seconds_left: float, layers: int, want: int) -> Choice:
+    """The most trained layers (below ``layers``) with which ``want`` epochs fit in ``seconds_left``; 1 when none
+    do. ``cost``: a :class:`llm_router.train.finetune.TrainingCost`."""
+    k = layers - 1
+    while k > 1 and cost.epochs_that_fit(seconds_left - cost.retrim_s(k), k, config.soup) < want:
+        k -= 1
+    return Choice(
+        "trainable_layers",
+        k,
+        f"time budget {config.time_budget_s:g} s: with {layers} trained layers "
+        f"{max(cost.epochs_that_fit(seconds_left, layers, config.soup), 0)} epochs would fit, under {want}; "
+        f"the top {k} train instead",
     )

@@ -137,8 +137,12 @@ def fit_setfit(
     *,
     exclude_texts: Sequence[str] = (),
     progress=None,
+    started_at: float | None = None,
+    predict_after: int = 0,
 ) -> FitResult:
-    """SetFit's two stages; returns the same :class:`FitResult` as :func:`~llm_router.train.finetune.fit_finetune`."""
+    """SetFit's two stages; returns the same :class:`FitResult` as :func:`~llm_router.train.finetune.fit_finetune`.
+    The time budget covers both: the contrastive stage's time is spent when the head's fine-tuning plans."""
+    started_at = time.perf_counter() if started_at is None else started_at
     set_threads(config.threads)
     set_seed(config.seed)
     rows = training_rows(train_df, config, exclude_texts=exclude_texts)
@@ -152,6 +156,8 @@ def fit_setfit(
             exclude_texts=exclude_texts,
             progress=progress,
             init_from=body_dir,
+            started_at=started_at,
+            predict_after=predict_after,
         )
     result.history.insert(
         0,
