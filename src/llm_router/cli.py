@@ -679,6 +679,14 @@ def cascade(
     absolute: Annotated[
         bool, typer.Option("--absolute-paths", help="Write absolute level paths (default: relative).")
     ] = False,
+    probe_copies: Annotated[
+        int,
+        typer.Option(
+            "--probe-copies",
+            help="Augmented copies of each validation text that join the threshold choice (labelled by the "
+            "last level; 0 = the validation texts alone).",
+        ),
+    ] = 8,
     json_path: JsonOpt = None,
 ) -> None:
     """Build a confidence cascade: a cheap level answers when its top probability reaches its threshold, else the
@@ -694,6 +702,7 @@ def cascade(
         threads=threads,
         data=str(data) if data else None,
         absolute_paths=absolute,
+        probe_copies=probe_copies,
     )
     report = build_cascade(config)
     console.print(cascade_summary(report), highlight=False)

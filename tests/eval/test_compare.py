@@ -49,6 +49,20 @@ def test_compare_rows_have_the_documented_keys(folders, tmp_path):
         assert 0 <= row["macro_f1"] <= 1 and row["params"] > 0 and row["size_mb"] > 0
         assert row["n_test"] == rows[0]["n_test"] and row["threads"] == 1
     assert rows[0]["speedup"] == pytest.approx(1.0)
+    assert rows[0]["agreement"] == 1.0  # the first model is the reference of the agreement column
+    for row in rows[1:]:
+        lo, hi = row["agreement_ci95"]
+        assert 0 <= lo <= row["agreement"] <= hi <= 1
+    # the agreement is measured against the first model's routes: recompute it for the static model
+    from llm_router.persistence import load_folder_data
+    from llm_router.runtime import Predictor
+
+    test = list(load_folder_data(folders["teacher"]).test["text"])
+    first = Predictor.load(folders["teacher"], threads=1).predict(test).routes
+    last = Predictor.load(folders["static"], threads=1).predict(test).routes
+    assert rows[2]["agreement"] == pytest.approx(
+        sum(a == b for a, b in zip(first, last, strict=True)) / len(test)
+    )
     assert [r["kind"] for r in rows] == ["hf", "hf", "static"]
     # The 1-layer student has fewer parameters than the 4-layer teacher; the static one the fewest of all.
     assert rows[2]["params"] < rows[1]["params"] < rows[0]["params"]

@@ -98,13 +98,45 @@ def test_build_writes_a_relative_cascade_folder(cascade_dir):
     assert [lv["path"] for lv in router["levels"]] == ["../static", "../student-int8", "../teacher"]
     assert router["levels"][-1]["threshold"] is None
     report = json.loads((cascade_dir / "cascade.json").read_text())
-    assert report["agreement"] >= 0.95 and report["n_val"] > 10
+    assert (
+        report["agreement_with_copies"] >= 0.95
+        and report["n_val"] > 10
+        and report["n_copies"] > report["n_val"]
+    )
+    lo, hi = report["agreement_ci95"]
+    assert lo <= report["agreement"] <= hi
     assert sum(report["shares"].values()) == pytest.approx(1.0)
     assert set(report["macro_f1_val"]) == {"static", "student-int8", "teacher", "cascade"}
     assert (cascade_dir / "split.json").read_text() == (
         cascade_dir.parent / "teacher" / "split.json"
     ).read_text()
     assert not list(cascade_dir.parent.glob(".*tmp*"))  # atomic: no temporary folder left behind
+
+
+def test_probe_texts_are_new_copies_of_validation_texts(levels_root):
+    from llm_router.eval.cascade import probe_texts
+    from llm_router.persistence import load_folder_data
+
+    data = load_folder_data(levels_root / "teacher")
+    copies = probe_texts(data, 8, seed=0)
+    known = set(data.train["text"]) | set(data.val["text"]) | set(data.test["text"])
+    assert len(copies) > 4 * len(data.val)  # most texts get most of their 8 copies
+    assert not set(copies) & known
+    assert probe_texts(data, 8, seed=0) == copies  # reproducible
+    assert probe_texts(data, 0) == []
+
+
+def test_probe_copies_can_be_turned_off(tmp_path, levels_root):
+    report = build_cascade(
+        CascadeConfig(
+            levels=_levels(levels_root),
+            out=str(tmp_path / "c"),
+            target_agreement=0.95,
+            latency_calls=2,
+            probe_copies=0,
+        )
+    )
+    assert report["n_copies"] == 0 and report["agreement"] == report["agreement_with_copies"] >= 0.95
 
 
 def test_predictor_loads_cascade_and_reproduces_its_validation_agreement(cascade_dir):

@@ -11,7 +11,10 @@ For each model (an HF, ONNX or static folder, or an ``.onnx`` file inside an ONN
 - ``throughput_b32``: texts/s of ``predict`` over the test texts in batches of 32;
 - ``accuracy`` / ``macro_f1``: routes on the shared test split (``split.json`` ``test``, which must be the same for
   every model), via :func:`llm_router.eval.metrics.classification_report`;
-- ``speedup``: the first model's p50 / this model's p50.
+- ``speedup``: the first model's p50 / this model's p50;
+- ``agreement``: the share of test texts this model routes as the first model (the baseline, usually the fp32
+  teacher) routes them, with its Wilson 95% interval (``agreement_ci95``): what a student or cascade keeps of
+  its teacher's decisions, gold labels aside.
 """
 
 from __future__ import annotations
@@ -297,6 +300,8 @@ def compare_models(
     latency_texts = [latency_texts[i] for i in rng.permutation(len(latency_texts))]
 
     rows = []
+    first_routes: list[str] | None = None
+    from llm_router.eval.metrics import wilson_interval
     from llm_router.utils.progress import Bar, make_progress
 
     with make_progress(progress, transient=True) as prog:
@@ -308,6 +313,8 @@ def compare_models(
             pred = predictor.predict(texts, batch_size=config.batch_size)
             shares = _level_shares(predictor, pred)  # a cascade: share of the test texts each level answered
             report = classification_report(gold, pred.routes, routes, n_boot=0)
+            first_routes = first_routes or list(pred.routes)
+            n_agree = sum(a == b for a, b in zip(pred.routes, first_routes, strict=True))
             times = measure_latency(predictor, latency_texts, config.n_latency, config.warmup)
             throughput = measure_throughput(predictor, texts, config.batch_size, config.min_throughput_texts)
             files = served_files(folder, info)
@@ -329,6 +336,8 @@ def compare_models(
                     "mean_ms": float(np.mean(times)),
                     "level_shares": shares,
                     "weighted_f1": report["weighted_f1"],
+                    "agreement": n_agree / len(texts),
+                    "agreement_ci95": list(wilson_interval(n_agree, len(texts))),
                     "n_test": len(texts),
                     "threads": config.threads,
                     "load_1m": _load_average(),  # busy neighbours inflate latency: judge timings by it
@@ -360,6 +369,7 @@ def comparison_table(rows: Sequence[dict], title: str | None = None):
         ("texts/s @32", "right"),
         ("accuracy", "right"),
         ("macro F1", "right"),
+        (f"agrees w/ {rows[0]['model']}" if rows else "agreement", "right"),
         ("speedup", "right"),
     ]:
         table.add_column(col, justify=justify)
@@ -379,6 +389,7 @@ def comparison_table(rows: Sequence[dict], title: str | None = None):
             f"{r['throughput_b32']:.0f}",
             f"{r['accuracy']:.3f}",
             f"{r['macro_f1']:.3f}",
+            f"{r['agreement']:.3f}" if r.get("agreement") is not None else "-",
             f"{r['speedup']:.1f}x" if r.get("speedup") else "-",
             *extra,
         )

@@ -401,6 +401,7 @@ def _compare_table(run: _Run) -> list[str]:
             _f(r.get("throughput_b32"), 0),
             _f(r.get("accuracy")),
             _f(r.get("macro_f1")),
+            _f(r.get("agreement")),
             f"{r['speedup']:.1f}x" if r.get("speedup") else "n/a",
         ]
         for r in run.compare
@@ -416,6 +417,7 @@ def _compare_table(run: _Run) -> list[str]:
                 "texts/s @32",
                 "accuracy",
                 "macro F1",
+                f"agrees with {run.compare[0]['model']}",
                 "speed-up",
             ],
             crow,
