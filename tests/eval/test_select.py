@@ -62,3 +62,56 @@ def test_an_artefact_slower_than_its_traffic_is_not_within_the_slo():
     assert choice["artefact"] == "cascade"
     assert "98 texts/s are under the 200 needed" in choice["reason"]
     assert choose_served(Path("."), rows, 50.0, scores=scores)["artefact"] == "teacher-int8"
+
+
+def _val(n_right_a: int, n_right_b: int, n: int = 200):
+    """Gold routes of ``n`` validation texts and two predictions: model a right on its first ``n_right_a`` rows,
+    model b on its last ``n_right_b`` rows (wrong answers: the next route)."""
+    routes = ["a", "b", "c"]
+    gold = [routes[i % 3] for i in range(n)]
+    wrong = [routes[(i + 1) % 3] for i in range(n)]
+    a = [g if i < n_right_a else w for i, (g, w) in enumerate(zip(gold, wrong, strict=True))]
+    b = [g if i >= n - n_right_b else w for i, (g, w) in enumerate(zip(gold, wrong, strict=True))]
+    return gold, a, b
+
+
+BASELINE_ROWS = [
+    {"model": "teacher-int8", "kind": "onnx:model_int8.onnx", "p99_ms": 9.0},
+    {"model": "tfidf", "kind": "linear", "p99_ms": 1.0},
+]
+
+
+def test_a_baseline_with_a_lead_inside_the_noise_does_not_replace_the_fine_tuned_model():
+    from llm_router.eval.metrics import classification_report
+
+    gold, teacher, tfidf = _val(120, 124)  # 60% vs 62% right on 200 texts: a 2-point lead, inside the noise
+    routes = {"teacher-int8": teacher, "tfidf": tfidf}
+    scores = {
+        m: classification_report(gold, r, ["a", "b", "c"], n_boot=0)["macro_f1"] for m, r in routes.items()
+    }
+    assert scores["tfidf"] > scores["teacher-int8"]
+    choice = choose_served(Path("."), BASELINE_ROWS, 50.0, scores=scores, val_routes=routes, val_gold=gold)
+    assert choice["artefact"] == "teacher-int8"
+    assert "within the noise" in choice["reason"] and "not the baseline" in choice["reason"]
+    assert choice["reason"].startswith("highest validation macro F1 among the fine-tuned artefacts")
+    assert [c["baseline"] for c in choice["candidates"]] == [False, True]
+
+
+def test_a_baseline_with_a_real_lead_is_served_and_the_reason_says_so():
+    from llm_router.eval.metrics import classification_report
+
+    gold, teacher, tfidf = _val(100, 170)  # 50% vs 85% right: a lead no resample removes
+    routes = {"teacher-int8": teacher, "tfidf": tfidf}
+    scores = {
+        m: classification_report(gold, r, ["a", "b", "c"], n_boot=0)["macro_f1"] for m, r in routes.items()
+    }
+    choice = choose_served(Path("."), BASELINE_ROWS, 50.0, scores=scores, val_routes=routes, val_gold=gold)
+    assert choice["artefact"] == "tfidf"
+    assert ": real" in choice["reason"] and "not the baseline" not in choice["reason"]
+    # without validation predictions there is nothing to test: the best score is served, as before
+    assert (
+        choose_served(Path("."), BASELINE_ROWS, 50.0, scores={"teacher-int8": 0.60, "tfidf": 0.62})[
+            "artefact"
+        ]
+        == "tfidf"
+    )

@@ -46,6 +46,38 @@ def bootstrap_macro_f1(
     return scores
 
 
+def f1_change_interval(
+    truths: Sequence[str],
+    before: Sequence[str],
+    after: Sequence[str],
+    routes: Sequence[str],
+    n_boot: int,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """Macro-F1 change from the routes ``before`` to the routes ``after`` (points; e.g. float -> quantised, or
+    one candidate -> another) and its paired bootstrap interval: both are scored on the same resamples (the same
+    seed draws the same rows), so the interval is that of the difference."""
+    index = {r: i for i, r in enumerate(routes)}
+    for r in [*truths, *before, *after]:
+        if r not in index:
+            index[r] = len(index)
+    if len(truths) == 0:  # no labelled rows: no F1 evidence either way
+        return 0.0, (0.0, 0.0)
+
+    def macro_f1(predictions: Sequence[str]) -> float:  # points, over every class seen (scikit-learn)
+        return 100.0 * float(f1_score(list(truths), list(predictions), average="macro", zero_division=0))
+
+    point = macro_f1(after) - macro_f1(before)
+    if n_boot <= 0:
+        return point, (point, point)
+    t, b, a = (np.array([index[r] for r in rs]) for rs in (truths, before, after))
+    diff = bootstrap_macro_f1(t, a, len(index), n_boot, seed) - bootstrap_macro_f1(t, b, len(index), n_boot, seed)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(diff, [alpha, 1 - alpha])
+    return point, (100 * float(lo), 100 * float(hi))
+
+
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score interval of a proportion ``successes / n`` (95% by default); ``(0, 1)`` when ``n`` is 0."""
     if n == 0:

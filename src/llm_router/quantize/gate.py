@@ -23,9 +23,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from llm_router.errors import RouterError
+from llm_router.eval.metrics import f1_change_interval
 
 
 @dataclass
@@ -144,40 +143,6 @@ def gate_texts_for(
     return collect_gate_texts(
         val_texts, train.texts if train else [], transfer, config.max_texts, config.seed
     )
-
-
-def f1_change_interval(
-    truths: Sequence[str],
-    float_routes: Sequence[str],
-    quant_routes: Sequence[str],
-    routes: Sequence[str],
-    n_boot: int,
-    confidence: float,
-    seed: int = 0,
-) -> tuple[float, tuple[float, float]]:
-    """Macro-F1 change (quantised - float, points) and its paired bootstrap interval: both models are scored on
-    the same resamples (the same seed draws the same rows), so the interval is that of the difference."""
-    index = {r: i for i, r in enumerate(routes)}
-    for r in [*truths, *float_routes, *quant_routes]:
-        if r not in index:
-            index[r] = len(index)
-    t = np.array([index[r] for r in truths])
-    f = np.array([index[r] for r in float_routes])
-    q = np.array([index[r] for r in quant_routes])
-    k = len(index)
-    from llm_router.eval.metrics import bootstrap_macro_f1
-
-    if len(t) == 0:  # no labelled validation rows: no F1 evidence either way
-        return 0.0, (0.0, 0.0)
-    from llm_router.quantize.core import macro_f1  # points, over the classes seen (scikit-learn)
-
-    point = macro_f1(truths, quant_routes) - macro_f1(truths, float_routes)
-    if n_boot <= 0:
-        return point, (point, point)
-    diff = bootstrap_macro_f1(t, q, k, n_boot, seed) - bootstrap_macro_f1(t, f, k, n_boot, seed)
-    alpha = (1 - confidence) / 2
-    lo, hi = np.quantile(diff, [alpha, 1 - alpha])
-    return point, (100 * float(lo), 100 * float(hi))
 
 
 def judge(
