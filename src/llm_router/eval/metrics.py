@@ -72,7 +72,9 @@ def f1_change_interval(
     if n_boot <= 0:
         return point, (point, point)
     t, b, a = (np.array([index[r] for r in rs]) for rs in (truths, before, after))
-    diff = bootstrap_macro_f1(t, a, len(index), n_boot, seed) - bootstrap_macro_f1(t, b, len(index), n_boot, seed)
+    diff = bootstrap_macro_f1(t, a, len(index), n_boot, seed) - bootstrap_macro_f1(
+        t, b, len(index), n_boot, seed
+    )
     alpha = (1 - confidence) / 2
     lo, hi = np.quantile(diff, [alpha, 1 - alpha])
     return point, (100 * float(lo), 100 * float(hi))
