@@ -687,6 +687,14 @@ def cascade(
             "last level; 0 = the validation texts alone).",
         ),
     ] = 8,
+    max_cost_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-cost-ms",
+            help="Expected batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate)); when "
+            "the target agreement costs more, the highest agreement within it.",
+        ),
+    ] = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Build a confidence cascade: a cheap level answers when its top probability reaches its threshold, else the
@@ -703,6 +711,7 @@ def cascade(
         data=str(data) if data else None,
         absolute_paths=absolute,
         probe_copies=probe_copies,
+        max_cost_ms=max_cost_ms,
     )
     report = build_cascade(config)
     console.print(cascade_summary(report), highlight=False)

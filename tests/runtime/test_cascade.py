@@ -86,6 +86,23 @@ def test_choose_thresholds_is_cheapest_reaching_the_target():
     assert never["thresholds"] == [None, None] and never["expected_cost"] == pytest.approx(10.0)
 
 
+def test_a_cost_bound_trades_agreement_for_throughput():
+    top0 = np.array([0.99, 0.98, 0.97, 0.6, 0.55, 0.5])
+    agree0 = np.array([True, True, True, False, True, False])
+    last = np.ones(6, dtype=bool)
+    args = ([top0, np.ones(6)], [agree0, last], [0.1, 10.0])
+    # full agreement costs 0.1 + 10 / 2 = 5.1 per text; at most 4 per text allowed: the best agreement within it
+    bounded = choose_thresholds(*args, target=1.0, max_cost=4.0)
+    assert bounded["expected_cost"] <= 4.0 and not bounded["reached_target"] and bounded["within_cost"]
+    # within 4.0 at most one text of six may reach the last level: the cheap level answers 5 (4 of them agree)
+    assert bounded["thresholds"][0] == 0.55 and bounded["agreement"] == pytest.approx(5 / 6)
+    # a bound the target fits in changes nothing
+    assert choose_thresholds(*args, target=1.0, max_cost=6.0)["thresholds"] == [0.97, None]
+    # a bound nothing fits in: the cheapest combination, flagged
+    cheapest = choose_thresholds(*args, target=1.0, max_cost=0.01)
+    assert not cheapest["within_cost"] and cheapest["expected_cost"] == pytest.approx(0.1)
+
+
 def test_wilson_interval():
     lo, hi = wilson_interval(38, 39)
     assert 0.85 < lo < 0.9 and hi > 0.99

@@ -6,7 +6,11 @@ batch-1 latency. Then every combination of candidate thresholds (the levels' obs
 to at most ``grid`` values per level, plus "skip this level") is scored with the same rule the runtime uses
 (:func:`llm_router.runtime.cascade.cascade_route`): agreement with the last level and expected cost per text (the
 summed latency of the levels a text passes through). The cheapest combination whose agreement reaches the target
-wins (ties: higher agreement, then higher thresholds). The folder is written atomically; see docs/ARTEFACTS.md.
+wins (ties: higher agreement, then higher thresholds). With ``max_cost_ms`` (what the served rate allows per text:
+the pipeline gives 1000 / (2 x its rate), 5 ms at 100 requests/s) only combinations within that cost count, and
+when none of them reaches the target the one with the highest agreement wins: a cascade that cannot keep up with
+its traffic serves nobody, so on long texts it gives up some agreement rather than throughput.
+The folder is written atomically; see docs/ARTEFACTS.md.
 
 Agreement with the last level needs no gold label, so the thresholds need not be chosen on the validation texts
 alone: ``probe_copies`` augmented copies of each validation text (typos, spacing, word swaps, punctuation; never a
@@ -50,6 +54,7 @@ class CascadeConfig:
     latency_calls: int = 30  # batch-1 calls timed per level (its cost)
     absolute_paths: bool = False  # write absolute level paths (default: relative to the cascade folder)
     probe_copies: int = 8  # augmented copies of each validation text added to the threshold choice (0 = none)
+    max_cost_ms: float | None = None  # expected batch-1 ms per text the thresholds may cost (None: no bound)
     seed: int = 0  # of the augmented copies
 
     def __post_init__(self) -> None:
@@ -63,6 +68,8 @@ class CascadeConfig:
             raise RouterError(f"grid must be >= 2 (got {self.grid})")
         if self.threads < 1:
             raise RouterError(f"threads must be >= 1 (got {self.threads})")
+        if self.max_cost_ms is not None and self.max_cost_ms <= 0:
+            raise RouterError(f"max cost must be > 0 ms (got {self.max_cost_ms})")
         if self.probe_copies < 0:
             raise RouterError(f"probe copies must be >= 0 (got {self.probe_copies})")
 
@@ -80,12 +87,16 @@ def choose_thresholds(
     costs: list[float],
     target: float,
     grid: int = 60,
+    max_cost: float | None = None,
 ) -> dict[str, Any]:
-    """The cheapest thresholds reaching ``target`` agreement with the last level.
+    """The cheapest thresholds reaching ``target`` agreement with the last level, within ``max_cost``.
 
     ``top_probs[i]`` / ``agrees[i]``: level i's top route probability per row and whether its route equals the
-    last level's (the last level agrees with itself); ``costs[i]``: its cost per text. Returns ``thresholds``
-    (None: skipped; the last is always None), ``agreement``, ``expected_cost``, ``shares`` (per level)."""
+    last level's (the last level agrees with itself); ``costs[i]``: its cost per text. Only combinations with an
+    expected cost <= ``max_cost`` count (all when None); when none of them reaches ``target``, the one with the
+    highest agreement wins (ties: cheaper), and when no combination is within ``max_cost`` the cheapest wins.
+    Returns ``thresholds`` (None: skipped; the last is always None), ``agreement``, ``expected_cost``, ``shares``
+    (per level), ``reached_target`` and ``within_cost``."""
     k = len(top_probs)
     n = len(top_probs[0])
     per_level = max(2, int(MAX_COMBINATIONS ** (1.0 / max(k - 1, 1))))
@@ -93,6 +104,8 @@ def choose_thresholds(
     agree = np.vstack([np.asarray(a, dtype=bool) for a in agrees])  # [k, n]
     cost = np.asarray(costs, dtype=np.float64)
     rows = np.arange(n)
+    bound = float("inf") if max_cost is None else max_cost
+    # three leagues, best first: reaches the target within the cost; within the cost; the rest (cheapest first)
     best: tuple | None = None
     for combo in itertools.product(*cands):
         thresholds = [*combo, None]
@@ -108,20 +121,30 @@ def choose_thresholds(
             pending &= ~take
         spent[pending] += cost[-1]
         agreement = float(agree[answered, rows].mean()) if n else 1.0
-        if agreement + 1e-12 < target:
-            continue
-        key = (
-            float(spent.mean()),
-            -agreement,
-            tuple(-(t if t is not None else 2.0) for t in combo),
-        )
+        expected = float(spent.mean())
+        within = expected <= bound
+        reached = agreement + 1e-12 >= target
+        higher_thresholds = tuple(-(t if t is not None else 2.0) for t in combo)
+        if within and reached:
+            key = (0, expected, -agreement, higher_thresholds)
+        elif within:
+            key = (1, -agreement, expected, higher_thresholds)
+        else:
+            key = (2, expected, -agreement, higher_thresholds)
         if best is None or key < best[0]:
             shares = np.bincount(answered, minlength=k) / max(n, 1)
-            best = (key, thresholds, agreement, float(spent.mean()), shares.tolist())
-    if best is None:  # cannot happen: skipping every cheap level gives agreement 1.0
-        raise RouterError("no thresholds reach the target agreement")
-    _key, thresholds, agreement, expected, shares = best
-    return {"thresholds": thresholds, "agreement": agreement, "expected_cost": expected, "shares": shares}
+            best = (key, thresholds, agreement, expected, shares.tolist(), reached, within)
+    if best is None:  # cannot happen: there is always at least one combination
+        raise RouterError("no thresholds to choose from")
+    _key, thresholds, agreement, expected, shares, reached, within = best
+    return {
+        "thresholds": thresholds,
+        "agreement": agreement,
+        "expected_cost": expected,
+        "shares": shares,
+        "reached_target": reached,
+        "within_cost": within,
+    }
 
 
 PROBE_AUGMENTERS = ("typo", "spacing", "swap", "punct")
@@ -207,7 +230,7 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
         del predictor
     reference = level_routes[-1]
     agrees = [np.array([a == b for a, b in zip(r, reference, strict=True)]) for r in level_routes]
-    chosen = choose_thresholds(tops, agrees, costs, config.target_agreement, config.grid)
+    chosen = choose_thresholds(tops, agrees, costs, config.target_agreement, config.grid, config.max_cost_ms)
 
     from llm_router.runtime.cascade import cascade_route
 
@@ -233,6 +256,9 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
         "level_agreement": {name: float(np.mean(a[:n_val])) for name, a in zip(names, agrees, strict=True)},
         "mean_ms": dict(zip(names, costs, strict=True)),
         "expected_ms": chosen["expected_cost"],
+        "max_cost_ms": config.max_cost_ms,
+        "reached_target": chosen["reached_target"],
+        "within_cost": chosen["within_cost"],
         "macro_f1_val": f1,
         "threads": config.threads,
         "config": asdict(config),
@@ -290,4 +316,15 @@ def cascade_summary(report: dict[str, Any]) -> str:
             else ""
         )
         + f"), expected {report['expected_ms']:.2f} ms/text batch 1"
+        + (
+            f" (the target {100 * report['target_agreement']:.0f}% costs more than the {report['max_cost_ms']:.1f} ms "
+            "the served rate allows: the highest agreement within it)"
+            if report.get("reached_target") is False and report.get("within_cost")
+            else ""
+        )
+        + (
+            f" (no thresholds within {report['max_cost_ms']:.1f} ms: the cheapest)"
+            if report.get("within_cost") is False
+            else ""
+        )
     )
