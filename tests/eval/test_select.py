@@ -81,34 +81,58 @@ BASELINE_ROWS = [
 ]
 
 
-def test_a_baseline_with_a_lead_inside_the_noise_does_not_replace_the_fine_tuned_model():
+def _scores(gold, routes):
     from llm_router.eval.metrics import classification_report
 
+    return {
+        m: classification_report(gold, r, ["a", "b", "c"], n_boot=0)["macro_f1"] for m, r in routes.items()
+    }
+
+
+def test_a_lead_inside_the_noise_is_a_tie_and_the_tie_goes_to_the_closest_to_the_teacher():
     gold, teacher, tfidf = _val(120, 124)  # 60% vs 62% right on 200 texts: a 2-point lead, inside the noise
     routes = {"teacher-int8": teacher, "tfidf": tfidf}
-    scores = {
-        m: classification_report(gold, r, ["a", "b", "c"], n_boot=0)["macro_f1"] for m, r in routes.items()
-    }
+    scores = _scores(gold, routes)
     assert scores["tfidf"] > scores["teacher-int8"]
-    choice = choose_served(Path("."), BASELINE_ROWS, 50.0, scores=scores, val_routes=routes, val_gold=gold)
+    agreements = {"teacher-int8": 0.98, "tfidf": 0.70}
+    choice = choose_served(
+        Path("."), BASELINE_ROWS, 50.0, scores=scores, val_routes=routes, val_gold=gold, agreements=agreements
+    )
     assert choice["artefact"] == "teacher-int8"
-    assert "within the noise" in choice["reason"] and "not the baseline" in choice["reason"]
-    assert choice["reason"].startswith("highest validation macro F1 among the fine-tuned artefacts")
+    assert (
+        choice["reason"].startswith("validation macro F1")
+        and "within the noise of the best (tfidf" in choice["reason"]
+    )
+    assert "2 artefacts tie" in choice["reason"] and "tfidf 70.0%, teacher-int8 98.0%" in choice["reason"]
     assert [c["baseline"] for c in choice["candidates"]] == [False, True]
+    assert choice["candidates"][0]["val_f1_vs_best"]["ci95"][1] >= 0
+    # the same tie, where the baseline agrees more with the teacher: the baseline
+    flipped = {"teacher-int8": 0.60, "tfidf": 0.70}
+    assert (
+        choose_served(
+            Path("."),
+            BASELINE_ROWS,
+            50.0,
+            scores=scores,
+            val_routes=routes,
+            val_gold=gold,
+            agreements=flipped,
+        )["artefact"]
+        == "tfidf"
+    )
 
 
-def test_a_baseline_with_a_real_lead_is_served_and_the_reason_says_so():
-    from llm_router.eval.metrics import classification_report
-
+def test_a_real_lead_is_served_whatever_the_agreement():
     gold, teacher, tfidf = _val(100, 170)  # 50% vs 85% right: a lead no resample removes
     routes = {"teacher-int8": teacher, "tfidf": tfidf}
-    scores = {
-        m: classification_report(gold, r, ["a", "b", "c"], n_boot=0)["macro_f1"] for m, r in routes.items()
-    }
-    choice = choose_served(Path("."), BASELINE_ROWS, 50.0, scores=scores, val_routes=routes, val_gold=gold)
-    assert choice["artefact"] == "tfidf"
-    assert ": real" in choice["reason"] and "not the baseline" not in choice["reason"]
-    # without validation predictions there is nothing to test: the best score is served, as before
+    scores = _scores(gold, routes)
+    agreements = {"teacher-int8": 0.99, "tfidf": 0.50}
+    choice = choose_served(
+        Path("."), BASELINE_ROWS, 50.0, scores=scores, val_routes=routes, val_gold=gold, agreements=agreements
+    )
+    assert choice["artefact"] == "tfidf" and "tie" not in choice["reason"]
+    assert choice["candidates"][0]["val_f1_vs_best"]["ci95"][1] < 0
+    # without validation predictions there is no tie test: the best score is served, as before
     assert (
         choose_served(Path("."), BASELINE_ROWS, 50.0, scores={"teacher-int8": 0.60, "tfidf": 0.62})[
             "artefact"
