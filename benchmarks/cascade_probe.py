@@ -15,24 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
-    from llm_router.eval.cascade import CascadeConfig, build_cascade
+    from llm_router.eval.cascade import CascadeConfig, build_cascade, level_outputs
+    from llm_router.eval.environment import collect_environment
     from llm_router.eval.metrics import classification_report, wilson_interval
     from llm_router.persistence import load_folder_data
     from llm_router.runtime import Predictor
@@ -56,13 +46,10 @@ def main() -> None:
     routes = list(teacher.routes)
     teacher_routes = teacher.predict(texts, batch_size=1).routes
     # every level routes the test texts once, one at a time as the server does (dynamic INT8 depends on the batch)
-    level_out = []
-    for level in levels:
-        predictor = Predictor.load(level, threads=args.threads)
-        pred = predictor.predict(texts, batch_size=1)
-        cols = [predictor.routes.index(r) for r in routes]
-        probs = [[row[c] for c in cols] for row in pred.route_probs]
-        level_out.append(([max(p) for p in probs], [routes[p.index(max(p))] for p in probs]))
+    level_out = [
+        level_outputs(Predictor.load(level, threads=args.threads), texts, routes, batch_size=1)
+        for level in levels
+    ]
     last_routes = level_out[-1][1]
 
     def agreement(a, b):
@@ -119,7 +106,7 @@ def main() -> None:
         "teacher_test_macro_f1": teacher_f1,
         "last_level_agreement_with_teacher": agreement(last_routes, teacher_routes),
         "target_agreement": args.target,
-        "cpu": _cpu(),
+        "cpu": collect_environment()["cpu"],
         "date": time.strftime("%Y-%m-%d"),
         "command": "python benchmarks/cascade_probe.py "
         + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),

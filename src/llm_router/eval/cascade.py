@@ -38,6 +38,9 @@ from llm_router.eval.metrics import wilson_interval
 from llm_router.utils import atomic_output_dir, atomic_write_json
 
 MAX_COMBINATIONS = 200_000
+PROBE_COPIES = (
+    8  # augmented copies of each validation text that agreement is measured on (cascade, served choice)
+)
 
 
 @dataclass
@@ -53,7 +56,9 @@ class CascadeConfig:
     grid: int = 60  # at most this many candidate thresholds per level
     latency_calls: int = 30  # batch-1 calls timed per level (its cost)
     absolute_paths: bool = False  # write absolute level paths (default: relative to the cascade folder)
-    probe_copies: int = 8  # augmented copies of each validation text added to the threshold choice (0 = none)
+    probe_copies: int = (
+        PROBE_COPIES  # augmented copies of each validation text added to the threshold choice (0 = none)
+    )
     max_cost_ms: float | None = None  # expected batch-1 ms per text the thresholds may cost (None: no bound)
     seed: int = 0  # of the augmented copies
 
@@ -169,8 +174,11 @@ def probe_texts(data, copies: int, seed: int = 0) -> list[str]:
     return list(out.loc[out["augmented"] != "", "text"])
 
 
-def _level_outputs(predictor, texts: list[str], routes: list[str]) -> tuple[np.ndarray, list[str]]:
-    pred = predictor.predict(texts, batch_size=64)
+def level_outputs(
+    predictor, texts: list[str], routes: list[str], batch_size: int = 64
+) -> tuple[np.ndarray, list[str]]:
+    """A level's top route probability and route per text, its columns in the order of ``routes``."""
+    pred = predictor.predict(texts, batch_size=batch_size)
     columns = [predictor.routes.index(r) for r in routes]
     probs = np.asarray(pred.route_probs, dtype=np.float64)[:, columns]
     return probs.max(axis=1), [routes[i] for i in probs.argmax(axis=1)]
@@ -223,7 +231,7 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
             console.print(f"predicting {n_val} validation texts and {len(texts) - n_val} copies with {name}")
         predictor = Predictor.load(folder, device="cpu", threads=config.threads)
         predictor.warmup(1)
-        top, predicted = _level_outputs(predictor, texts, routes)
+        top, predicted = level_outputs(predictor, texts, routes)
         tops.append(top)
         level_routes.append(predicted)
         costs.append(_mean_latency_ms(predictor, texts[:n_val], config.latency_calls))

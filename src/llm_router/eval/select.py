@@ -46,15 +46,10 @@ def validation_routes(folder: Path, threads: int = 1) -> tuple[list[str], list[s
     return val["label"].tolist(), routes, sorted(set(predictor.routes) | set(val["label"]))
 
 
-def validation_f1(folder: Path, threads: int = 1) -> tuple[float | None, int]:
-    """Macro F1 of a model folder on its own validation split; ``(None, 0)`` when it has none."""
+def _macro_f1(gold: list[str], routes: list[str], labels: list[str]) -> float:
     from llm_router.eval.metrics import classification_report
 
-    found = validation_routes(folder, threads)
-    if found is None:
-        return None, 0
-    gold, routes, labels = found
-    return classification_report(gold, routes, labels, n_boot=0)["macro_f1"], len(gold)
+    return classification_report(gold, routes, labels, n_boot=0)["macro_f1"]
 
 
 def _tied_with(
@@ -82,7 +77,7 @@ def teacher_agreement(run: Path, reference: str, models: Sequence[str], threads:
     (run-folder names) does: ``{"agreement": {model: share}, "n_val", "n_copies"}``; empty when the reference
     has no validation split."""
     from llm_router.errors import RouterError
-    from llm_router.eval.cascade import probe_texts
+    from llm_router.eval.cascade import PROBE_COPIES, probe_texts
     from llm_router.persistence import load_folder_data
     from llm_router.runtime.predictor import Predictor
 
@@ -92,7 +87,7 @@ def teacher_agreement(run: Path, reference: str, models: Sequence[str], threads:
         return {}
     if data.val.empty:
         return {}
-    copies = probe_texts(data, 8)
+    copies = probe_texts(data, PROBE_COPIES)
     texts = [*data.val["text"].astype(str), *copies]
     ref = Predictor.load(run / reference, threads=threads).predict(texts).routes
     agreement = {}
@@ -125,8 +120,6 @@ def choose_served(
     its traffic queues without bound whatever its batch-1 latency. ``scores`` (model -> validation F1) skips the
     evaluation (tests); ``val_routes`` / ``val_gold`` then give the validation predictions for the tie test and
     ``agreements`` (model -> agreement with the teacher) the tie-break."""
-    from llm_router.eval.metrics import classification_report
-
     candidates = []
     routes_by_model: dict[str, list[str]] = dict(val_routes or {})
     gold = val_gold
@@ -139,10 +132,7 @@ def choose_served(
             f1, n_val = None, 0
             if found is not None:
                 gold, routes_by_model[name], labels = found
-                f1, n_val = (
-                    classification_report(gold, routes_by_model[name], labels, n_boot=0)["macro_f1"],
-                    len(gold),
-                )
+                f1, n_val = _macro_f1(gold, routes_by_model[name], labels), len(gold)
         candidates.append(
             {
                 "model": name,
