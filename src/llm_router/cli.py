@@ -246,6 +246,14 @@ NoBatchingOpt = Annotated[
 WorkersOpt = Annotated[
     int, typer.Option("--workers", help="Server processes sharing the port (one model each).")
 ]
+InferWorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--inference-workers",
+        help="Batches run at once per server process (threads sharing its model): a short request need not "
+        "wait behind a long one.",
+    ),
+]
 EngineOpt = Annotated[str, typer.Option("--engine", help="uvicorn (default) or ray (Ray Serve replicas).")]
 ReplicasOpt = Annotated[int, typer.Option("--replicas", help="ray: fixed number of replicas.")]
 AddressOpt = Annotated[
@@ -278,6 +286,7 @@ def shared_serve_config(options: dict, **more):
         "timeout_ms",
         "admission",
         "workers",
+        "inference_workers",
     )
     return ServeConfig(batching=not options["no_batching"], **{k: options[k] for k in keys}, **more)
 
@@ -311,6 +320,7 @@ def serve(
     ] = 256,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
     workers: WorkersOpt = 1,
+    inference_workers: InferWorkersOpt = 1,
     engine: EngineOpt = "uvicorn",
     replicas: ReplicasOpt = 1,
     min_replicas: Annotated[
@@ -493,6 +503,7 @@ def bench(
     admission: AdmissionOpt = True,
     no_batching: NoBatchingOpt = False,
     workers: WorkersOpt = 1,
+    inference_workers: InferWorkersOpt = 1,
     engine: EngineOpt = "uvicorn",
     replicas: ReplicasOpt = 1,
     connections: Annotated[

@@ -153,3 +153,60 @@ def test_requantise_an_onnx_folder(tmp_path, tiny_onnx_dir):
     )
     assert result.exporter == "copied" and result.served_file == "model_int8.onnx"
     assert (tmp_path / "again" / "model.onnx").read_bytes() == (tiny_onnx_dir / "model.onnx").read_bytes()
+
+
+def _matmul_ops(path) -> dict[str, str]:
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return {n.name: n.op_type for n in graph.node if n.op_type in ("MatMul", "MatMulInteger")}
+
+
+def test_float_layers_keep_the_first_encoder_layer_float(tmp_path, tiny_classifier_dir, tiny_onnx_dir):
+    default = json.loads((tiny_onnx_dir / "quantize.json").read_text())
+    assert default["float_layers"] == 0 and default["float_nodes"] == 0
+    first = tmp_path / "first-float"
+    quantize_model(
+        QuantizeConfig(model=str(tiny_classifier_dir), out=str(first), int8=True, threads=1, float_layers=1)
+    )
+    report = json.loads((first / "quantize.json").read_text())
+    int8_ops = _matmul_ops(first / "model_int8.onnx")
+    layer0 = [n for n in int8_ops if "/layer.0/" in n]
+    layer1 = [n for n in int8_ops if "/layer.1/" in n]
+    # layer 0's six weight MatMuls and two attention-score MatMuls keep their float MatMul; layer 1's weights are
+    # INT8 (MatMulInteger, whose nodes the quantiser renames)
+    assert report["float_layers"] == 1 and report["float_nodes"] == len(layer0) == 8
+    assert all(int8_ops[n] == "MatMul" for n in layer0)
+    assert not any(int8_ops[n] == "MatMul" and "/attention/self/MatMul" not in n for n in layer1)
+    counts = [
+        sum(op == "MatMulInteger" for op in _matmul_ops(f / "model_int8.onnx").values())
+        for f in (tiny_onnx_dir, first)
+    ]
+    assert counts[0] == counts[1] + 6  # layer 0's six weight MatMuls are INT8 in the default
+
+
+def test_first_layer_nodes_reads_the_layer_index_of_common_exports(tmp_path):
+    from onnx import helper
+
+    from llm_router.quantize.int8 import first_layer_nodes
+
+    names = [
+        "/bert/encoder/layer.0/attention/self/query/MatMul",  # BERT (optimum)
+        "/model/layers.1/mlp/Wi/MatMul",  # ModernBERT
+        "/distilbert/transformer/layer.12/ffn/lin1/MatMul",  # layer 12, not 1
+        "/classifier/MatMul",  # outside the encoder
+        "MatMul_7",  # an export without scoped names
+    ]
+
+    def graph_file(node_names, path):
+        nodes = [helper.make_node("MatMul", ["x", "w"], [f"y{i}"], name=n) for i, n in enumerate(node_names)]
+        nodes.append(helper.make_node("Add", ["x", "w"], ["z"], name="/bert/encoder/layer.0/output/Add"))
+        onnx.save(helper.make_model(helper.make_graph(nodes, "g", [], [])), str(path))
+        return path
+
+    path = graph_file(names, tmp_path / "names.onnx")
+    assert first_layer_nodes(path, 1) == [names[0]]
+    assert first_layer_nodes(path, 2) == names[:2]
+    assert first_layer_nodes(path, 0) == []
+    unnamed = graph_file(["MatMul_1", "MatMul_2"], tmp_path / "unnamed.onnx")
+    assert first_layer_nodes(unnamed, 1) == []
+    with pytest.raises(Exception, match="float-layers"):
+        QuantizeConfig(model="m", out="o", int8=True, float_layers=-1)

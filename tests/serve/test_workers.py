@@ -104,8 +104,10 @@ def test_bench_starts_servers_with_the_engine_options():
     from llm_router.cli import server_engine_args
     from llm_router.serve.config import ServeConfig
 
-    cmd = ServerProcess("fake:0", ServeConfig(workers=2)).command()
+    cmd = ServerProcess("fake:0", ServeConfig(workers=2, inference_workers=3)).command()
     assert cmd[cmd.index("--workers") + 1] == "2"
+    assert cmd[cmd.index("--inference-workers") + 1] == "3"
+    assert "--inference-workers" not in ServerProcess("fake:0", ServeConfig()).command()
     ray_args = server_engine_args("ray", 1, 2)
     assert ServerProcess("fake:0", extra_args=ray_args).command()[-4:] == [
         "--engine",

@@ -59,6 +59,10 @@ class QuantizeConfig:
         True, "INT8 weight scales per output channel or per tensor.", "--per-channel/--per-tensor"
     )
     op_types: tuple[str, ...] | None = DEFAULT_DYNAMIC_OPS  # ops to quantise; None = every op ORT can
+    float_layers: int = option(
+        0,
+        "INT8: keep the first N encoder layers float (the first reads the embeddings, the widest activations).",
+    )
     threads: int | None = option(None, "Threads for the parity check and the gate's evaluation.")
     parity_texts: int = 32
     seed: int = 0
@@ -82,6 +86,8 @@ class QuantizeConfig:
             bad("--calib-data needs --int8 --static")
         if self.calib_method not in CALIB_METHODS:
             bad(f"--calib-method {self.calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
+        if self.float_layers < 0:
+            bad(f"--float-layers must be >= 0 (got {self.float_layers})")
         if self.calib_size < 1:
             bad(f"--calib-size must be >= 1 (got {self.calib_size})")
         if not 11 <= self.opset <= 23:

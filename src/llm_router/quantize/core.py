@@ -104,6 +104,8 @@ class QuantizeResult:
     max_abs_logprob_diff_quantized: float | None = None  # quantised vs float ONNX on the validation texts
     calib_method: str | None = None
     n_calib: int = 0
+    float_layers: int = 0  # INT8: encoder layers kept float (--float-layers)
+    float_nodes: int = 0  # their MatMul nodes
     sizes_mb: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -406,7 +408,12 @@ def _quantize(
 
         convert_fp16(float_file, quant_file)
         return
-    from llm_router.quantize.int8 import TextCalibrationReader, quantize_dynamic_int8, quantize_static_int8
+    from llm_router.quantize.int8 import (
+        TextCalibrationReader,
+        first_layer_nodes,
+        quantize_dynamic_int8,
+        quantize_static_int8,
+    )
 
     reader = TextCalibrationReader(
         onnx_float.tokenizer,
@@ -441,6 +448,8 @@ def _quantize(
             calibrate_method=config.calib_method,
         )
         result.notes.append(f"Intel Neural Compressor: {trials} recipe(s) evaluated")
+        if config.float_layers:
+            result.notes.append("--float-layers does not apply to --backend inc (it tunes its own recipe)")
         if not found:
             result.f1_float = round(baseline, 4)
             result.decision = "rejected"
@@ -448,17 +457,32 @@ def _quantize(
     # INT8 starts from the plain export, not the fused graph: quantising the fused graph's MatMuls leaves the
     # fused Attention's QKV projection in float (measured 1.4x slower on BERT-base); ONNX Runtime fuses the
     # quantised graph itself when it loads it.
-    elif config.static:
-        quantize_static_int8(
-            raw_file,
-            quant_file,
-            reader,
-            method=config.calib_method,
-            per_channel=config.per_channel,
-            op_types=config.op_types,
-        )
     else:
-        quantize_dynamic_int8(raw_file, quant_file, per_channel=config.per_channel, op_types=config.op_types)
+        keep_float = first_layer_nodes(raw_file, config.float_layers, config.op_types or ("MatMul",))
+        result.float_layers = config.float_layers if keep_float else 0
+        result.float_nodes = len(keep_float)
+        if config.float_layers and not keep_float:
+            result.notes.append(
+                f"--float-layers {config.float_layers}: the export names no encoder layers; every layer is INT8"
+            )
+        if config.static:
+            quantize_static_int8(
+                raw_file,
+                quant_file,
+                reader,
+                method=config.calib_method,
+                per_channel=config.per_channel,
+                op_types=config.op_types,
+                nodes_to_exclude=keep_float,
+            )
+        else:
+            quantize_dynamic_int8(
+                raw_file,
+                quant_file,
+                per_channel=config.per_channel,
+                op_types=config.op_types,
+                nodes_to_exclude=keep_float,
+            )
 
 
 def _gate(

@@ -39,6 +39,11 @@ def print_quantize_result(result: QuantizeResult, console: Console | None = None
             "max |logit diff| vs PyTorch",
             f"[{style}]{result.max_abs_logit_diff:.2e}[/] on {result.n_parity_texts} texts",
         )
+    if result.float_nodes:
+        table.add_row(
+            "kept float",
+            f"the first {result.float_layers} encoder layer(s): {result.float_nodes} MatMul nodes",
+        )
     if result.calib_method:
         table.add_row("calibration", f"{result.calib_method} on {result.n_calib} texts")
     if result.f1_float is not None:
