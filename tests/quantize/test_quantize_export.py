@@ -135,9 +135,22 @@ def test_static_int8_calibrates_on_the_train_split_by_default(tmp_path, tiny_cla
             calib_size=20,
             threads=1,
             tolerance=5,
+            float_layers=1,
         )
     )
     assert result.n_calib == 20 and result.calib_method == "minmax"
+    # --float-layers applies to static QDQ too: layer 0's MatMuls get no QuantizeLinear/DequantizeLinear inputs
+    graph = onnx.load(str(tmp_path / "out" / "model_int8.onnx"), load_external_data=False).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    layer0 = [n for n in graph.node if n.op_type == "MatMul" and "/layer.0/" in n.name]
+    layer1 = [
+        n
+        for n in graph.node
+        if n.op_type == "MatMul" and "/layer.1/" in n.name and "self/MatMul" not in n.name
+    ]
+    assert result.float_nodes == len(layer0) == 8
+    assert not any(i in dequantized for n in layer0 for i in n.input)
+    assert layer1 and all(any(i in dequantized for i in n.input) for n in layer1)
 
 
 def test_requantise_an_onnx_folder(tmp_path, tiny_onnx_dir):
