@@ -23,7 +23,7 @@ from pathlib import Path
 def main() -> None:
     from llm_router.eval.cascade import CascadeConfig, build_cascade, level_outputs
     from llm_router.eval.environment import collect_environment
-    from llm_router.eval.metrics import classification_report, wilson_interval
+    from llm_router.eval.metrics import agreement, classification_report
     from llm_router.persistence import load_folder_data
     from llm_router.runtime import Predictor
     from llm_router.runtime.cascade import cascade_route
@@ -51,11 +51,6 @@ def main() -> None:
         for level in levels
     ]
     last_routes = level_out[-1][1]
-
-    def agreement(a, b):
-        n = sum(x == y for x, y in zip(a, b, strict=True))
-        lo, hi = wilson_interval(n, len(a))
-        return {"value": n / len(a), "ci95": [lo, hi]}
 
     rows = []
     for copies in [int(c) for c in args.copies.split(",")]:

@@ -25,7 +25,7 @@ import numpy as np
 def main() -> None:
     from llm_router.eval.cascade import PROBE_COPIES, probe_texts
     from llm_router.eval.environment import collect_environment
-    from llm_router.eval.metrics import classification_report, wilson_interval
+    from llm_router.eval.metrics import agreement, classification_report
     from llm_router.persistence import load_folder_data, read_router_info
     from llm_router.quantize.exporters import export_onnx
     from llm_router.quantize.int8 import first_layer_nodes, quantize_dynamic_int8
@@ -49,13 +49,8 @@ def main() -> None:
     onnx_folder, info = read_router_info(run / args.onnx)
     layers = [int(v) for v in args.layers.split(",")]
 
-    def routes_of(predictor, texts):
-        return [predictor.predict_one(t).routes[0] for t in texts]
-
-    def agreement(a, b):
-        n = sum(x == y for x, y in zip(a, b, strict=True))
-        lo, hi = wilson_interval(n, len(a))
-        return {"value": n / len(a), "ci95": [lo, hi]}
+    def routes_of(predictor, texts):  # one text at a time, as the server routes them
+        return predictor.predict(texts, batch_size=1).routes
 
     with tempfile.TemporaryDirectory(prefix="int8-layers-") as scratch:
         raw = Path(scratch) / "exported.onnx"

@@ -111,3 +111,13 @@ def test_routes_from_labels_sums_label_probabilities():
     assert out == pytest.approx(np.array([[0.5, 0.5], [0.9, 0.1]]))
     same = routes_from_labels(probs, labels, None, ["poem", "chat", "code"])
     assert same == pytest.approx(probs[:, [2, 0, 1]])
+
+
+def test_agreement_is_the_share_of_equal_routes_with_its_wilson_interval():
+    from llm_router.eval.metrics import agreement, wilson_interval
+
+    result = agreement(["a", "b", "a", "c"], ["a", "b", "c", "c"])
+    assert result["value"] == 0.75
+    assert result["ci95"] == list(wilson_interval(3, 4))
+    with pytest.raises(ValueError):
+        agreement(["a"], ["a", "b"])

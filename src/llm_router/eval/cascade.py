@@ -38,9 +38,8 @@ from llm_router.eval.metrics import wilson_interval
 from llm_router.utils import atomic_output_dir, atomic_write_json
 
 MAX_COMBINATIONS = 200_000
-PROBE_COPIES = (
-    8  # augmented copies of each validation text that agreement is measured on (cascade, served choice)
-)
+# augmented copies of each validation text that agreement is measured on (cascade, served choice)
+PROBE_COPIES = 8
 
 
 @dataclass
@@ -56,9 +55,8 @@ class CascadeConfig:
     grid: int = 60  # at most this many candidate thresholds per level
     latency_calls: int = 30  # batch-1 calls timed per level (its cost)
     absolute_paths: bool = False  # write absolute level paths (default: relative to the cascade folder)
-    probe_copies: int = (
-        PROBE_COPIES  # augmented copies of each validation text added to the threshold choice (0 = none)
-    )
+    # augmented copies of each validation text added to the threshold choice (0 = none)
+    probe_copies: int = PROBE_COPIES
     max_cost_ms: float | None = None  # expected batch-1 ms per text the thresholds may cost (None: no bound)
     seed: int = 0  # of the augmented copies
 

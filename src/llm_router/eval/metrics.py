@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
@@ -89,6 +90,14 @@ def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, flo
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def agreement(routes: Sequence[str], reference: Sequence[str]) -> dict[str, Any]:
+    """The share of ``routes`` equal to ``reference`` (same order and length) with its Wilson 95% interval:
+    ``{"value", "ci95": [lo, hi]}``."""
+    n = sum(a == b for a, b in zip(routes, reference, strict=True))
+    lo, hi = wilson_interval(n, len(routes))
+    return {"value": n / len(routes) if routes else 1.0, "ci95": [lo, hi]}
 
 
 def classification_report(
