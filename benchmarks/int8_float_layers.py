@@ -14,6 +14,7 @@ batch-1 latency over the test texts (each variant timed in turn, ``--rounds`` ti
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import tempfile
 import time
@@ -36,6 +37,11 @@ def main() -> None:
     parser.add_argument("--teacher", default="teacher", help="the HF teacher folder in --run")
     parser.add_argument("--onnx", default="teacher-int8", help="an ONNX folder of the same model (tokenizer)")
     parser.add_argument("--layers", default="0,1,2", help="--float-layers values to compare")
+    parser.add_argument(
+        "--reduce-range",
+        default="0",
+        help="reduce_range values to compare (0,1: 7-bit weights, for CPUs without VNNI)",
+    )
     parser.add_argument("--copies", type=int, default=PROBE_COPIES)
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the test texts per variant")
     parser.add_argument("--threads", type=int, default=1)
@@ -48,6 +54,7 @@ def main() -> None:
     test, gold = list(data.test["text"]), list(data.test["route"])
     onnx_folder, info = read_router_info(run / args.onnx)
     layers = [int(v) for v in args.layers.split(",")]
+    reduce = [bool(int(v)) for v in args.reduce_range.split(",")]
 
     def routes_of(predictor, texts):  # one text at a time, as the server routes them
         return predictor.predict(texts, batch_size=1).routes
@@ -60,17 +67,18 @@ def main() -> None:
         routes = list(reference.routes)
         del reference
         variants = {}
-        for k in layers:
-            out = Path(scratch) / f"float{k}.onnx"
+        for k, rr in itertools.product(layers, reduce):
+            out = Path(scratch) / f"float{k}-rr{int(rr)}.onnx"
             keep = first_layer_nodes(raw, k)
-            quantize_dynamic_int8(raw, out, nodes_to_exclude=keep)
+            quantize_dynamic_int8(raw, out, nodes_to_exclude=keep, reduce_range=rr)
             predictor = OnnxPredictor(onnx_folder, info, threads=args.threads, onnx_file=str(out))
             r_val, r_test = routes_of(predictor, val), routes_of(predictor, test)
             f1 = classification_report(gold, r_test, routes, n_boot=1000)
-            variants[k] = {
+            variants[(k, rr)] = {
                 "predictor": predictor,
                 "row": {
                     "float_layers": k,
+                    "reduce_range": rr,
                     "float_nodes": len(keep),
                     "agreement_val_and_copies": agreement(r_val, ref_val),
                     "agreement_test": agreement(r_test, ref_test),
@@ -98,7 +106,7 @@ def main() -> None:
         }
         rows.append(row)
         print(
-            f"float layers {row['float_layers']}: agreement with float {row['agreement_val_and_copies']['value']:.3f}"
+            f"float layers {row['float_layers']}, reduce_range {int(row['reduce_range'])}: agreement with float {row['agreement_val_and_copies']['value']:.3f}"
             f" (validation + copies, {len(val)}), {row['agreement_test']['value']:.3f} (test, {len(test)}); "
             f"test macro F1 {row['test_macro_f1']:.3f}; batch-1 mean {row['mean_ms']:.2f} / p99 "
             f"{row['p99_ms']:.2f} ms"

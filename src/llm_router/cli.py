@@ -702,8 +702,9 @@ def cascade(
         float | None,
         typer.Option(
             "--max-cost-ms",
-            help="Expected batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate)); when "
-            "the target agreement costs more, the highest agreement within it.",
+            help="Batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate)); when "
+            "the target agreement costs more, the highest agreement within it. The chosen cascade is run on the "
+            "texts; when it measures above the bound, the thresholds are chosen again with the costs it measured.",
         ),
     ] = None,
     json_path: JsonOpt = None,

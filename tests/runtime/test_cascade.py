@@ -103,6 +103,62 @@ def test_a_cost_bound_trades_agreement_for_throughput():
     assert not cheapest["within_cost"] and cheapest["expected_cost"] == pytest.approx(0.1)
 
 
+class _Recorder:
+    """A level that records the texts it was asked to predict alone."""
+
+    def __init__(self):
+        self.seen = []
+
+    def predict_one(self, text):
+        self.seen.append(text)
+
+
+def test_measure_cascade_routes_each_text_through_its_levels():
+    from llm_router.eval.cascade import measure_cascade
+
+    levels = [_Recorder(), _Recorder(), _Recorder()]
+    texts = ["a", "b", "c", "d"]
+    answered = np.array([0, 2, 2, 0])  # level 1 skipped (threshold None): a and d stop at level 0
+    mean_ms, in_cascade = measure_cascade(levels, [0.9, None, None], answered, texts)
+    warm = texts[:3]
+    assert levels[0].seen == warm + texts  # every text starts at the first level
+    assert levels[1].seen == warm  # the skipped level only in the warm-up
+    assert levels[2].seen == warm + ["b", "c"]
+    assert mean_ms > 0 and in_cascade[1] is None and in_cascade[0] > 0 and in_cascade[2] > 0
+
+
+def test_cascade_measured_above_the_bound_is_chosen_again(tmp_path, levels_root, monkeypatch):
+    """When the chosen cascade measures above --max-cost-ms, the thresholds are chosen again with the costs it
+    measured; the report lists the rounds and keeps one that fits."""
+    import llm_router.eval.cascade as cascade_module
+
+    calls = []
+
+    def fake_measure(predictors, thresholds, answered, texts):  # the first choice is slow, later ones fast
+        calls.append(thresholds)
+        return (1e3, [1e3, 1e3, 1e3]) if len(calls) == 1 else (0.5, [0.1, 0.2, 0.3])
+
+    monkeypatch.setattr(cascade_module, "measure_cascade", fake_measure)
+    report = build_cascade(
+        CascadeConfig(
+            levels=_levels(levels_root),
+            out=str(tmp_path / "c"),
+            target_agreement=0.95,
+            latency_calls=2,
+            probe_copies=0,
+            max_cost_ms=100.0,
+        )
+    )
+    first, second, *_ = report["cost_rounds"]
+    assert len(report["cost_rounds"]) == len(calls) <= 3
+    assert first["measured_ms"] == 1e3 and second["costs_ms"] == [1e3, 1e3, 1e3]
+    assert second["thresholds"] != first["thresholds"]
+    assert report["thresholds"] != first["thresholds"]  # the round above the bound is not kept
+    assert report["measured_ms"] == 0.5 and report["measured_within_cost"] is True
+    written = json.loads((tmp_path / "c" / "router.json").read_text())
+    assert [lv["threshold"] for lv in written["levels"]] == report["thresholds"]
+
+
 def test_wilson_interval():
     lo, hi = wilson_interval(38, 39)
     assert 0.85 < lo < 0.9 and hi > 0.99
@@ -124,6 +180,13 @@ def test_build_writes_a_relative_cascade_folder(cascade_dir):
     assert lo <= report["agreement"] <= hi
     assert sum(report["shares"].values()) == pytest.approx(1.0)
     assert set(report["macro_f1_val"]) == {"static", "student-int8", "teacher", "cascade"}
+    # no cost bound: the chosen cascade is measured once, and every level a text reached has its in-cascade cost
+    assert len(report["cost_rounds"]) == 1 and report["measured_ms"] > 0
+    assert report["measured_within_cost"] is None
+    in_cascade = [report["mean_ms_in_cascade"][name] for name in report["levels"]]
+    active = [i for i, t in enumerate(report["thresholds"][:-1]) if t is not None] + [len(in_cascade) - 1]
+    assert in_cascade[active[0]] > 0  # every text passes the first active level
+    assert all(in_cascade[i] is None for i in range(len(in_cascade)) if i not in active)  # skipped levels
     assert (cascade_dir / "split.json").read_text() == (
         cascade_dir.parent / "teacher" / "split.json"
     ).read_text()

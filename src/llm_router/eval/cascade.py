@@ -12,6 +12,15 @@ when none of them reaches the target the one with the highest agreement wins: a 
 its traffic serves nobody, so on long texts it gives up some agreement rather than throughput.
 The folder is written atomically; see docs/ARTEFACTS.md.
 
+The expected cost is a model: each level timed alone on 30 texts. In the cascade the levels take turns (a level
+that runs after the teacher finds its weights out of the caches), and the texts that reach a level are not a
+random sample of lengths. So the chosen cascade is then *run* on all the texts, one at a time as the server routes
+them, and its mean ms per text is ``measured_ms``. When a cost bound is set and the measurement is more than 5%
+off the model, the thresholds are chosen again with each level's cost as measured inside the cascade (a level
+the last thresholds skipped: its own cost scaled by measured / expected), up to ``measure_rounds`` choices in
+all; of the measured rounds the one kept is the best by the same leagues, on measured cost. ``cost_rounds`` in
+``cascade.json`` lists every round.
+
 Agreement with the last level needs no gold label, so the thresholds need not be chosen on the validation texts
 alone: ``probe_copies`` augmented copies of each validation text (typos, spacing, word swaps, punctuation; never a
 training or test text) are routed by every level too and join the texts the thresholds are chosen on. On a small
@@ -40,6 +49,8 @@ from llm_router.utils import atomic_output_dir, atomic_write_json
 MAX_COMBINATIONS = 200_000
 # augmented copies of each validation text that agreement is measured on (cascade, served choice)
 PROBE_COPIES = 8
+# the chosen cascade's measured cost may differ this much (relative) from the cost model before it is re-chosen
+COST_MODEL_TOLERANCE = 0.05
 
 
 @dataclass
@@ -54,6 +65,9 @@ class CascadeConfig:
     data: str | None = None  # the data file, if it moved (default: the last level's router.json)
     grid: int = 60  # at most this many candidate thresholds per level
     latency_calls: int = 30  # batch-1 calls timed per level (its cost)
+    measure_rounds: int = (
+        3  # runs of the chosen cascade (and re-choices) to keep its measured cost in the bound
+    )
     absolute_paths: bool = False  # write absolute level paths (default: relative to the cascade folder)
     # augmented copies of each validation text added to the threshold choice (0 = none)
     probe_copies: int = PROBE_COPIES
@@ -75,6 +89,8 @@ class CascadeConfig:
             raise RouterError(f"max cost must be > 0 ms (got {self.max_cost_ms})")
         if self.probe_copies < 0:
             raise RouterError(f"probe copies must be >= 0 (got {self.probe_copies})")
+        if self.measure_rounds < 1:
+            raise RouterError(f"measure rounds must be >= 1 (got {self.measure_rounds})")
 
 
 def _candidates(top: np.ndarray, grid: int) -> list[float | None]:
@@ -183,14 +199,52 @@ def level_outputs(
 
 
 def _mean_latency_ms(predictor, texts: list[str], calls: int) -> float:
+    """Mean batch-1 ms over ``calls`` texts spread evenly over ``texts`` (their lengths vary)."""
     for text in texts[:3]:
         predictor.predict_one(text)
     times = []
     for i in range(calls):
+        text = texts[(i * len(texts)) // calls] if calls <= len(texts) else texts[i % len(texts)]
         start = time.perf_counter()
-        predictor.predict_one(texts[i % len(texts)])
+        predictor.predict_one(text)
         times.append(time.perf_counter() - start)
     return 1e3 * float(np.mean(times))
+
+
+def _round_key(measured_round: dict[str, Any], bound: float | None) -> tuple:
+    """Order of the measured rounds, best first - the leagues of :func:`choose_thresholds` on measured costs:
+    within the bound and reaching the target (cheapest), within the bound (highest agreement), the rest
+    (cheapest)."""
+    chosen, measured = measured_round["chosen"], measured_round["measured_ms"]
+    if bound is None or measured <= bound:
+        if chosen["reached_target"]:
+            return (0, measured)
+        return (1, -chosen["agreement"], measured)
+    return (2, measured)
+
+
+def measure_cascade(
+    predictors: list, thresholds: list[float | None], answered: np.ndarray, texts: list[str]
+) -> tuple[float, list[float | None]]:
+    """Route ``texts`` one at a time through the levels as :class:`~llm_router.runtime.cascade.CascadePredictor`
+    does (``answered``: the level that answers each, from :func:`cascade_route`): every level a text passes
+    through predicts it alone, in cascade order. Returns the mean ms per text and each level's mean ms per call
+    inside the cascade (None for a level that no text reached)."""
+    for text in texts[:3]:  # warm-up of the path itself
+        for predictor in predictors:
+            predictor.predict_one(text)
+    last = len(predictors) - 1
+    chain = [i for i, t in enumerate(thresholds) if t is not None and i < last]
+    per_level: list[list[float]] = [[] for _ in predictors]
+    totals = np.zeros(len(texts), dtype=np.float64)
+    for j, text in enumerate(texts):
+        for i in [*(i for i in chain if i < answered[j]), int(answered[j])]:
+            start = time.perf_counter()
+            predictors[i].predict_one(text)
+            elapsed = 1e3 * (time.perf_counter() - start)
+            per_level[i].append(elapsed)
+            totals[j] += elapsed
+    return float(totals.mean()), [float(np.mean(t)) if t else None for t in per_level]
 
 
 def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
@@ -223,7 +277,7 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
     n_val = len(texts)
     texts = texts + probe_texts(data, config.probe_copies, config.seed)
 
-    tops, level_routes, costs = [], [], []
+    tops, level_routes, costs, predictors = [], [], [], []
     for (folder, _info), name in zip(folders, names, strict=True):
         if console is not None:
             console.print(f"predicting {n_val} validation texts and {len(texts) - n_val} copies with {name}")
@@ -233,13 +287,42 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
         tops.append(top)
         level_routes.append(predicted)
         costs.append(_mean_latency_ms(predictor, texts[:n_val], config.latency_calls))
-        del predictor
+        predictors.append(predictor)
     reference = level_routes[-1]
     agrees = [np.array([a == b for a, b in zip(r, reference, strict=True)]) for r in level_routes]
-    chosen = choose_thresholds(tops, agrees, costs, config.target_agreement, config.grid, config.max_cost_ms)
 
     from llm_router.runtime.cascade import cascade_route
 
+    rounds: list[dict[str, Any]] = []
+    round_costs = list(costs)
+    for _ in range(config.measure_rounds):
+        chosen = choose_thresholds(
+            tops, agrees, round_costs, config.target_agreement, config.grid, config.max_cost_ms
+        )
+        if any(r["thresholds"] == chosen["thresholds"] for r in rounds):
+            break  # the corrected costs chose thresholds already measured
+        answered = cascade_route(tops, chosen["thresholds"])
+        measured, in_cascade = measure_cascade(predictors, chosen["thresholds"], answered, texts)
+        rounds.append(
+            {
+                "thresholds": chosen["thresholds"],
+                "costs_ms": list(round_costs),
+                "expected_ms": chosen["expected_cost"],
+                "measured_ms": measured,
+                "in_cascade_ms": in_cascade,
+                "chosen": chosen,
+            }
+        )
+        expected = max(chosen["expected_cost"], 1e-9)
+        if config.max_cost_ms is None or abs(measured - expected) <= COST_MODEL_TOLERANCE * expected:
+            break  # no bound to keep, or the cost model held
+        round_costs = [
+            c if c is not None else cost * measured / expected
+            for c, cost in zip(in_cascade, costs, strict=True)
+        ]
+    del predictors
+    final = min(rounds, key=lambda r: _round_key(r, config.max_cost_ms))
+    chosen = final["chosen"]
     answered = cascade_route(tops, chosen["thresholds"])
     cascade_routes = [level_routes[lv][j] for j, lv in enumerate(answered)]
     agree = np.array([a == b for a, b in zip(cascade_routes, reference, strict=True)])
@@ -262,6 +345,12 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
         "level_agreement": {name: float(np.mean(a[:n_val])) for name, a in zip(names, agrees, strict=True)},
         "mean_ms": dict(zip(names, costs, strict=True)),
         "expected_ms": chosen["expected_cost"],
+        "measured_ms": final["measured_ms"],
+        "mean_ms_in_cascade": dict(zip(names, final["in_cascade_ms"], strict=True)),
+        "cost_rounds": [{k: v for k, v in r.items() if k != "chosen"} for r in rounds],
+        "measured_within_cost": None
+        if config.max_cost_ms is None
+        else final["measured_ms"] <= config.max_cost_ms,
         "max_cost_ms": config.max_cost_ms,
         "reached_target": chosen["reached_target"],
         "within_cost": chosen["within_cost"],
@@ -322,6 +411,8 @@ def cascade_summary(report: dict[str, Any]) -> str:
             else ""
         )
         + f"), expected {report['expected_ms']:.2f} ms/text batch 1"
+        + (f", measured {report['measured_ms']:.2f}" if report.get("measured_ms") is not None else "")
+        + (f" ({len(report['cost_rounds'])} cost rounds)" if len(report.get("cost_rounds") or []) > 1 else "")
         + (
             f" (the target {100 * report['target_agreement']:.0f}% costs more than the {report['max_cost_ms']:.1f} ms "
             "the served rate allows: the highest agreement within it)"
@@ -331,6 +422,11 @@ def cascade_summary(report: dict[str, Any]) -> str:
         + (
             f" (no thresholds within {report['max_cost_ms']:.1f} ms: the cheapest)"
             if report.get("within_cost") is False
+            else ""
+        )
+        + (
+            f" (measured above the {report['max_cost_ms']:.1f} ms bound after {len(report['cost_rounds'])} rounds)"
+            if report.get("within_cost") and report.get("measured_within_cost") is False
             else ""
         )
     )
