@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import pytest
+
 from llm_router.eval.select import choose_served
 
 ROWS = [
@@ -62,6 +64,27 @@ def test_an_artefact_slower_than_its_traffic_is_not_within_the_slo():
     assert choice["artefact"] == "cascade"
     assert "98 texts/s are under the 200 needed" in choice["reason"]
     assert choose_served(Path("."), rows, 50.0, scores=scores)["artefact"] == "teacher-int8"
+
+
+def test_capacity_is_the_better_of_batch_1_and_batch_32():
+    """A cascade over long texts is slower per text at batch 32 (its teacher pads to the longest text) than one at
+    a time, as a server at a modest rate routes them: its batch-1 rate counts."""
+    from llm_router.eval.select import capacity
+
+    cascade = {"model": "cascade", "p99_ms": 25.0, "throughput_b32": 191.0, "mean_ms": 4.59}
+    assert capacity(cascade) == pytest.approx(1000 / 4.59)
+    assert capacity({"throughput_b32": 300.0, "mean_ms": 10.0}) == 300.0
+    assert capacity({"model": "x"}) is None
+    rows = [{"model": "static", "p99_ms": 0.5, "throughput_b32": 7515.0, "mean_ms": 0.29}, cascade]
+    choice = choose_served(
+        Path("."), rows, 50.0, scores={"static": 0.35, "cascade": 0.40}, min_throughput=200.0
+    )
+    assert choice["artefact"] == "cascade"
+    slow = dict(cascade, mean_ms=6.0)  # 167 texts/s at batch 1, 191 at batch 32: under the 200 needed
+    choice = choose_served(
+        Path("."), [rows[0], slow], 50.0, scores={"static": 0.35, "cascade": 0.40}, min_throughput=200.0
+    )
+    assert choice["artefact"] == "static" and "191 texts/s are under the 200 needed" in choice["reason"]
 
 
 def _val(n_right_a: int, n_right_b: int, n: int = 200):
