@@ -708,6 +708,21 @@ def cascade(
             "measured (at most 3 choices; the best measured one is kept).",
         ),
     ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate",
+            help="Requests/s the cascade will serve: a first-come first-served queue of its measured per-text "
+            "costs is simulated at this rate (cascade.json 'queue').",
+        ),
+    ] = None,
+    max_p99_ms: Annotated[
+        float | None,
+        typer.Option(
+            "--max-p99-ms",
+            help="Bound on that simulated p99 (needs --rate); above it the cost bound tightens for a cheaper choice.",
+        ),
+    ] = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Build a confidence cascade: a cheap level answers when its top probability reaches its threshold, else the
@@ -725,6 +740,8 @@ def cascade(
         absolute_paths=absolute,
         probe_copies=probe_copies,
         max_cost_ms=max_cost_ms,
+        rate=rate,
+        max_p99_ms=max_p99_ms,
     )
     report = build_cascade(config)
     console.print(cascade_summary(report), highlight=False)

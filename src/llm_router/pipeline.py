@@ -361,6 +361,8 @@ def stage_cascade(cfg: PipelineConfig, out: Path) -> str:
             target_agreement=cfg.cascade_target,
             threads=cfg.threads,
             max_cost_ms=1000.0 / (SERVE_HEADROOM * cfg.bench_rps) if cfg.bench_rps > 0 else None,
+            rate=cfg.bench_rps if cfg.bench_rps > 0 else None,
+            max_p99_ms=cfg.slo_ms if cfg.bench_rps > 0 else None,
         )
     )
     return cascade_summary(report)

@@ -119,12 +119,26 @@ def test_measure_cascade_routes_each_text_through_its_levels():
     levels = [_Recorder(), _Recorder(), _Recorder()]
     texts = ["a", "b", "c", "d"]
     answered = np.array([0, 2, 2, 0])  # level 1 skipped (threshold None): a and d stop at level 0
-    mean_ms, in_cascade = measure_cascade(levels, [0.9, None, None], answered, texts)
+    per_text, in_cascade = measure_cascade(levels, [0.9, None, None], answered, texts)
     warm = texts[:3]
     assert levels[0].seen == warm + texts  # every text starts at the first level
     assert levels[1].seen == warm  # the skipped level only in the warm-up
     assert levels[2].seen == warm + ["b", "c"]
-    assert mean_ms > 0 and in_cascade[1] is None and in_cascade[0] > 0 and in_cascade[2] > 0
+    assert per_text.shape == (4,) and (per_text > 0).all() and in_cascade[1] is None
+    assert in_cascade[0] > 0 and in_cascade[2] > 0
+
+
+def test_simulate_queue():
+    from llm_router.eval.cascade import simulate_queue
+
+    idle = simulate_queue(np.full(10, 2.0), rate=1.0)  # one request per second, 2 ms each: no queue
+    assert idle["p50_ms"] == pytest.approx(2.0) and idle["p99_ms"] == pytest.approx(2.0)
+    assert idle["utilisation"] == pytest.approx(0.002)
+    busy = simulate_queue(np.full(10, 5.0), rate=100.0)  # half the time busy: requests wait
+    assert busy["utilisation"] == pytest.approx(0.5) and busy["p99_ms"] > 5.0 * 3
+    heavy = simulate_queue(np.array([1.0] * 9 + [41.0]), rate=100.0)  # the same mean, a long tail
+    assert heavy["utilisation"] == pytest.approx(0.5) and heavy["p99_ms"] > busy["p99_ms"]
+    assert simulate_queue(np.full(10, 5.0), rate=100.0) == busy  # seeded
 
 
 def test_cascade_measured_above_the_bound_is_chosen_again(tmp_path, levels_root, monkeypatch):
@@ -136,7 +150,9 @@ def test_cascade_measured_above_the_bound_is_chosen_again(tmp_path, levels_root,
 
     def fake_measure(predictors, thresholds, answered, texts):  # the first choice is slow, later ones fast
         calls.append(thresholds)
-        return (1e3, [1e3, 1e3, 1e3]) if len(calls) == 1 else (0.5, [0.1, 0.2, 0.3])
+        if len(calls) == 1:
+            return np.full(len(texts), 1e3), [1e3, 1e3, 1e3]
+        return np.full(len(texts), 0.5), [0.1, 0.2, 0.3]
 
     monkeypatch.setattr(cascade_module, "measure_cascade", fake_measure)
     report = build_cascade(
@@ -157,6 +173,39 @@ def test_cascade_measured_above_the_bound_is_chosen_again(tmp_path, levels_root,
     assert report["measured_ms"] == 0.5 and report["measured_within_cost"] is True
     written = json.loads((tmp_path / "c" / "router.json").read_text())
     assert [lv["threshold"] for lv in written["levels"]] == report["thresholds"]
+
+
+def test_a_long_simulated_tail_tightens_the_cost_bound(tmp_path, levels_root, monkeypatch):
+    """With --rate and --max-p99-ms, a choice whose simulated p99 is above the bound is followed by a cheaper one
+    (at most 85% of its measured cost), and one within the bound is kept. The teacher looks free when timed alone,
+    so the first choice sends it everything; inside the cascade it costs 40 ms, and the fake queue's p99 is 100 ms
+    x the share of texts that reach it."""
+    import llm_router.eval.cascade as cascade_module
+
+    monkeypatch.setattr(
+        cascade_module,
+        "_mean_latency_ms",
+        lambda predictor, texts, calls: 1e-3 if predictor.kind == "hf" else 1.0,
+    )
+
+    def fake_measure(predictors, thresholds, answered, texts):
+        return np.where(answered == len(predictors) - 1, 40.0, 1.0), [1.0, 1.0, 40.0]
+
+    def fake_queue(service_ms, rate):
+        return {"rate": rate, "p99_ms": 100.0 * float(np.mean(service_ms == 40.0))}
+
+    monkeypatch.setattr(cascade_module, "measure_cascade", fake_measure)
+    monkeypatch.setattr(cascade_module, "simulate_queue", fake_queue)
+    config = dict(levels=_levels(levels_root), target_agreement=1.0, latency_calls=2, probe_copies=0)
+    free = build_cascade(CascadeConfig(out=str(tmp_path / "free"), **config, rate=20.0))
+    assert free["shares"]["teacher"] == 1.0 and free["queue"]["p99_ms"] == 100.0
+    assert free["max_p99_ms"] is None and len(free["cost_rounds"]) == 1
+    bounded = build_cascade(CascadeConfig(out=str(tmp_path / "b"), **config, rate=20.0, max_p99_ms=50.0))
+    first, second, *_ = bounded["cost_rounds"]
+    assert first["queue"]["p99_ms"] == 100.0 and second["cost_bound_ms"] == pytest.approx(0.85 * 40.0)
+    assert second["expected_ms"] <= second["cost_bound_ms"] + 1e-9
+    assert bounded["within_bounds"] is True and bounded["queue"]["p99_ms"] <= 50.0
+    assert bounded["shares"]["teacher"] <= 0.5
 
 
 def test_wilson_interval():
