@@ -320,7 +320,7 @@ def serve(
     ] = 256,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
     workers: WorkersOpt = 1,
-    inference_workers: InferWorkersOpt = 1,
+    inference_workers: InferWorkersOpt = 2,
     engine: EngineOpt = "uvicorn",
     replicas: ReplicasOpt = 1,
     min_replicas: Annotated[
@@ -503,7 +503,7 @@ def bench(
     admission: AdmissionOpt = True,
     no_batching: NoBatchingOpt = False,
     workers: WorkersOpt = 1,
-    inference_workers: InferWorkersOpt = 1,
+    inference_workers: InferWorkersOpt = 2,
     engine: EngineOpt = "uvicorn",
     replicas: ReplicasOpt = 1,
     connections: Annotated[

@@ -475,7 +475,10 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
             warmup_s=2.0 if cfg.fast else 5.0,
             data=cfg.data,
             text_col=cfg.text_col,
-            serve=ServeConfig(threads=cfg.threads, batching=batching),
+            # the rows without batching are the naive server: one inference at a time, one per request
+            serve=ServeConfig(
+                threads=cfg.threads, batching=batching, **({} if batching else {"inference_workers": 1})
+            ),
         )
         res = run_http_bench(hcfg)
         atomic_write_json(bench_dir / file, res)

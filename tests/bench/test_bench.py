@@ -50,7 +50,7 @@ def test_find_max_brackets_the_capacity_of_a_known_server():
     # one inference at a time (no batching), 20 ms each: capacity 50 requests/s
     config = HttpBenchConfig(
         model="fake:20",
-        serve=ServeConfig(batching=False, timeout_ms=5000),
+        serve=ServeConfig(batching=False, timeout_ms=5000, inference_workers=1),
         find_max=True,
         slo_ms=100,
         start_rps=20,

@@ -66,7 +66,8 @@ def test_a_stall_shows_in_the_open_loop_tail():
     fake = FakePredictor(2, stall_at=80, stall_ms=500)  # the warm-up sends ~50 requests: <= 50 inferences
     # admission control off: the stall drops the measured inference rate, and the server would then refuse
     # some of the requests queued behind it with 429 (right for a server, but this test is about the client)
-    with serving(fake, max_batch=32, timeout_ms=5000, admission=False) as state:
+    # one inference thread: with two, the requests would flow past the stall through the other one
+    with serving(fake, max_batch=32, timeout_ms=5000, admission=False, inference_workers=1) as state:
         result = run_in_subprocess(
             LoadConfig(url=state.base_url + "/route", rps=100, duration_s=3, warmup_s=0.5, texts=TEXTS)
         )

@@ -107,7 +107,11 @@ def test_bench_starts_servers_with_the_engine_options():
     cmd = ServerProcess("fake:0", ServeConfig(workers=2, inference_workers=3)).command()
     assert cmd[cmd.index("--workers") + 1] == "2"
     assert cmd[cmd.index("--inference-workers") + 1] == "3"
-    assert "--inference-workers" not in ServerProcess("fake:0", ServeConfig()).command()
+    # the server's default is passed too, so a bench of one inference thread gets one
+    one = ServerProcess("fake:0", ServeConfig(inference_workers=1)).command()
+    assert one[one.index("--inference-workers") + 1] == "1"
+    default = ServerProcess("fake:0", ServeConfig()).command()
+    assert default[default.index("--inference-workers") + 1] == str(ServeConfig().inference_workers) == "2"
     ray_args = server_engine_args("ray", 1, 2)
     assert ServerProcess("fake:0", extra_args=ray_args).command()[-4:] == [
         "--engine",

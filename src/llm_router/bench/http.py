@@ -103,8 +103,7 @@ class ServerProcess:
             cmd.append("--no-admission")
         if cfg.workers > 1:
             cmd += ["--workers", str(cfg.workers)]
-        if cfg.inference_workers > 1:
-            cmd += ["--inference-workers", str(cfg.inference_workers)]
+        cmd += ["--inference-workers", str(cfg.inference_workers)]
         if cfg.api_key_env:
             cmd += ["--api-key-env", cfg.api_key_env]
         return cmd + self.extra_args
