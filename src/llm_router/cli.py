@@ -705,7 +705,7 @@ def cascade(
             help="Batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate)); when "
             "the target agreement costs more, the highest agreement within it. The chosen cascade is then run on "
             "the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
-            "measured (at most 3 choices; the best measured one is kept).",
+            "measured (at most 5 choices; the best measured one is kept).",
         ),
     ] = None,
     rate: Annotated[
