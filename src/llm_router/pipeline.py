@@ -477,7 +477,9 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
             text_col=cfg.text_col,
             # the rows without batching are the naive server: one inference at a time, one per request
             serve=ServeConfig(
-                threads=cfg.threads, batching=batching, **({} if batching else {"inference_workers": 1})
+                threads=cfg.threads,
+                batching=batching,
+                inference_workers=ServeConfig.inference_workers if batching else 1,
             ),
         )
         res = run_http_bench(hcfg)

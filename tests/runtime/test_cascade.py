@@ -55,6 +55,12 @@ def _levels(root):
     return [str(root / "static"), str(root / "student-int8"), str(root / "teacher")]
 
 
+def _quick_build(out, levels_root, **options):
+    """``build_cascade`` on the three tiny levels, with few timed calls and no augmented copies unless given."""
+    options = {"target_agreement": 0.95, "latency_calls": 2, "probe_copies": 0} | options
+    return build_cascade(CascadeConfig(levels=_levels(levels_root), out=str(out), **options))
+
+
 @pytest.fixture(scope="module")
 def cascade_dir(levels_root):
     out = levels_root / "cascade"
@@ -155,16 +161,7 @@ def test_cascade_measured_above_the_bound_is_chosen_again(tmp_path, levels_root,
         return np.full(len(texts), 0.5), [0.1, 0.2, 0.3]
 
     monkeypatch.setattr(cascade_module, "measure_cascade", fake_measure)
-    report = build_cascade(
-        CascadeConfig(
-            levels=_levels(levels_root),
-            out=str(tmp_path / "c"),
-            target_agreement=0.95,
-            latency_calls=2,
-            probe_copies=0,
-            max_cost_ms=100.0,
-        )
-    )
+    report = _quick_build(tmp_path / "c", levels_root, max_cost_ms=100.0)
     first, second, *_ = report["cost_rounds"]
     assert len(report["cost_rounds"]) == len(calls) <= 3
     assert first["measured_ms"] == 1e3 and second["costs_ms"] == [1e3, 1e3, 1e3]
@@ -196,11 +193,10 @@ def test_a_long_simulated_tail_tightens_the_cost_bound(tmp_path, levels_root, mo
 
     monkeypatch.setattr(cascade_module, "measure_cascade", fake_measure)
     monkeypatch.setattr(cascade_module, "simulate_queue", fake_queue)
-    config = dict(levels=_levels(levels_root), target_agreement=1.0, latency_calls=2, probe_copies=0)
-    free = build_cascade(CascadeConfig(out=str(tmp_path / "free"), **config, rate=20.0))
+    free = _quick_build(tmp_path / "free", levels_root, target_agreement=1.0, rate=20.0)
     assert free["shares"]["teacher"] == 1.0 and free["queue"]["p99_ms"] == 100.0
     assert free["max_p99_ms"] is None and len(free["cost_rounds"]) == 1
-    bounded = build_cascade(CascadeConfig(out=str(tmp_path / "b"), **config, rate=20.0, max_p99_ms=50.0))
+    bounded = _quick_build(tmp_path / "b", levels_root, target_agreement=1.0, rate=20.0, max_p99_ms=50.0)
     first, second, *_ = bounded["cost_rounds"]
     assert first["queue"]["p99_ms"] == 100.0 and second["cost_bound_ms"] == pytest.approx(0.85 * 40.0)
     assert second["expected_ms"] <= second["cost_bound_ms"] + 1e-9
@@ -256,15 +252,7 @@ def test_probe_texts_are_new_copies_of_validation_texts(levels_root):
 
 
 def test_probe_copies_can_be_turned_off(tmp_path, levels_root):
-    report = build_cascade(
-        CascadeConfig(
-            levels=_levels(levels_root),
-            out=str(tmp_path / "c"),
-            target_agreement=0.95,
-            latency_calls=2,
-            probe_copies=0,
-        )
-    )
+    report = _quick_build(tmp_path / "c", levels_root, probe_copies=0)
     assert report["n_copies"] == 0 and report["agreement"] == report["agreement_with_copies"] >= 0.95
 
 

@@ -123,3 +123,18 @@ def test_bench_starts_servers_with_the_engine_options():
     assert HttpBenchConfig(model="fake:0", server_args=ray_args).server_args == ray_args
     result = CliRunner().invoke(app, ["bench", "--model", "fake:0", "--engine", "ray", "--workers", "2"])
     assert result.exit_code == 2 and "--replicas" in result.output
+
+
+@pytest.mark.parametrize("command", ["serve", "bench"])
+def test_serve_and_bench_defaults_are_the_serve_configs(command):
+    """The shared serving options are written out by hand in `router serve` and `router bench`; their defaults
+    must stay those of ``ServeConfig`` (e.g. two inference threads)."""
+    import inspect
+
+    from llm_router import cli
+    from llm_router.serve.config import ServeConfig
+
+    params = inspect.signature(getattr(cli, command)).parameters
+    shared = ("device", "threads", "max_batch", "infer_batch_size", "max_wait_ms", "max_queue", "timeout_ms")
+    for key in (*shared, "admission", "workers", "inference_workers"):
+        assert params[key].default == getattr(ServeConfig, key), key

@@ -138,6 +138,7 @@ def choose_served(
     gold = val_gold
     for row in rows:
         name = row["model"]
+        rate = capacity(row)
         if scores is not None:
             f1, n_val = scores.get(name), None
         else:
@@ -155,8 +156,8 @@ def choose_served(
                 "p99_ms": row["p99_ms"],
                 "p99_ci95_ms": row.get("p99_ci95_ms"),
                 "throughput_b32": row.get("throughput_b32"),
-                "capacity": capacity(row),
-                "within_slo": _p99_within(row, p99_ms) and (capacity(row) or float("inf")) >= min_throughput,
+                "capacity": rate,
+                "within_slo": _p99_within(row, p99_ms) and (rate or float("inf")) >= min_throughput,
             }
         )
     scored = [c for c in candidates if c["val_macro_f1"] is not None]

@@ -42,7 +42,7 @@ def print_quantize_result(result: QuantizeResult, console: Console | None = None
     if result.float_nodes:
         table.add_row(
             "kept float",
-            f"the first {result.float_layers} encoder layer(s): {result.float_nodes} MatMul nodes",
+            f"the first {result.float_layers} encoder layer(s): {result.float_nodes} nodes of the quantised op types",
         )
     if result.calib_method:
         table.add_row("calibration", f"{result.calib_method} on {result.n_calib} texts")
