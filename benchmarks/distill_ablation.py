@@ -88,6 +88,32 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "epochs_20": ("20 epochs, patience 5", {"epochs": 20, "patience": 5}),
     "train_embeddings": ("embeddings trained too", {"freeze_embeddings": False}),
     "lr_3e-4": ("learning rate 3e-4", {"learning_rate": 3e-4}),
+    # which teacher layers start the student, on top of `best` (the defaults since this ablation); the layers
+    # matched by the hidden-state loss stay the evenly spaced ones (2, 5, 8, 11 of 12)
+    "best_ref": (
+        "best, again (the reference for the rows below)",
+        {"prune_vocab": False, "select_on": "agreement"},
+    ),
+    "best_init_bottom": (
+        "best, started from teacher layers 0,1,2,3",
+        {"prune_vocab": False, "select_on": "agreement", "student": "layers:0,1,2,3"},
+    ),
+    "best_init_first": (
+        "best, started from teacher layers 0,4,8,11",
+        {"prune_vocab": False, "select_on": "agreement", "student": "layers:0,4,8,11"},
+    ),
+    "best_init_top": (
+        "best, started from teacher layers 8,9,10,11",
+        {"prune_vocab": False, "select_on": "agreement", "student": "layers:8,9,10,11"},
+    ),
+    "best_layers_6": (
+        "best, 6 layers",
+        {"prune_vocab": False, "select_on": "agreement", "student": "layers:6"},
+    ),
+    "best_epochs_20": (
+        "best, 20 epochs, patience 5",
+        {"prune_vocab": False, "select_on": "agreement", "epochs": 20, "patience": 5},
+    ),
 }
 
 

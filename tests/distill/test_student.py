@@ -40,9 +40,27 @@ def test_parse_student_spec():
     spec = parse_student_spec("huawei-noah/TinyBERT_General_4L_312D")
     assert spec.kind == "hf" and spec.model_name == "huawei-noah/TinyBERT_General_4L_312D"
     assert str(parse_student_spec("layers:3")) == "layers:3"
-    for bad in ("layers:x", "layers:0", ""):
+    for bad in ("layers:x", "layers:0", "", "layers:0,x", "layers:3,1", "layers:1,1", "layers:-1,2"):
         with pytest.raises(RouterError):
             parse_student_spec(bad)
+
+
+def test_a_spec_can_name_the_teacher_layers_that_start_the_student():
+    spec = parse_student_spec("layers:0,1,2,3")
+    assert spec == StudentSpec("layers", num_layers=4, init_layers=(0, 1, 2, 3))
+    assert str(spec) == "layers:0,1,2,3"
+
+
+def test_named_initialising_layers_are_copied_and_the_matched_layers_stay_evenly_spaced(teacher):
+    student, layer_map = layer_student(teacher, 2, init_layers=(0, 1))
+    assert layer_map == [2, 5]  # what the hidden-state loss matches: unchanged by the starting point
+    for s, t in enumerate((0, 1)):
+        t_state = teacher.bert.encoder.layer[t].state_dict()
+        s_state = student.bert.encoder.layer[s].state_dict()
+        for key in t_state:
+            torch.testing.assert_close(s_state[key], t_state[key])
+    with pytest.raises(RouterError, match="cannot be cut"):
+        layer_student(teacher, 2, init_layers=(0, 6))
 
 
 def test_select_layers_is_tinybert_uniform_mapping():

@@ -3,6 +3,9 @@
 - ``layers:K`` - a TinyBERT-style student cut from the teacher itself: its embeddings (the whole vocabulary by
   default; pruned to the transfer texts with ``prune_vocab``), K evenly spaced encoder layers, pooler and classifier. Same width as the teacher, so hidden
   states and attention maps can be matched layer to layer without projections.
+- ``layers:i,j,...`` - the same with the initialising teacher layers named (0-based, increasing), e.g.
+  ``layers:0,1,2,3`` (the bottom four); the layers they are trained to reproduce stay the evenly spaced ones of
+  ``layers:K``, so only the starting point changes.
 - any Hugging Face model name or folder (``huawei-noah/TinyBERT_General_4L_312D``,
   ``sentence-transformers/all-MiniLM-L6-v2``): a fresh sequence-classification head on that encoder, its own
   tokenizer, trained on the teacher's soft labels only (no layer matching: widths differ).
@@ -25,15 +28,20 @@ class StudentSpec:
     kind: str
     num_layers: int | None = None
     model_name: str | None = None
+    init_layers: tuple[int, ...] | None = (
+        None  # teacher layers that initialise the student (None: evenly spaced)
+    )
 
     def __str__(self) -> str:
         if self.kind == "layers":
+            if self.init_layers is not None:
+                return "layers:" + ",".join(str(i) for i in self.init_layers)
             return f"layers:{self.num_layers}"
         return self.model_name if self.kind == "hf" else "static"
 
 
 def parse_student_spec(spec: str) -> StudentSpec:
-    """``layers:K`` | ``static`` | a Hugging Face model id or local folder."""
+    """``layers:K`` | ``layers:i,j,...`` | ``static`` | a Hugging Face model id or local folder."""
     spec = (spec or "").strip()
     if not spec:
         raise RouterError("empty --student (use layers:K, static, or a model name)")
@@ -41,6 +49,16 @@ def parse_student_spec(spec: str) -> StudentSpec:
         return StudentSpec("static")
     if spec.startswith("layers:") or spec.startswith("layers="):
         value = spec.split(":", 1)[-1] if ":" in spec else spec.split("=", 1)[-1]
+        if "," in value:
+            try:
+                init = tuple(int(v) for v in value.split(","))
+            except ValueError:
+                raise RouterError(
+                    f"--student {spec!r}: layers:i,j,... takes teacher layer numbers (0-based integers)"
+                ) from None
+            if min(init) < 0 or list(init) != sorted(set(init)):
+                raise RouterError(f"--student {spec!r}: teacher layers must be >= 0 and increasing")
+            return StudentSpec("layers", num_layers=len(init), init_layers=init)
         try:
             k = int(value)
         except ValueError:
@@ -65,10 +83,13 @@ def select_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]
     return [round((m + 1) * n / k) - 1 for m in range(k)]
 
 
-def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
+def layer_student(
+    teacher, num_layers: int, kept_ids: list[int] | None = None, init_layers: tuple[int, ...] | None = None
+):
     """A new ``AutoModelForSequenceClassification`` with ``num_layers`` layers, initialised from ``teacher``:
     every non-layer weight copied (embedding rows sliced to ``kept_ids`` when given), student layer m copied from
-    teacher layer ``select_layers(...)[m]``. Returns ``(student, layer_map)``."""
+    teacher layer ``init_layers[m]`` (default ``select_layers(...)[m]``). Returns ``(student, layer_map)``, the map
+    being the teacher layers whose outputs the student's layers are matched to (always ``select_layers``)."""
     import copy
 
     import torch
@@ -77,12 +98,17 @@ def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
     from llm_router.distill.vocab import SPECIAL_ID_ATTRS
 
     layer_map = select_layers(teacher.config.num_hidden_layers, num_layers)
+    init = list(init_layers) if init_layers is not None else layer_map
+    if len(init) != num_layers or init[-1] >= teacher.config.num_hidden_layers:
+        raise RouterError(
+            f"student layers {init} cannot be cut from a {teacher.config.num_hidden_layers}-layer teacher"
+        )
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = num_layers
     for attr in ("layer_types",):  # per-layer lists (newer configs) follow the selection
         value = getattr(config, attr, None)
         if isinstance(value, list) and len(value) == teacher.config.num_hidden_layers:
-            setattr(config, attr, [value[i] for i in layer_map])
+            setattr(config, attr, [value[i] for i in init])
     embedding_key = None
     emb_weight = teacher.get_input_embeddings().weight
     for name, param in teacher.named_parameters():
@@ -98,7 +124,7 @@ def layer_student(teacher, num_layers: int, kept_ids: list[int] | None = None):
     attn = getattr(teacher.config, "_attn_implementation", None)
     student = AutoModelForSequenceClassification.from_config(config, attn_implementation=attn)
 
-    inverse = {t: s for s, t in enumerate(layer_map)}
+    inverse = {t: s for s, t in enumerate(init)}
     state = {}
     for key, value in teacher.state_dict().items():
         match = LAYER_KEY.match(key)
