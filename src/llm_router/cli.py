@@ -254,6 +254,14 @@ InferWorkersOpt = Annotated[
         "wait behind a long one.",
     ),
 ]
+BrownoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--brownout-ms",
+        help="A cascade only: a batch whose oldest request waited this long skips the most expensive level "
+        "(twice as long: two levels...), so overload costs quality before it refuses requests. Default: off.",
+    ),
+]
 EngineOpt = Annotated[str, typer.Option("--engine", help="uvicorn (default) or ray (Ray Serve replicas).")]
 ReplicasOpt = Annotated[int, typer.Option("--replicas", help="ray: fixed number of replicas.")]
 AddressOpt = Annotated[
@@ -287,6 +295,7 @@ def shared_serve_config(options: dict, **more):
         "admission",
         "workers",
         "inference_workers",
+        "brownout_ms",
     )
     return ServeConfig(batching=not options["no_batching"], **{k: options[k] for k in keys}, **more)
 
@@ -321,6 +330,7 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "warning",
     workers: WorkersOpt = 1,
     inference_workers: InferWorkersOpt = 2,
+    brownout_ms: BrownoutOpt = None,
     engine: EngineOpt = "uvicorn",
     replicas: ReplicasOpt = 1,
     min_replicas: Annotated[
@@ -504,6 +514,7 @@ def bench(
     no_batching: NoBatchingOpt = False,
     workers: WorkersOpt = 1,
     inference_workers: InferWorkersOpt = 2,
+    brownout_ms: BrownoutOpt = None,
     engine: EngineOpt = "uvicorn",
     replicas: ReplicasOpt = 1,
     connections: Annotated[

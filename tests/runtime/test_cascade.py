@@ -336,6 +336,35 @@ def test_threshold_zero_and_skipped_levels(tmp_path, levels_root):
     assert pred.routes == student.routes and pred.levels.tolist() == [0, 0, 0]
 
 
+def test_a_degraded_prediction_leaves_out_the_most_expensive_levels(cascade_dir):
+    from llm_router.runtime import read_router_info
+
+    folder, info = read_router_info(cascade_dir)
+    root = cascade_dir.parent
+    router = json.loads((cascade_dir / "router.json").read_text())
+    for level in router["levels"][:-1]:
+        level["threshold"] = 0.999  # most texts would go on to the teacher
+    info.raw["levels"] = router["levels"]
+    spies = [_Spy(Predictor.load(root / n, threads=1)) for n in ("static", "student-int8", "teacher")]
+    predictor = CascadePredictor(folder, info, threads=1, levels=spies)
+    texts = [f"write a poem about the moon number {i}" for i in range(5)] + ["solve 3x + 2 = 11 for x"]
+    pred = predictor.predict_degraded(texts, drop=1)
+    assert spies[2].calls == []  # the teacher is left out; the student answers what reaches it
+    assert pred.levels.max() <= 1
+    student_rows = pred.levels == 1
+    student = spies[1].inner.predict([t for t, s in zip(texts, student_rows, strict=True) if s])
+    assert [r for r, s in zip(pred.routes, student_rows, strict=True) if s] == student.routes
+    pred = predictor.predict_degraded(texts, drop=5)  # clipped: the first level always stays
+    assert pred.levels.tolist() == [0] * len(texts)
+    assert pred.routes == spies[0].inner.predict(texts).routes
+    counts, degraded = predictor.level_counts()
+    assert degraded == 2 * len(texts) and sum(counts.values()) == 2 * len(texts)
+    assert predictor.predict_degraded(texts, drop=0).levels.max() <= 2  # drop 0: the full cascade
+    assert predictor.level_counts()[1] == 2 * len(texts)
+    predictor.reset_counts()
+    assert predictor.level_counts() == ({n: 0 for n in predictor.level_names}, 0)
+
+
 @pytest.mark.parametrize(
     ("levels", "message"),
     [
@@ -416,4 +445,25 @@ def test_serve_routes_with_a_cascade(cascade_dir):
         )
     assert one.status_code == 200 and one.json()["route"] in predictor.routes
     assert many.status_code == 200
-    assert sum(predictor.answered) >= 3
+    assert sum(predictor.answered) == 3  # the warm-up texts are not counted
+
+
+def test_metrics_count_a_served_cascades_levels(cascade_dir):
+    import httpx
+
+    from llm_router.bench.http import cascade_counters, cascade_shares
+    from llm_router.serve import ServeConfig, serve_in_thread
+
+    predictor = Predictor.load(cascade_dir, threads=1)
+    config = ServeConfig(port=0, drain_timeout_s=5.0, brownout_ms=1000.0)
+    with serve_in_thread(predictor, config, wait_ready=True) as state:
+        before = cascade_counters(state.base_url)
+        for text in ("hi tokyo", "solve 2x + 3 = 9 for x", "write a poem about the sea"):
+            assert httpx.post(state.base_url + "/route", json={"text": text}).status_code == 200
+        after = cascade_counters(state.base_url)
+    assert before == ({n: 0 for n in predictor.level_names}, 0)
+    assert sum(after[0].values()) == 3 and after[1] == 0  # no request waited a second: nothing degraded
+    shares = cascade_shares(before, after)
+    assert shares["texts"] == 3 and sum(shares["levels"].values()) == pytest.approx(1.0)
+    assert shares["brownout_share"] == 0.0
+    assert cascade_shares(None, after) is None

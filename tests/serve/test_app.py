@@ -244,5 +244,18 @@ def test_metrics_are_prometheus_text(fake_server):
     assert "# TYPE router_request_latency_seconds histogram" in text
     assert 'router_request_latency_seconds_bucket{endpoint="/route",le="+Inf"} 4' in text
     assert "router_queue_depth 0" in text
+    assert "router_cascade_answered_total" not in text  # a cascade's counters only
     for line in text.splitlines():
         assert line.startswith("#") or len(line.rsplit(" ", 1)) == 2
+
+
+def test_brownout_is_checked_and_ignored_for_a_model_that_is_not_a_cascade(caplog):
+    from llm_router.errors import RouterError
+    from llm_router.serve import ServeConfig, serve_in_thread
+
+    with pytest.raises(RouterError, match="brownout_ms"):
+        ServeConfig(brownout_ms=0)
+    with serve_in_thread(FakePredictor(0), ServeConfig(port=0, brownout_ms=5.0), wait_ready=True) as state:
+        assert httpx.post(state.base_url + "/route", json={"text": "hi"}).status_code == 200
+        assert state.batcher.degrade_after_s is None
+    assert "--brownout-ms ignored" in caplog.text

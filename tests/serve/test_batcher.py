@@ -204,3 +204,43 @@ def test_admission_admits_everything_before_the_first_batch_and_predicts_no_wait
         await batcher.close()
 
     run(main())
+
+
+def test_a_batch_that_waited_past_the_brownout_wait_runs_degraded():
+    calls: list[tuple[int, int]] = []
+
+    def predict(texts, degrade=0):
+        calls.append((len(texts), degrade))
+        time.sleep(0.06 if not calls[1:] else 0.0)  # the first batch holds the worker while others queue
+        return list(texts)
+
+    async def main():
+        batcher = MicroBatcher(predict, max_batch=2, max_wait_s=0.0, degrade_after_s=0.025)
+        batcher.start()
+        first = batcher.submit(["a"])
+        await asyncio.sleep(0.005)  # "a" is running when the rest arrive
+        rest = [batcher.submit([t]) for t in ("b", "c", "d")]
+        results = await asyncio.gather(first, *rest)
+        await batcher.close()
+        return results
+
+    results = run(main())
+    assert results == [["a"], ["b"], ["c"], ["d"]]
+    assert calls[0] == (1, 0)  # nothing waited before the first batch
+    assert calls[1][0] == 2 and calls[1][1] >= 2  # "b" waited >= 55 ms: twice the 25 ms brownout wait
+    assert all(degrade >= 1 for _, degrade in calls[1:])
+
+
+def test_without_a_brownout_wait_predict_gets_the_texts_only():
+    rec = Recorder(delay_s=0.02)
+
+    async def main():
+        batcher = MicroBatcher(rec, max_batch=1, max_wait_s=0.0)
+        batcher.start()
+        await asyncio.gather(*(batcher.submit([t]) for t in ("a", "b", "c")))
+        await batcher.close()
+
+    run(main())  # Recorder takes no degrade argument: a call with one would raise
+    assert rec.batches == [["a"], ["b"], ["c"]]
+    with pytest.raises(ValueError):
+        MicroBatcher(rec, degrade_after_s=0.0)

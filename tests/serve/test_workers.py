@@ -112,6 +112,9 @@ def test_bench_starts_servers_with_the_engine_options():
     assert one[one.index("--inference-workers") + 1] == "1"
     default = ServerProcess("fake:0", ServeConfig()).command()
     assert default[default.index("--inference-workers") + 1] == str(ServeConfig().inference_workers) == "2"
+    assert "--brownout-ms" not in default
+    brownout = ServerProcess("fake:0", ServeConfig(brownout_ms=20.0)).command()
+    assert brownout[brownout.index("--brownout-ms") + 1] == "20.0"
     ray_args = server_engine_args("ray", 1, 2)
     assert ServerProcess("fake:0", extra_args=ray_args).command()[-4:] == [
         "--engine",
@@ -136,5 +139,5 @@ def test_serve_and_bench_defaults_are_the_serve_configs(command):
 
     params = inspect.signature(getattr(cli, command)).parameters
     shared = ("device", "threads", "max_batch", "infer_batch_size", "max_wait_ms", "max_queue", "timeout_ms")
-    for key in (*shared, "admission", "workers", "inference_workers"):
+    for key in (*shared, "admission", "workers", "inference_workers", "brownout_ms"):
         assert params[key].default == getattr(ServeConfig, key), key

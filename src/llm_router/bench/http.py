@@ -104,6 +104,8 @@ class ServerProcess:
         if cfg.workers > 1:
             cmd += ["--workers", str(cfg.workers)]
         cmd += ["--inference-workers", str(cfg.inference_workers)]
+        if cfg.brownout_ms is not None:
+            cmd += ["--brownout-ms", repr(cfg.brownout_ms)]
         if cfg.api_key_env:
             cmd += ["--api-key-env", cfg.api_key_env]
         return cmd + self.extra_args
@@ -288,6 +290,42 @@ def wait_idle(base_url: str, timeout_s: float = 30.0, settle_s: float = 0.5) -> 
     return False
 
 
+def cascade_counters(base_url: str) -> tuple[dict[str, int], int] | None:
+    """A served cascade's texts answered per level and texts routed degraded (brownout), from ``/metrics``;
+    None when the model is not a cascade or ``/metrics`` cannot be read."""
+    import re
+
+    try:
+        with urllib.request.urlopen(base_url + "/metrics", timeout=5) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return None
+    levels = {
+        name: int(float(n))
+        for name, n in re.findall(r'^router_cascade_answered_total\{level="([^"]*)"\} (\S+)$', text, re.M)
+    }
+    degraded = re.search(r"^router_brownout_texts_total (\S+)$", text, re.M)
+    if not levels or degraded is None:
+        return None
+    return levels, int(float(degraded.group(1)))
+
+
+def cascade_shares(before, after) -> dict[str, Any] | None:
+    """Shares of the texts each cascade level answered between two :func:`cascade_counters` readings, and the
+    share routed degraded (warm-up requests included)."""
+    if before is None or after is None:
+        return None
+    counts = {name: after[0].get(name, 0) - before[0].get(name, 0) for name in after[0]}
+    total = sum(counts.values())
+    if total <= 0:
+        return None
+    return {
+        "texts": total,
+        "levels": {name: round(n / total, 4) for name, n in counts.items()},
+        "brownout_share": round((after[1] - before[1]) / total, 4),
+    }
+
+
 def step_passed(result: dict, slo_ms: float, min_achieved_ratio: float = 0.95) -> bool:
     """A rate holds when nothing failed, p99 is within the SLO, and the server kept up with the schedule."""
     return (
@@ -302,6 +340,7 @@ def _summary(result: dict) -> dict:
     keys = (
         "target_rps", "achieved_rps", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms", "max_ms",
         "errors", "errors_by_type", "send_lag_p99_ms", "client_cpu_pct", "server_cpu_pct", "connections",
+        "cascade",
     )  # fmt: skip
     return {k: result.get(k) for k in keys}
 
@@ -334,10 +373,14 @@ def run_http_bench(config: HttpBenchConfig, progress: Callable[[str], None] | No
                 api_key_env=config.api_key_env,
             )
             cpu0 = server.cpu_seconds() if server else None
+            counts0 = cascade_counters(base)
             result = run_in_subprocess(load)
             cpu1 = server.cpu_seconds() if server else None
             if cpu0 is not None and cpu1 is not None:
                 result["server_cpu_pct"] = round(100.0 * (cpu1 - cpu0) / result["wall_s"], 1)
+            shares = cascade_shares(counts0, cascade_counters(base))
+            if shares is not None:
+                result["cascade"] = shares
             return result
 
         if not config.find_max:

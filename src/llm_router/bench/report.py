@@ -26,6 +26,17 @@ def _caption(result: dict) -> str:
     ).strip("; ")
 
 
+def _levels(result: dict) -> str:
+    """A served cascade's level shares over the run ("static 54% / ... ; brownout 3%"), or "-"."""
+    cascade = result.get("cascade")
+    if not cascade:
+        return "-"
+    shares = " / ".join(f"{name} {100 * share:.0f}%" for name, share in cascade["levels"].items())
+    return shares + (
+        f"; brownout {100 * cascade['brownout_share']:.0f}%" if cascade["brownout_share"] else ""
+    )
+
+
 def print_http_result(result: dict, console: Console) -> None:
     bench = (result.get("config") or {}).get("bench") or {}
     title = f"router bench --mode http: {bench.get('model') or bench.get('url')}"
@@ -33,7 +44,9 @@ def print_http_result(result: dict, console: Console) -> None:
         table = Table(
             title=title + f" (find-max, SLO p99 <= {result['slo_ms']:g} ms)", caption=_caption(result)
         )
-        for col in ("target/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "held"):
+        cascade = any(step.get("cascade") for step in result["steps"])
+        columns = ["target/s", "achieved/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "held"]
+        for col in columns + (["cascade levels"] if cascade else []):
             table.add_column(col, justify="right")
         for step in result["steps"]:
             table.add_row(
@@ -45,6 +58,7 @@ def print_http_result(result: dict, console: Console) -> None:
                 _ms(step["max_ms"]),
                 _errors(step),
                 "[green]yes[/]" if step["passed"] else "[red]no[/]",
+                *([_levels(step)] if cascade else []),
             )
         console.print(table)
         held = result.get("max_rps")
@@ -68,6 +82,8 @@ def print_http_result(result: dict, console: Console) -> None:
         ("client CPU %", f"{result.get('client_cpu_pct')}"),
         ("server CPU %", f"{result.get('server_cpu_pct', '-')}"),
     ]
+    if result.get("cascade"):
+        rows.append(("cascade levels (texts answered)", _levels(result)))
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)

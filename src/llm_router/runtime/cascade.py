@@ -17,6 +17,11 @@ Relative level paths are resolved against the cascade folder, so a run folder ca
 are batched: every level predicts all its pending texts in one :meth:`Predictor.predict` call, and only the rows
 it leaves undecided go on. The cascade works on routes (levels may have finer labels with a ``route_map``): its
 labels are its routes, its probabilities those of the level that answered.
+
+Under overload a server may call :meth:`CascadePredictor.predict_degraded`, which leaves out the most expensive
+level(s): the last level kept answers whatever reaches it. Quality falls (those texts get a cheaper model's
+answer) instead of availability (a refused request gets none). ``level_counts`` says how many texts each level
+answered and how many were routed that way.
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ class CascadePredictor(Predictor):
         self._thresholds = [self.levels_spec[i].threshold for i in active]
         self.level_names = [self.levels_spec[i].name for i in active]
         self.answered = np.zeros(len(loaded), dtype=np.int64)  # texts answered per level since load / reset
+        self.degraded = 0  # texts routed by predict_degraded since load / reset
         self._count_lock = threading.Lock()
 
     @property
@@ -157,13 +163,13 @@ class CascadePredictor(Predictor):
         return list(self._thresholds)
 
     # ------------------------------------------------------------------------------------------- predicting
-    def _run(self, texts: list[str], batch_size: int) -> CascadePrediction:
+    def _run(self, texts: list[str], batch_size: int, drop: int = 0) -> CascadePrediction:
         n = len(texts)
         probs = np.zeros((n, len(self.routes)), dtype=np.float32)
         levels = np.full(n, -1, dtype=np.int64)
         pending = np.arange(n)
-        last = len(self.level_predictors) - 1
-        for i, predictor in enumerate(self.level_predictors):
+        last = len(self.level_predictors) - 1 - drop  # with drop, an earlier level answers what is left
+        for i, predictor in enumerate(self.level_predictors[: last + 1]):
             if len(pending) == 0:
                 break
             sub = [texts[j] for j in pending]
@@ -178,6 +184,8 @@ class CascadePredictor(Predictor):
             pending = pending[~take]
         with self._count_lock:
             self.answered += np.bincount(levels, minlength=len(self.level_predictors))
+            if drop:
+                self.degraded += n
         idx = probs.argmax(axis=1)
         routes = [self.routes[k] for k in idx]
         return CascadePrediction(
@@ -203,6 +211,18 @@ class CascadePredictor(Predictor):
             return CascadePrediction([], empty, [], empty, levels=np.zeros(0, dtype=np.int64))
         return self._run(texts, batch_size)
 
+    def predict_degraded(
+        self, texts: Sequence[str], batch_size: int = 64, drop: int = 1
+    ) -> CascadePrediction:
+        """Like :meth:`predict` without the ``drop`` most expensive levels: the last level kept answers every text
+        that reaches it, whatever its threshold. A server under overload calls this (``ServeConfig.brownout_ms``)
+        to answer sooner at a lower agreement with the teacher; ``drop`` is clipped so that one level remains."""
+        drop = max(0, min(int(drop), len(self.level_predictors) - 1))
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts or not drop:
+            return self.predict(texts, batch_size)
+        return self._run(texts, batch_size, drop)
+
     def warmup(self, n: int = 3) -> None:
         for predictor in self.level_predictors:
             predictor.warmup(n)
@@ -212,6 +232,7 @@ class CascadePredictor(Predictor):
     def reset_counts(self) -> None:
         with self._count_lock:
             self.answered[:] = 0
+            self.degraded = 0
 
     def level_shares(self) -> dict[str, float]:
         """Share of the texts each level answered since load (or :meth:`reset_counts`), by level name."""
@@ -222,6 +243,12 @@ class CascadePredictor(Predictor):
             name: (float(c) / total if total else 0.0)
             for name, c in zip(self.level_names, counts, strict=True)
         }
+
+    def level_counts(self) -> tuple[dict[str, int], int]:
+        """Texts each level answered and texts routed degraded, since load (or :meth:`reset_counts`)."""
+        with self._count_lock:
+            counts, degraded = self.answered.tolist(), self.degraded
+        return dict(zip(self.level_names, counts, strict=True)), degraded
 
 
 def level_shares_of(levels: np.ndarray, names: Sequence[str]) -> dict[str, float]:

@@ -106,9 +106,13 @@ class ServerState:
         self.routes = routes
         batch_size = self.config.infer_batch_size or self.config.max_batch
 
-        def predict(texts: list[str]) -> list:
-            # runs in the batch worker: the policy was applied to the whole batch inside predictor.predict
-            prediction = predictor.predict(texts, batch_size=batch_size)
+        def predict(texts: list[str], degrade: int = 0) -> list:
+            # runs in the batch worker: the policy was applied to the whole batch inside predictor.predict;
+            # degrade > 0 (brownout, a cascade only): skip that many of its most expensive levels
+            if degrade:
+                prediction = predictor.predict_degraded(texts, batch_size=batch_size, drop=degrade)
+            else:
+                prediction = predictor.predict(texts, batch_size=batch_size)
             rows = prediction.route_probs.tolist()
             rules = getattr(prediction, "rules", None)
             if rules is None:  # no policy: every route is the argmax
@@ -126,6 +130,8 @@ class ServerState:
         if hasattr(predictor, "warmup"):
             predictor.warmup()
         predict(["warm-up query", "a second, slightly longer warm-up query for the batch path"])
+        if hasattr(predictor, "reset_counts"):
+            predictor.reset_counts()  # /metrics counts served texts only
         return predict
 
     async def start(self) -> None:
@@ -145,6 +151,9 @@ class ServerState:
                 self.on_fatal(self.error)
             return
         cfg = self.config
+        brownout = cfg.brownout_ms is not None and hasattr(self.predictor, "predict_degraded")
+        if cfg.brownout_ms is not None and not brownout:
+            logger.warning("--brownout-ms ignored: %s is not a cascade", self.model_name)
         self.batcher = MicroBatcher(
             predict,
             max_batch=cfg.effective_max_batch,
@@ -155,7 +164,10 @@ class ServerState:
             adaptive_wait=cfg.adaptive_wait,
             admission=cfg.admission,
             observer=self.metrics.observe_batch,
+            degrade_after_s=cfg.brownout_ms / 1000.0 if brownout else None,
         )
+        if hasattr(self.predictor, "level_counts"):
+            self.metrics.cascade_counts = self.predictor.level_counts
         self.batcher.start()
         self.metrics.queue_depth = lambda: self.batcher.queue_depth
         self.metrics.in_flight = lambda: self.batcher.in_flight

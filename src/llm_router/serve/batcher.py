@@ -87,7 +87,8 @@ class MicroBatcher:
 
     Use from inside a running event loop: ``start()``, then ``await submit(texts)`` from handlers, and
     ``await close()`` to drain and stop. ``observer(batch_size, queue_depth, seconds)`` is called after each
-    inference (for metrics).
+    inference (for metrics). With ``degrade_after_s``, a batch whose oldest job waited ``k`` times that long
+    before its inference runs as ``predict_fn(texts, k)`` (brownout: the predictor answers more cheaply).
     """
 
     def __init__(
@@ -103,6 +104,7 @@ class MicroBatcher:
         admission: bool = True,
         admission_share: float = 0.5,
         observer: Callable[[int, int, float], None] | None = None,
+        degrade_after_s: float | None = None,
     ):
         if (
             max_batch < 1
@@ -111,6 +113,7 @@ class MicroBatcher:
             or timeout_s <= 0
             or max_wait_s < 0
             or not (0 < admission_share <= 1)
+            or (degrade_after_s is not None and degrade_after_s <= 0)
         ):
             raise ValueError("invalid batcher settings")
         self.predict_fn = predict_fn
@@ -122,6 +125,7 @@ class MicroBatcher:
         self.adaptive_wait = adaptive_wait
         self.admission = admission
         self.admission_share = admission_share
+        self.degrade_after_s = degrade_after_s
         self._busy_rate = 0.0  # texts/s of inferences that ran while work was queued (EWMA); 0 = none yet
         self._idle_rate = 0.0  # texts/s of inferences with nothing queued (EWMA)
         self._mean_gap = 1.0  # exponentially weighted mean time between submits, seconds
@@ -320,8 +324,13 @@ class MicroBatcher:
         size = len(texts)
         self._in_flight += size
         start = time.perf_counter()
+        args: tuple = (texts,)
+        if self.degrade_after_s is not None:
+            level = int((start - batch[0].arrival) / self.degrade_after_s)  # batch[0]: the oldest job
+            if level > 0:
+                args = (texts, level)
         try:
-            results = await self._loop.run_in_executor(self._executor, self.predict_fn, texts)
+            results = await self._loop.run_in_executor(self._executor, self.predict_fn, *args)
         except Exception as exc:
             results = None
             if len(batch) == 1:

@@ -28,6 +28,11 @@ class ServeConfig:
     times): under overload the server sheds the excess and answers the rest in time, instead of letting every
     request expire in the queue.
 
+    Brownout (a cascade only): with ``brownout_ms``, a batch whose oldest request has waited that long for its
+    inference skips the cascade's most expensive level (``2 x brownout_ms``: the two most expensive, and so on,
+    always keeping the first level), so that under overload answers get cheaper before requests are refused.
+    ``router_brownout_texts_total`` in ``/metrics`` counts the texts routed that way. Off (None) by default.
+
     Input limits: a body above ``max_body_bytes`` gets 413; ``/route/batch`` takes at most ``max_batch_texts``
     texts, and never more than ``max_queue`` (413 above). A text is cut to ``max_text_chars`` characters
     before tokenisation (the tokenizer then truncates it to the model's ``max_length`` tokens), so a long text
@@ -56,6 +61,7 @@ class ServeConfig:
     # batches run at once in the process (threads sharing the model): 2 measured better near the maximum rate
     # and no worse at 100 requests/s on 2 cores (docs/SERVING.md)
     inference_workers: int = 2
+    brownout_ms: float | None = None  # queue wait after which a cascade skips its most expensive level(s)
     max_body_bytes: int = 64 * 1024
     max_batch_texts: int = 256
     max_text_chars: int = 4096
@@ -77,6 +83,7 @@ class ServeConfig:
             "max_queue": self.max_queue >= 1,
             "timeout_ms": self.timeout_ms > 0,
             "inference_workers": self.inference_workers >= 1,
+            "brownout_ms": self.brownout_ms is None or self.brownout_ms > 0,
             "max_body_bytes": self.max_body_bytes >= 64,
             "max_batch_texts": self.max_batch_texts >= 1,
             "max_text_chars": self.max_text_chars >= 1,

@@ -64,6 +64,8 @@ class ServerMetrics:
         self.decisions: dict[tuple[str, str], int] = defaultdict(int)  # (route, policy rule) -> count
         self.queue_depth: Callable[[], int] = lambda: 0
         self.in_flight: Callable[[], int] = lambda: 0
+        # a cascade's (texts answered per level, texts routed degraded); None for other models
+        self.cascade_counts: Callable[[], tuple[dict[str, int], int]] | None = None
 
     def endpoint(self, path: str) -> str:
         return path if path in self.ENDPOINTS else "other"
@@ -112,6 +114,17 @@ class ServerMetrics:
         ]
         for (route, rule), n in sorted(self.decisions.items()):
             lines.append(f'router_decisions_total{{route="{route}",policy="{rule}"}} {n}')
+        if self.cascade_counts is not None:
+            answered, degraded = self.cascade_counts()
+            lines += [
+                "# HELP router_cascade_answered_total Texts answered by each level of the served cascade.",
+                "# TYPE router_cascade_answered_total counter",
+                *(f'router_cascade_answered_total{{level="{name}"}} {n}' for name, n in answered.items()),
+                "# HELP router_brownout_texts_total Texts routed without the cascade's most expensive level(s) "
+                "under overload (--brownout-ms).",
+                "# TYPE router_brownout_texts_total counter",
+                f"router_brownout_texts_total {degraded}",
+            ]
         lines += [
             "# HELP router_queue_depth Texts waiting for inference.",
             "# TYPE router_queue_depth gauge",
