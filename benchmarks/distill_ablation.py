@@ -37,7 +37,7 @@ ROUTERBENCH = ROOT.parent / "shared" / "data" / "routerbench" / "routerbench_3cl
 
 # The distillation defaults before this ablation, pinned so that a row keeps its meaning when the defaults move.
 BASE: dict[str, Any] = {
-    "student": "layers:4",
+    "student": "layers:2,5,8,11",  # 4 layers started evenly spaced: `layers:4` before the starting-layer rows
     "augment": "typo:2,spacing:1,swap:1,punct:1",
     "mix": 4,
     "max_transfer": 6000,
@@ -70,9 +70,9 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "select_kl": ("keep the epoch with the smallest val KL to the teacher", {"select_on": "kl"}),
     # depth
-    "layers_2": ("2 layers", {"student": "layers:2"}),
-    "layers_3": ("3 layers", {"student": "layers:3"}),
-    "layers_6": ("6 layers", {"student": "layers:6"}),
+    "layers_2": ("2 layers", {"student": "layers:5,11"}),
+    "layers_3": ("3 layers", {"student": "layers:3,7,11"}),
+    "layers_6": ("6 layers", {"student": "layers:1,3,5,7,9,11"}),
     # loss
     "logits_only": ("no hidden-state loss (logits KD + CE only)", {"hidden_weight": 0.0}),
     "attention": ("+ attention-map loss (weight 1)", {"attention_weight": 1.0}),
@@ -108,7 +108,7 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "best_layers_6": (
         "best, 6 layers",
-        {"prune_vocab": False, "select_on": "agreement", "student": "layers:6"},
+        {"prune_vocab": False, "select_on": "agreement", "student": "layers:1,3,5,7,9,11"},
     ),
     "best_epochs_20": (
         "best, 20 epochs, patience 5",
@@ -170,6 +170,7 @@ def run_row(teacher: Path, config) -> dict:
         "macro_f1_ci95": metrics.get("macro_f1_ci95"),
         "teacher_macro_f1": result.teacher_metrics.get("macro_f1"),
         "best_epoch": info.get("best_epoch"),
+        "init_layers": info.get("init_layers"),
         "val_agreement": info.get("best_val_agreement"),
         "val_macro_f1": info.get("best_val_macro_f1"),
         "teacher_pruned_vocab_agreement": pruned.get("agreement"),

@@ -28,7 +28,7 @@ def teacher_dir(tmp_path_factory):
 def layer_run(teacher_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("students") / "layers2"
     config = DistillConfig(
-        student="layers:2",
+        student="layers:1,3",  # started evenly spaced, far from the teacher: KD has work to show
         epochs=6,
         learning_rate=2e-3,
         patience=0,
@@ -140,12 +140,12 @@ def test_layer_student_folder_matches_the_artefact_contract(layer_run, teacher_d
     assert config.num_hidden_layers == 2
     info = json.loads((out / "distill.json").read_text())
     assert config.vocab_size == info["vocab"]["new_vocab_size"] < info["vocab"]["old_vocab_size"]
-    assert info["layer_map"] == [1, 3]
+    assert info["layer_map"] == [1, 3] and info["init_layers"] == [1, 3]
     assert {"n_texts", "texts_with_unk", "unk_token_rate"} <= set(info["vocab"]["test_unknown"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"accuracy", "macro_f1", "confusion_matrix"} <= set(metrics)
     assert (out / "training_curves.png").stat().st_size > 0
-    assert json.loads((out / "train_config.json").read_text())["student"] == "layers:2"
+    assert json.loads((out / "train_config.json").read_text())["student"] == "layers:1,3"
 
 
 def test_distillation_loss_decreases(layer_run):

@@ -12,6 +12,7 @@ from llm_router.distill.student import (
     layer_student,
     parse_student_spec,
     select_layers,
+    start_layers,
 )
 from llm_router.distill.vocab import prune_tokenizer
 from llm_router.errors import RouterError
@@ -52,9 +53,10 @@ def test_a_spec_can_name_the_teacher_layers_that_start_the_student():
 
 
 def test_named_initialising_layers_are_copied_and_the_matched_layers_stay_evenly_spaced(teacher):
-    student, layer_map = layer_student(teacher, 2, init_layers=(0, 1))
+    assert start_layers(3) == [0, 1, 2] and start_layers(2, (2, 5)) == [2, 5]
+    student, layer_map = layer_student(teacher, 2, init_layers=(2, 5))
     assert layer_map == [2, 5]  # what the hidden-state loss matches: unchanged by the starting point
-    for s, t in enumerate((0, 1)):
+    for s, t in enumerate((2, 5)):
         t_state = teacher.bert.encoder.layer[t].state_dict()
         s_state = student.bert.encoder.layer[s].state_dict()
         for key in t_state:
@@ -75,11 +77,11 @@ def test_select_layers_is_tinybert_uniform_mapping():
 def test_layer_student_copies_mapped_layers_and_pruned_embeddings(teacher, tokenizer, texts):
     pruned = prune_tokenizer(tokenizer, texts[:40])
     student, layer_map = layer_student(teacher, 2, pruned.kept_ids)
-    assert layer_map == [2, 5]
+    assert layer_map == [2, 5]  # matched to evenly spaced layers, started from the first two
     assert student.config.num_hidden_layers == 2 and len(student.bert.encoder.layer) == 2
     assert student.get_input_embeddings().num_embeddings == pruned.new_vocab_size
     assert student.config.id2label == teacher.config.id2label
-    for s, t in enumerate(layer_map):
+    for s, t in enumerate(start_layers(2)):
         s_state, t_state = (
             student.bert.encoder.layer[s].state_dict(),
             teacher.bert.encoder.layer[t].state_dict(),

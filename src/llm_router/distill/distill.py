@@ -233,7 +233,7 @@ def _build_student(
 ):
     """``layers:K``: cut from the teacher (vocabulary pruned to the transfer texts with ``--prune-vocab``); else an HF model with a fresh
     head. Notes what it did in ``info``."""
-    from llm_router.distill.student import hf_student, layer_student
+    from llm_router.distill.student import hf_student, layer_student, start_layers
 
     prefix = teacher_info.text_prefix
     if spec.kind != "layers":
@@ -265,7 +265,7 @@ def _build_student(
     kept_ids = pruned.kept_ids if pruned is not None else None
     model, layer_map = layer_student(teacher, spec.num_layers, kept_ids, spec.init_layers)
     info["layer_map"] = layer_map
-    info["init_layers"] = list(spec.init_layers) if spec.init_layers is not None else layer_map
+    info["init_layers"] = start_layers(spec.num_layers, spec.init_layers)
     student_tokenizer.model_max_length = max_length
     return Student(model, student_tokenizer, prefix, layer_map, kept_ids)
 
