@@ -50,6 +50,10 @@ class PipelineConfig:
     static_student: bool = True
     baselines: bool = True  # TF-IDF + LR (servable, compared) and frozen-encoder + LR on the teacher's split
     int8_static: bool = True
+    # the student's first N encoder layers stay float in its dynamic INT8 file (`router quantize --float-layers`):
+    # a student started from the teacher's first layers reads the embeddings in its first layer, and INT8 there
+    # flipped 4.9% of the demo test texts against the float student (0.8% with it float, for 25% more time)
+    student_float_layers: int = 1
     threads: int = 1  # inference threads for compare/bench (the HTTP client needs the other core)
     bench_rps: float = 100.0
     bench_duration: float = 30.0
@@ -59,7 +63,9 @@ class PipelineConfig:
         True  # a confidence cascade static -> tfidf -> student-int8 -> teacher-int8 (those that exist; levels
         # that do not pay are skipped), its expected cost within what bench_rps allows (1000 / (2 x rps) ms)
     )
-    cascade_target: float = 0.97  # its target agreement with the last level (validation texts + copies)
+    # its target agreement with the last level on the validation texts + copies (optimistic: 99% there was 96.7%
+    # on the demo test split, 97% was 94-95%)
+    cascade_target: float = 0.99
     # serve the best-on-validation artefact whose batch-1 p99 (compare) is within this; None: `slo_ms`, the
     # requirement the HTTP benchmark checks (the aim of 5 ms is reported beside it, not used to pick)
     serve_p99_ms: float | None = None
@@ -303,11 +309,11 @@ def stage_static(cfg: PipelineConfig, out: Path) -> str:
     return _distill(cfg, out, "static", STATIC)
 
 
-def _quantized_folders(cfg: PipelineConfig) -> list[tuple[str, str, bool]]:
-    """(output folder, source folder, static?) for every quantisation the pipeline runs."""
-    jobs = [(STUDENT_INT8, STUDENT, False), (TEACHER_INT8, TEACHER, False)]
+def _quantized_folders(cfg: PipelineConfig) -> list[tuple[str, str, bool, int]]:
+    """(output folder, source folder, static?, float layers) for every quantisation the pipeline runs."""
+    jobs = [(STUDENT_INT8, STUDENT, False, cfg.student_float_layers), (TEACHER_INT8, TEACHER, False, 0)]
     if cfg.int8_static:
-        jobs.append((STUDENT_INT8_STATIC, STUDENT, True))
+        jobs.append((STUDENT_INT8_STATIC, STUDENT, True, 0))
     return jobs
 
 
@@ -315,8 +321,10 @@ def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
     from llm_router.quantize.core import GateRejected, QuantizeConfig, quantize_model
 
     parts = []
-    for name, src, static in _quantized_folders(cfg):
-        qcfg = QuantizeConfig(model=str(out / src), out=str(out / name), int8=True, static=static)
+    for name, src, static, float_layers in _quantized_folders(cfg):
+        qcfg = QuantizeConfig(
+            model=str(out / src), out=str(out / name), int8=True, static=static, float_layers=float_layers
+        )
         try:
             res = quantize_model(qcfg)
             gate = (
@@ -545,7 +553,9 @@ def build_stages() -> list[Stage]:
         Stage("baselines", stage_baselines, (TFIDF, "baselines.json"), (), enabled=lambda c: c.baselines),
         Stage("student", stage_student, (STUDENT,), ("student", "student_epochs")),
         Stage("static", stage_static, (STATIC,), ("student_epochs",), enabled=lambda c: c.static_student),
-        Stage("quantize", stage_quantize, (STUDENT_INT8, TEACHER_INT8), ("int8_static",)),
+        Stage(
+            "quantize", stage_quantize, (STUDENT_INT8, TEACHER_INT8), ("int8_static", "student_float_layers")
+        ),
         Stage(
             "cascade",
             stage_cascade,
