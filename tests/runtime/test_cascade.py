@@ -467,3 +467,37 @@ def test_metrics_count_a_served_cascades_levels(cascade_dir):
     assert shares["texts"] == 3 and sum(shares["levels"].values()) == pytest.approx(1.0)
     assert shares["brownout_share"] == 0.0
     assert cascade_shares(None, after) is None
+
+
+def test_a_level_the_cascade_skipped_is_timed_again_for_the_next_choice(tmp_path, levels_root, monkeypatch):
+    """A level's first timing can catch the machine in a slow moment; when the chosen cascade skipped that level
+    and measured off the cost model, the next choice times it again instead of scaling the first reading."""
+    import llm_router.eval.cascade as cascade_module
+
+    readings: dict[str, list[float]] = {"static": [1.0], "onnx": [50.0, 1.0], "hf": [10.0]}
+
+    def fake_latency(predictor, texts, calls):
+        values = readings[predictor.kind]
+        return values.pop(0) if len(values) > 1 else values[0]
+
+    def fake_measure(predictors, thresholds, answered, texts):  # far off the model: choose again
+        in_cascade = [1.0 if t is not None else None for t in thresholds[:-1]] + [10.0]
+        return np.full(len(texts), 1e3), in_cascade
+
+    monkeypatch.setattr(cascade_module, "_mean_latency_ms", fake_latency)
+    monkeypatch.setattr(cascade_module, "measure_cascade", fake_measure)
+    timed = []
+    real_choose = cascade_module.choose_thresholds
+
+    def spy_choose(tops, agrees, costs, *args, **kwargs):
+        timed.append(list(costs))
+        return real_choose(tops, agrees, costs, *args, **kwargs)
+
+    monkeypatch.setattr(cascade_module, "choose_thresholds", spy_choose)
+    report = _quick_build(tmp_path / "c", levels_root, max_cost_ms=100.0)
+    first = report["cost_rounds"][0]
+    # at 50 ms the middle level costs more than the teacher (10 ms) it would spare: the first choice skips it
+    assert first["costs_ms"][1] == 50.0 and first["thresholds"][1] is None
+    assert len(timed) >= 2 and readings["onnx"] == [1.0]  # the next choice timed it again...
+    scale = first["measured_ms"] / first["expected_ms"]
+    assert timed[1][1] == pytest.approx(1.0 * scale)  # ...and used that reading (1 ms), not the first (50 ms)

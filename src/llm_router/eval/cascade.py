@@ -17,7 +17,7 @@ that runs after the teacher finds its weights out of the caches), and the texts 
 random sample of lengths. So the chosen cascade is then *run* on all the texts, one at a time as the server routes
 them, and its mean ms per text is ``measured_ms``. When a cost bound is set and the measurement is more than 5%
 off the model, the thresholds are chosen again with each level's cost as measured inside the cascade (a level
-the last thresholds skipped: its own cost scaled by measured / expected), up to ``measure_rounds`` choices in
+the last thresholds skipped: timed alone again, scaled by measured / expected), up to ``measure_rounds`` choices in
 all; of the measured rounds the one kept is the best by the same leagues, on measured cost. ``cost_rounds`` in
 ``cascade.json`` lists every round.
 
@@ -377,9 +377,14 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
             bound = TIGHTEN * min(measured, bound if bound is not None else measured)  # a cheaper cascade
         elif bound is None or model_held:
             break  # no bound to keep, or the cost model held
+        # a level the cascade did not reach is timed again: its first timing may have caught the machine in a
+        # slow moment (a fresh run once read 3.8 ms for a student-int8 that timed 2.4-2.6 ms in every other pass,
+        # and the thresholds skipped it), and a skipped level is never measured inside the cascade
         round_costs = [
-            c if c is not None else cost * measured / expected
-            for c, cost in zip(in_cascade, costs, strict=True)
+            c
+            if c is not None
+            else _mean_latency_ms(predictors[i], texts[:n_val], config.latency_calls) * measured / expected
+            for i, c in enumerate(in_cascade)
         ]
     del predictors
     final = min(rounds, key=lambda r: _round_key(r, config))
