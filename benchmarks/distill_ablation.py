@@ -56,6 +56,9 @@ BASE: dict[str, Any] = {
     "time_budget_s": 0,  # no wall-clock budget existed then, and rows must not depend on the machine's load
 }
 
+# `best`: what became the defaults after the first rows (the teacher's whole vocabulary, epochs chosen on agreement)
+BEST: dict[str, Any] = {"prune_vocab": False, "select_on": "agreement"}
+
 # name -> (what changes, overrides of BASE). "{other}" in a value is replaced by the --unlabeled file.
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "base": ("the defaults before this ablation", {}),
@@ -92,27 +95,27 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     # matched by the hidden-state loss stay the evenly spaced ones (2, 5, 8, 11 of 12)
     "best_ref": (
         "best, again (the reference for the rows below)",
-        {"prune_vocab": False, "select_on": "agreement"},
+        BEST,
     ),
     "best_init_bottom": (
         "best, started from teacher layers 0,1,2,3",
-        {"prune_vocab": False, "select_on": "agreement", "student": "layers:0,1,2,3"},
+        {**BEST, "student": "layers:0,1,2,3"},
     ),
     "best_init_first": (
         "best, started from teacher layers 0,4,8,11",
-        {"prune_vocab": False, "select_on": "agreement", "student": "layers:0,4,8,11"},
+        {**BEST, "student": "layers:0,4,8,11"},
     ),
     "best_init_top": (
         "best, started from teacher layers 8,9,10,11",
-        {"prune_vocab": False, "select_on": "agreement", "student": "layers:8,9,10,11"},
+        {**BEST, "student": "layers:8,9,10,11"},
     ),
     "best_layers_6": (
         "best, 6 layers",
-        {"prune_vocab": False, "select_on": "agreement", "student": "layers:1,3,5,7,9,11"},
+        {**BEST, "student": "layers:1,3,5,7,9,11"},
     ),
     "best_epochs_20": (
         "best, 20 epochs, patience 5",
-        {"prune_vocab": False, "select_on": "agreement", "epochs": 20, "patience": 5},
+        {**BEST, "epochs": 20, "patience": 5},
     ),
 }
 

@@ -265,6 +265,15 @@ def _target_url(base_or_url: str, endpoint: str) -> str:
     return base_or_url if parts.path not in ("", "/") else base_or_url.rstrip("/") + endpoint
 
 
+def read_metrics(base_url: str) -> str | None:
+    """The server's ``/metrics`` text, or None when it cannot be read."""
+    try:
+        with urllib.request.urlopen(base_url + "/metrics", timeout=5) as resp:
+            return resp.read().decode("utf-8", "replace")
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return None
+
+
 def wait_idle(base_url: str, timeout_s: float = 30.0, settle_s: float = 0.5) -> bool:
     """Wait until the server's queue and in-flight gauges (``/metrics``) are 0, then ``settle_s`` more.
     Returns False if they did not drop in time or the server has no such metrics (then it just waited)."""
@@ -273,10 +282,8 @@ def wait_idle(base_url: str, timeout_s: float = 30.0, settle_s: float = 0.5) -> 
     deadline = time.monotonic() + timeout_s
     pattern = re.compile(r"^router_(queue_depth|in_flight) (\S+)$", re.MULTILINE)
     while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base_url + "/metrics", timeout=5) as resp:
-                text = resp.read().decode("utf-8", "replace")
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        text = read_metrics(base_url)
+        if text is None:
             time.sleep(settle_s)
             return False
         gauges = [float(v) for _, v in pattern.findall(text)]
@@ -295,10 +302,8 @@ def cascade_counters(base_url: str) -> tuple[dict[str, int], int] | None:
     None when the model is not a cascade or ``/metrics`` cannot be read."""
     import re
 
-    try:
-        with urllib.request.urlopen(base_url + "/metrics", timeout=5) as resp:
-            text = resp.read().decode("utf-8", "replace")
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+    text = read_metrics(base_url)
+    if text is None:
         return None
     levels = {
         name: int(float(n))

@@ -236,13 +236,9 @@ class CascadePredictor(Predictor):
 
     def level_shares(self) -> dict[str, float]:
         """Share of the texts each level answered since load (or :meth:`reset_counts`), by level name."""
-        with self._count_lock:
-            total = int(self.answered.sum())
-            counts = self.answered.copy()
-        return {
-            name: (float(c) / total if total else 0.0)
-            for name, c in zip(self.level_names, counts, strict=True)
-        }
+        counts, _degraded = self.level_counts()
+        total = sum(counts.values())
+        return {name: (c / total if total else 0.0) for name, c in counts.items()}
 
     def level_counts(self) -> tuple[dict[str, int], int]:
         """Texts each level answered and texts routed degraded, since load (or :meth:`reset_counts`)."""
