@@ -716,7 +716,8 @@ def cascade(
         typer.Option(
             "--max-cost-ms",
             help="Batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate)); when "
-            "the target agreement costs more, the highest agreement within it. The chosen cascade is then run on "
+            "the target agreement costs more, the cheapest within one standard error of the highest agreement within it. "
+            "The chosen cascade is then run on "
             "the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
             "measured (at most 5 choices; the best measured one is kept).",
         ),
@@ -736,11 +737,19 @@ def cascade(
             help="Bound on that simulated p99 (needs --rate); above it the cost bound tightens for a cheaper choice.",
         ),
     ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(
+            "--reference",
+            help="Measure agreement against this model (folder or .onnx file; not served), e.g. the float teacher "
+            "when the last level is its INT8 copy. Default: the last level.",
+        ),
+    ] = None,
     json_path: JsonOpt = None,
 ) -> None:
     """Build a confidence cascade: a cheap level answers when its top probability reaches its threshold, else the
-    next level does. Thresholds are the cheapest reaching --target-agreement with the last level on the
-    validation split."""
+    next level does. Thresholds are the cheapest reaching --target-agreement with the reference (default: the last
+    level) on the validation split."""
     from llm_router.eval.cascade import CascadeConfig, build_cascade, cascade_summary
 
     config = CascadeConfig(
@@ -755,6 +764,7 @@ def cascade(
         max_cost_ms=max_cost_ms,
         rate=rate,
         max_p99_ms=max_p99_ms,
+        reference=reference,
     )
     report = build_cascade(config)
     console.print(cascade_summary(report), highlight=False)
@@ -1218,6 +1228,13 @@ def pipeline(
             help="Encoder layers of the student kept float in its INT8 file (first N).",
         ),
     ] = 1,
+    teacher_float_layers: Annotated[
+        int,
+        typer.Option(
+            "--teacher-float-layers",
+            help="Encoder layers of the teacher kept float in its INT8 file (first N): the cascade's last level.",
+        ),
+    ] = 1,
     until: Annotated[
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
@@ -1257,6 +1274,7 @@ def pipeline(
         student=student,
         student_epochs=student_epochs,
         student_float_layers=student_float_layers,
+        teacher_float_layers=teacher_float_layers,
         threads=threads,
         bench_rps=rps,
         bench_duration=duration,

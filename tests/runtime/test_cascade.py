@@ -109,6 +109,33 @@ def test_a_cost_bound_trades_agreement_for_throughput():
     assert not cheapest["within_cost"] and cheapest["expected_cost"] == pytest.approx(0.1)
 
 
+def test_out_of_reach_the_cheapest_within_one_standard_error_of_the_best_wins():
+    """When the target cannot be reached within the cost, a combination a text or two short of the most agreeing
+    one is as good as the estimate can tell, and much cheaper: the one-standard-error rule picks it."""
+    n = 400
+    top0 = np.linspace(1.0, 0.4, n)  # the cheap level's confidence, highest first
+    agree0 = np.ones(n, dtype=bool)
+    agree0[[300, 320, 340, 360, 380]] = False  # wrong only on unsure texts
+    agree0[::50] = False  # and on 8 confident ones
+    last = np.ones(n, dtype=bool)
+    last[[10, 110, 210, 310]] = (
+        False  # the last level is an INT8 copy: it disagrees with the reference on 4 texts
+    )
+    args = ([top0, np.ones(n)], [agree0, last], [0.1, 10.0])
+    options = [  # (agreement, cost) of every threshold within the cost
+        (np.mean(np.where(top0 >= t, agree0, last)), 0.1 + 10 * np.mean(top0 < t)) for t in np.unique(top0)
+    ]
+    best = max(a for a, c in options if c <= 6.0)
+    best_cost = min(c for a, c in options if c <= 6.0 and a == best)
+    chosen = choose_thresholds(*args, target=0.999, max_cost=6.0, grid=n)
+    se = np.sqrt(best * (1 - best) / n)
+    assert not chosen["reached_target"] and chosen["within_cost"]
+    assert best - se - 1e-9 <= chosen["agreement"] < best  # not the most agreeing ...
+    assert chosen["expected_cost"] < best_cost - 1.0  # ... and much cheaper than it
+    # with the target within reach the cheapest reaching it wins as before
+    assert choose_thresholds(*args, target=0.9, max_cost=6.0, grid=n)["agreement"] >= 0.9
+
+
 class _Recorder:
     """A level that records the texts it was asked to predict alone."""
 
@@ -501,3 +528,73 @@ def test_a_level_the_cascade_skipped_is_timed_again_for_the_next_choice(tmp_path
     assert len(timed) >= 2 and readings["onnx"] == [1.0]  # the next choice timed it again...
     scale = first["measured_ms"] / first["expected_ms"]
     assert timed[1][1] == pytest.approx(1.0 * scale)  # ...and used that reading (1 ms), not the first (50 ms)
+
+
+def test_a_level_can_be_the_float_file_of_an_int8_folder(levels_root):
+    """The pipeline ends its cascade in the teacher's float ONNX file (``teacher-int8/model.onnx``), so agreement
+    is measured against the float model, not its INT8 copy; the level's path names the file, and the served
+    cascade loads that file, not the folder's INT8 one."""
+    int8 = levels_root / "student-int8"
+    levels = [str(levels_root / "static"), str(int8), str(int8 / "model.onnx")]
+    out = levels_root / "cascade-float"
+    report = build_cascade(
+        CascadeConfig(levels=levels, out=str(out), target_agreement=0.95, latency_calls=2, probe_copies=0)
+    )
+    assert report["levels"] == ["static", "student-int8", "student-int8/model"]
+    assert report["level_agreement"]["student-int8/model"] == 1.0
+    router = json.loads((out / "router.json").read_text())
+    assert [lv["path"] for lv in router["levels"]][1:] == ["../student-int8", "../student-int8/model.onnx"]
+    assert (out / "split.json").read_text() == (int8 / "split.json").read_text()
+    served = Predictor.load(out)
+    assert served.level_predictors[-1].onnx_file == "model.onnx"
+    if "student-int8" in served.level_names:  # not skipped: the folder serves its INT8 file
+        assert (
+            served.level_predictors[served.level_names.index("student-int8")].onnx_file == "model_int8.onnx"
+        )
+    # --out may be the run folder that holds the levels, never a level itself
+    with pytest.raises(RouterError, match="must not be one of the levels"):
+        build_cascade(CascadeConfig(levels=levels, out=str(int8), latency_calls=2, probe_copies=0))
+
+
+def test_agreement_is_measured_against_a_separate_reference(tmp_path, levels_root):
+    """``reference``: a model that is not served (the float teacher) against which agreement is measured; the last
+    level's own disagreements with it then count, and the report and router.json name it."""
+    from llm_router.eval.cascade import level_outputs
+    from llm_router.persistence import load_folder_data
+
+    levels = [str(levels_root / "static"), str(levels_root / "student-int8")]
+    reference = levels_root / "teacher"
+    report = build_cascade(
+        CascadeConfig(
+            levels=levels, reference=str(reference), out=str(tmp_path / "c"), latency_calls=2, probe_copies=0
+        )
+    )
+    assert report["reference"] == "teacher"
+    assert json.loads((tmp_path / "c" / "router.json").read_text())["reference"] == "teacher"
+    val = list(load_folder_data(reference).val["text"])
+    routes = Predictor.load(reference).routes
+    _, ref_routes = level_outputs(Predictor.load(reference), val, routes)
+    _, last_routes = level_outputs(Predictor.load(levels[-1]), val, routes)
+    expected = np.mean([a == b for a, b in zip(last_routes, ref_routes, strict=True)])
+    assert report["level_agreement"]["student-int8"] == pytest.approx(expected)
+    with pytest.raises(RouterError, match="no such model"):
+        build_cascade(CascadeConfig(levels=levels, reference=str(tmp_path / "nope"), out=str(tmp_path / "d")))
+
+
+def test_the_kept_round_is_the_cheapest_within_one_standard_error_of_the_most_agreeing():
+    """Of the measured rounds, the same rule as the choice: out of reach of the target, a round a text short of the
+    most agreeing one at two thirds of its cost is kept; one well below it is not."""
+    from llm_router.eval.cascade import _kept_round
+
+    config = CascadeConfig(levels=["a", "b"], out="c", target_agreement=0.99, max_cost_ms=5.0)
+
+    def measured(agreement, ms, reached=False):
+        chosen = {"agreement": agreement, "reached_target": reached}
+        return {"chosen": chosen, "measured_ms": ms, "queue": {"p99_ms": 20.0}}
+
+    best, close, far = measured(0.980, 4.6), measured(0.976, 3.2), measured(0.95, 1.0)
+    assert _kept_round([best, close, far], config, n=539) is close  # SE at 98% on 539 texts: 0.6 points
+    assert _kept_round([best, far], config, n=539) is best
+    over = measured(0.999, 6.0, reached=True)  # over the cost bound: never kept while another fits
+    assert _kept_round([over, best], config, n=539) is best
+    assert _kept_round([best, measured(0.99, 4.9, reached=True)], config, n=539)["chosen"]["reached_target"]

@@ -84,6 +84,24 @@ def test_batched_predict_keeps_input_order(which, tiny_classifier_dir, tiny_onnx
     assert np.mean([a == b for a, b in zip(batched.routes, expected, strict=True)]) >= 0.75
 
 
+def test_a_dynamic_int8_file_answers_each_text_as_it_would_alone(tiny_onnx_dir):
+    """Dynamic INT8 scales a MatMul's input over the whole batch, so batched logits depend on the other texts and
+    the padding; on the CPU such a file runs one text per call, and batching changes nothing."""
+    texts = ["a", "how do I sort a list in python quickly and safely", "hi there", "translate this " * 8]
+    int8 = Predictor.load(tiny_onnx_dir)
+    assert int8.onnx_file == "model_int8.onnx" and int8.per_text
+    alone = np.vstack([int8.predict_logits([t]) for t in texts])
+    assert np.array_equal(int8.predict_logits(texts, batch_size=4), alone)
+    float_file = Predictor.load(tiny_onnx_dir, onnx_file="model.onnx")
+    assert not float_file.per_text  # float: batched (its padding is masked; differences are rounding only)
+    np.testing.assert_allclose(
+        float_file.predict_logits(texts, batch_size=4), float_file.predict_logits(texts, 1), atol=1e-4
+    )
+    assert not Predictor.load(
+        tiny_onnx_dir, per_text=False
+    ).per_text  # e.g. to measure what batching would do
+
+
 def test_empty_and_single_string(tiny_onnx_dir):
     predictor = Predictor.load(tiny_onnx_dir, threads=1)
     empty = predictor.predict([])
