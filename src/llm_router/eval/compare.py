@@ -8,7 +8,8 @@ For each model (an HF, ONNX or static folder, or an ``.onnx`` file inside an ONN
 - ``size_mb``: the files actually served (weights or the served ``.onnx`` + external data, tokenizer files,
   ``config.json``; for a static model its embeddings, tokenizer and ``head.npz``), in MB (10^6 bytes);
 - ``p50_ms`` / ``p99_ms``: batch-1 latency of ``predict_one`` over ``n_latency`` test texts after a warm-up;
-- ``throughput_b32``: texts/s of ``predict`` over the test texts in batches of 32;
+- ``throughput_b32``: texts/s of ``predict`` over the test texts in batches of 32 (a dynamic INT8 file runs the
+  texts of a batch one per call, as served: see :mod:`llm_router.runtime.onnx_backend`);
 - ``accuracy`` / ``macro_f1``: routes on the shared test split (``split.json`` ``test``, which must be the same for
   every model), via :func:`llm_router.eval.metrics.classification_report`;
 - ``speedup``: the first model's p50 / this model's p50;
