@@ -71,14 +71,13 @@ QUEUE_REQUESTS = 50_000  # simulated arrivals
 class CascadeConfig:
     """Every option of `router cascade`."""
 
-    levels: list[
-        str
-    ]  # model folders (or .onnx files in one), cheapest first; the last answers what reaches it
+    # model folders (or .onnx files in one), cheapest first; the last answers whatever reaches it
+    levels: list[str]
     out: str
     # the model agreement is measured against (folder or .onnx file; not served); None: the last level. The
     # pipeline gives the teacher's float ONNX export, so that an INT8 last level's own disagreements count
     reference: str | None = None
-    # share of validation texts (and their copies) routed as the last level routes them. 0.99 because the estimate
+    # share of validation texts (and their copies) routed as the reference routes them. 0.99 because the estimate
     # is optimistic: on the demo set 97% there became 94-95% on the test split, 99% became 96.7% (DISTILLATION.md)
     target_agreement: float = 0.99
     names: list[str] | None = None  # level names (default: the folder names)
@@ -175,24 +174,21 @@ def choose_thresholds(
     if not scored:  # cannot happen: there is always at least one combination
         raise RouterError("no thresholds to choose from")
 
-    def higher_thresholds(item) -> tuple:
-        return tuple(-(t if t is not None else 2.0) for t in item[0][:-1])
+    def cheapest_first(item) -> tuple:  # ties: higher agreement, then higher thresholds
+        return (item[2], -item[1], tuple(-(t if t is not None else 2.0) for t in item[0][:-1]))
 
     within = [item for item in scored if item[2] <= bound]
     reached = [item for item in within if item[1] + 1e-12 >= target]
-    if reached:  # the cheapest reaching the target (ties: higher agreement, higher thresholds)
-        best = min(reached, key=lambda it: (it[2], -it[1], higher_thresholds(it)))
+    if reached:  # the cheapest reaching the target
+        best = min(reached, key=cheapest_first)
     elif within:
         # the target is out of reach within the cost: the cheapest whose agreement is within one standard error
         # of the highest, which is as good as the estimate can tell (the one-standard-error rule); the highest
         # itself spends the whole budget for a difference of a few texts
         floor = _one_standard_error_floor(max(it[1] for it in within), n)
-        best = min(
-            (it for it in within if it[1] + 1e-12 >= floor),
-            key=lambda it: (it[2], -it[1], higher_thresholds(it)),
-        )
+        best = min((it for it in within if it[1] + 1e-12 >= floor), key=cheapest_first)
     else:  # nothing within the cost: the cheapest
-        best = min(scored, key=lambda it: (it[2], -it[1], higher_thresholds(it)))
+        best = min(scored, key=cheapest_first)
     thresholds, agreement, expected = best
     answered, _ = route(thresholds[:-1])
     shares = (np.bincount(answered, minlength=k) / max(n, 1)).tolist()
