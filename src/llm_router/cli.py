@@ -689,7 +689,7 @@ def cascade(
         float,
         typer.Option(
             "--target-agreement",
-            help="Share of validation texts (and copies) routed as the last level routes them (an optimistic "
+            help="Share of validation texts (and copies) routed as the reference routes them (an optimistic "
             "estimate: 0.99 here was 0.967 on the demo test split).",
         ),
     ] = 0.99,
@@ -716,9 +716,8 @@ def cascade(
         typer.Option(
             "--max-cost-ms",
             help="Batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate)); when "
-            "the target agreement costs more, the cheapest within one standard error of the highest agreement within it. "
-            "The chosen cascade is then run on "
-            "the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
+            "the target agreement costs more, the cheapest within one standard error of the highest agreement "
+            "within it. The chosen cascade is then run on the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
             "measured (at most 5 choices; the best measured one is kept).",
         ),
     ] = None,

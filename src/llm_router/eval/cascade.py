@@ -345,11 +345,15 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
         if info.kind == "cascade":
             raise RouterError(f"{folder}: a cascade cannot be a level of another cascade")
         folders.append((Path(level).expanduser().resolve(), info))
-    ref_folder, ref_info = folders[-1]
-    if ref_folder.is_file():
-        ref_folder = ref_folder.parent
-    routes = list(ref_info.routes)
-    for folder, info in folders:
+    last_folder, last_info = folders[-1]  # its split.json and data are the cascade's
+    if last_folder.is_file():
+        last_folder = last_folder.parent
+    routes = list(last_info.routes)
+    reference_path = None if config.reference is None else Path(config.reference).expanduser().resolve()
+    checked = folders + (
+        [] if reference_path is None else [(reference_path, read_router_info(reference_path)[1])]
+    )
+    for folder, info in checked:  # before any level predicts: a bad reference fails at once
         if sorted(info.routes) != sorted(routes):
             raise RouterError(f"{folder}: routes {info.routes} differ from the last level's {routes}")
     names = list(config.names or [_level_name(f) for f, _ in folders])
@@ -358,9 +362,9 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
     out = Path(config.out).expanduser()
     if any(out.resolve() == (f.parent if f.is_file() else f) for f, _ in folders):
         raise RouterError("--out must not be one of the levels")
-    data = load_folder_data(ref_folder, config.data)
+    data = load_folder_data(last_folder, config.data)
     if data.val.empty:
-        raise RouterError(f"{ref_folder}/split.json has no validation rows to choose thresholds on")
+        raise RouterError(f"{last_folder}/split.json has no validation rows to choose thresholds on")
     texts, gold = list(data.val["text"]), list(data.val["route"])
     n_val = len(texts)
     texts = texts + probe_texts(data, config.probe_copies, config.seed)
@@ -378,14 +382,8 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
         predictors.append(predictor)
     reference_name = names[-1]
     reference = level_routes[-1]
-    if config.reference is not None:
-        reference_path = Path(config.reference).expanduser().resolve()
+    if reference_path is not None:
         reference_name = _level_name(reference_path)
-        _, reference_info = read_router_info(reference_path)
-        if sorted(reference_info.routes) != sorted(routes):
-            raise RouterError(
-                f"{reference_path}: routes {reference_info.routes} differ from the levels' {routes}"
-            )
         if console is not None:
             console.print(f"predicting the same texts with the reference {reference_name}")
         _, reference = level_outputs(
@@ -499,11 +497,11 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
             "levels": levels_json,
             "target_agreement": config.target_agreement,
             "reference": reference_name,
-            "data": ref_info.data,
+            "data": last_info.data,
             "created_by": "router cascade",
         }
         atomic_write_json(tmp / "router.json", router)
-        shutil.copyfile(ref_folder / "split.json", tmp / "split.json")
+        shutil.copyfile(last_folder / "split.json", tmp / "split.json")
         atomic_write_json(tmp / "cascade.json", report)
     report["out"] = str(out)
     return report

@@ -89,13 +89,10 @@ class OnnxPredictor(Predictor):
                 raise RouterError(f"{self.path}: no .onnx file (export one with `router quantize`)")
             onnx_file = "model.onnx" if "model.onnx" in found else found[0]
         self.onnx_file = onnx_file
-        if (
-            per_text is None
-        ):  # batch-independent answers for a dynamic INT8 file on the CPU (module docstring)
-            dynamic = (
-                info.raw.get("quantization") == "int8-dynamic" and info.raw.get("onnx_file") == onnx_file
-            )
-            per_text = dynamic and self.device == "cpu"
+        # batch-independent answers for a dynamic INT8 file on the CPU (module docstring)
+        if per_text is None:
+            served = info.raw.get("onnx_file") == onnx_file  # router.json's quantization is that file's
+            per_text = served and info.raw.get("quantization") == "int8-dynamic" and self.device == "cpu"
         self.per_text = bool(per_text)
         model_path = self.path / onnx_file
         if not model_path.exists():
