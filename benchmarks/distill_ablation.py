@@ -117,6 +117,15 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         "best, 20 epochs, patience 5",
         {**BEST, "epochs": 20, "patience": 5},
     ),
+    # on top of `best_init_bottom` (the default start since point 8)
+    "bottom_layers_6": (
+        "best, 6 layers started from teacher layers 0-5",
+        {**BEST, "student": "layers:0,1,2,3,4,5"},
+    ),
+    "bottom_epochs_20": (
+        "best from layers 0-3, 20 epochs, patience 5",
+        {**BEST, "student": "layers:0,1,2,3", "epochs": 20, "patience": 5},
+    ),
 }
 
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import re
+import shlex
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 
 def main() -> None:
@@ -42,6 +45,14 @@ def main() -> None:
         default="0",
         help="reduce_range values to compare (0,1: 7-bit weights, for CPUs without VNNI)",
     )
+    parser.add_argument(
+        "--keep-float",
+        action="append",
+        default=[],
+        metavar="NAME=REGEX",
+        help="a further variant that also keeps float every MatMul whose node name matches REGEX (repeatable), "
+        "e.g. ffn_out='layer\\.\\d+/output/dense/'",
+    )
     parser.add_argument("--copies", type=int, default=PROBE_COPIES)
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the test texts per variant")
     parser.add_argument("--threads", type=int, default=1)
@@ -55,6 +66,7 @@ def main() -> None:
     onnx_folder, info = read_router_info(run / args.onnx)
     layers = [int(v) for v in args.layers.split(",")]
     reduce = [bool(int(v)) for v in args.reduce_range.split(",")]
+    patterns = [("", None)] + [tuple(spec.split("=", 1)) for spec in args.keep_float]
 
     def routes_of(predictor, texts):  # one text at a time, as the server routes them
         return predictor.predict(texts, batch_size=1).routes
@@ -67,18 +79,23 @@ def main() -> None:
         routes = list(reference.routes)
         del reference
         variants = {}
-        for k, rr in itertools.product(layers, reduce):
-            out = Path(scratch) / f"float{k}-rr{int(rr)}.onnx"
+        graph = onnx.load(str(raw), load_external_data=False).graph
+        for k, rr, (name, pattern) in itertools.product(layers, reduce, patterns):
+            out = Path(scratch) / f"float{k}-rr{int(rr)}-{name}.onnx"
             keep = first_layer_nodes(raw, k)
+            if pattern:
+                keep += [n.name for n in graph.node if n.op_type == "MatMul" and re.search(pattern, n.name)]
+                keep = sorted(set(keep))
             quantize_dynamic_int8(raw, out, nodes_to_exclude=keep, reduce_range=rr)
             predictor = OnnxPredictor(onnx_folder, info, threads=args.threads, onnx_file=str(out))
             r_val, r_test = routes_of(predictor, val), routes_of(predictor, test)
             f1 = classification_report(gold, r_test, routes, n_boot=1000)
-            variants[(k, rr)] = {
+            variants[(k, rr, name)] = {
                 "predictor": predictor,
                 "row": {
                     "float_layers": k,
                     "reduce_range": rr,
+                    "keep_float": pattern,
                     "float_nodes": len(keep),
                     "agreement_val_and_copies": agreement(r_val, ref_val),
                     "agreement_test": agreement(r_test, ref_test),
@@ -99,17 +116,24 @@ def main() -> None:
     rows = []
     for v in variants.values():
         times = np.asarray(v["times"])
-        row = v["row"] | {
-            "mean_ms": float(times.mean()),
-            "p50_ms": float(np.percentile(times, 50)),
-            "p99_ms": float(np.percentile(times, 99)),
-        }
+        row = v["row"]
+        if len(times):  # --rounds 0: agreement only
+            row |= {
+                "mean_ms": float(times.mean()),
+                "p50_ms": float(np.percentile(times, 50)),
+                "p99_ms": float(np.percentile(times, 99)),
+            }
         rows.append(row)
         print(
-            f"float layers {row['float_layers']}, reduce_range {int(row['reduce_range'])}: agreement with float {row['agreement_val_and_copies']['value']:.3f}"
+            f"float layers {row['float_layers']}, reduce_range {int(row['reduce_range'])}, "
+            f"keep float {row['keep_float'] or '-'} ({row['float_nodes']} nodes): agreement with float {row['agreement_val_and_copies']['value']:.3f}"
             f" (validation + copies, {len(val)}), {row['agreement_test']['value']:.3f} (test, {len(test)}); "
-            f"test macro F1 {row['test_macro_f1']:.3f}; batch-1 mean {row['mean_ms']:.2f} / p99 "
-            f"{row['p99_ms']:.2f} ms"
+            f"test macro F1 {row['test_macro_f1']:.3f}"
+            + (
+                f"; batch-1 mean {row['mean_ms']:.2f} / p99 {row['p99_ms']:.2f} ms"
+                if "mean_ms" in row
+                else ""
+            )
         )
     float_f1 = classification_report(gold, ref_test, routes, n_boot=0)["macro_f1"]
     result = {
@@ -121,7 +145,12 @@ def main() -> None:
         "threads": args.threads,
         "date": time.strftime("%Y-%m-%d"),
         "command": "python benchmarks/int8_float_layers.py "
-        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None),
+        + " ".join(
+            f"--{k.replace('_', '-')} {shlex.quote(str(one))}"
+            for k, v in vars(args).items()
+            if v is not None
+            for one in (v if isinstance(v, list) else [v])
+        ),
         "rows": rows,
     }
     print(f"float ONNX test macro F1 {float_f1:.3f}")

@@ -125,6 +125,17 @@ def test_until_stops_after_a_stage_and_the_next_run_redoes_the_rest(tiny_run):
         run_pipeline(cfg, until="nope")
 
 
+def test_a_bad_float_ffn_fails_before_any_stage_runs(tiny_run):
+    cfg, out, _state = tiny_run
+    from dataclasses import replace
+
+    teacher_mtime = (out / "teacher" / "router.json").stat().st_mtime
+    with pytest.raises(RouterError, match="--teacher-float-ffn 'some'"):
+        run_pipeline(replace(cfg, teacher_float_ffn="some"), force=("all",))
+    assert (out / "teacher" / "router.json").stat().st_mtime == teacher_mtime
+    assert read(out / "pipeline.json")["stages"]["teacher"]["status"] == "done"
+
+
 def test_failing_stage_names_itself_and_keeps_earlier_artefacts(tiny_run):
     cfg, out, _state = tiny_run
     from dataclasses import replace

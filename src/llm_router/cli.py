@@ -1234,6 +1234,20 @@ def pipeline(
             help="Encoder layers of the teacher kept float in its INT8 file (first N): the cascade's last level.",
         ),
     ] = 1,
+    student_float_ffn: Annotated[
+        str,
+        typer.Option(
+            "--student-float-ffn",
+            help="Feed-forward projections of every student layer kept float in its INT8 file: none, out or all.",
+        ),
+    ] = "none",
+    teacher_float_ffn: Annotated[
+        str,
+        typer.Option(
+            "--teacher-float-ffn",
+            help="Feed-forward projections of every teacher layer kept float in its INT8 file: none, out or all.",
+        ),
+    ] = "none",
     until: Annotated[
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
@@ -1274,6 +1288,8 @@ def pipeline(
         student_epochs=student_epochs,
         student_float_layers=student_float_layers,
         teacher_float_layers=teacher_float_layers,
+        student_float_ffn=student_float_ffn,
+        teacher_float_ffn=teacher_float_ffn,
         threads=threads,
         bench_rps=rps,
         bench_duration=duration,

@@ -22,6 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from llm_router.errors import RouterError
+from llm_router.quantize.config import FLOAT_FFN
 from llm_router.utils import atomic_write_json, read_json
 
 
@@ -58,6 +59,10 @@ class PipelineConfig:
     # cascade's reference) are lost agreement; the first layer float took them from 2.8% to 1.9% of the demo
     # validation texts and copies (8.7% to 8.1% on seed) for 7-12% more time
     teacher_float_layers: int = 1
+    # every encoder layer's feed-forward projections kept float in the INT8 files (`router quantize --float-ffn`:
+    # none, out or all), the student's and the teacher's
+    student_float_ffn: str = "none"
+    teacher_float_ffn: str = "none"
     threads: int = 1  # inference threads for compare/bench (the HTTP client needs the other core)
     bench_rps: float = 100.0
     bench_duration: float = 30.0
@@ -144,6 +149,12 @@ class PipelineRunner:
             raise RouterError(f"--force: unknown stage(s) {', '.join(unknown)} (stages: {', '.join(STAGES)})")
         if until is not None and until not in STAGES:
             raise RouterError(f"--until: unknown stage {until!r} (stages: {', '.join(STAGES)})")
+        for flag, value in (
+            ("--student-float-ffn", self.cfg.student_float_ffn),
+            ("--teacher-float-ffn", self.cfg.teacher_float_ffn),
+        ):
+            if value not in FLOAT_FFN:  # checked before hours of training, not at the quantize stage
+                raise RouterError(f"{flag} {value!r} (choose from {', '.join(FLOAT_FFN)})")
         self.out.mkdir(parents=True, exist_ok=True)
         state = self._load_state()
         state["config"] = asdict(self.cfg)
@@ -314,14 +325,15 @@ def stage_static(cfg: PipelineConfig, out: Path) -> str:
     return _distill(cfg, out, "static", STATIC)
 
 
-def _quantized_folders(cfg: PipelineConfig) -> list[tuple[str, str, bool, int]]:
-    """(output folder, source folder, static?, float layers) for every quantisation the pipeline runs."""
+def _quantized_folders(cfg: PipelineConfig) -> list[tuple[str, str, bool, int, str]]:
+    """(output folder, source folder, static?, float layers, float FFN) for every quantisation the pipeline
+    runs."""
     jobs = [
-        (STUDENT_INT8, STUDENT, False, cfg.student_float_layers),
-        (TEACHER_INT8, TEACHER, False, cfg.teacher_float_layers),
+        (STUDENT_INT8, STUDENT, False, cfg.student_float_layers, cfg.student_float_ffn),
+        (TEACHER_INT8, TEACHER, False, cfg.teacher_float_layers, cfg.teacher_float_ffn),
     ]
     if cfg.int8_static:
-        jobs.append((STUDENT_INT8_STATIC, STUDENT, True, 0))
+        jobs.append((STUDENT_INT8_STATIC, STUDENT, True, 0, "none"))
     return jobs
 
 
@@ -329,9 +341,14 @@ def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
     from llm_router.quantize.core import GateRejected, QuantizeConfig, quantize_model
 
     parts = []
-    for name, src, static, float_layers in _quantized_folders(cfg):
+    for name, src, static, float_layers, float_ffn in _quantized_folders(cfg):
         qcfg = QuantizeConfig(
-            model=str(out / src), out=str(out / name), int8=True, static=static, float_layers=float_layers
+            model=str(out / src),
+            out=str(out / name),
+            int8=True,
+            static=static,
+            float_layers=float_layers,
+            float_ffn=float_ffn,
         )
         try:
             res = quantize_model(qcfg)
@@ -581,7 +598,13 @@ def build_stages() -> list[Stage]:
             "quantize",
             stage_quantize,
             (STUDENT_INT8, TEACHER_INT8),
-            ("int8_static", "student_float_layers", "teacher_float_layers"),
+            (
+                "int8_static",
+                "student_float_layers",
+                "teacher_float_layers",
+                "student_float_ffn",
+                "teacher_float_ffn",
+            ),
         ),
         Stage(
             "cascade",

@@ -1,6 +1,7 @@
 """ONNX export: parity with PyTorch, graph optimisation, folder contents, fp16, static INT8, exporter fallback."""
 
 import json
+import re
 
 import numpy as np
 import onnx
@@ -223,3 +224,62 @@ def test_first_layer_nodes_reads_the_layer_index_of_common_exports(tmp_path):
     assert first_layer_nodes(unnamed, 1) == []
     with pytest.raises(Exception, match="float-layers"):
         QuantizeConfig(model="m", out="o", int8=True, float_layers=-1)
+
+
+def test_ffn_nodes_names_the_feed_forward_projections_of_common_exports(tmp_path):
+    from onnx import helper
+
+    from llm_router.quantize.int8 import ffn_nodes
+
+    ffn_in = [
+        "/bert/encoder/layer.0/intermediate/dense/MatMul",  # BERT (optimum)
+        "/distilbert/transformer/layer.2/ffn/lin1/MatMul",  # DistilBERT
+        "/model/layers.1/mlp/Wi/MatMul",  # ModernBERT
+    ]
+    ffn_out = [
+        "/bert/encoder/layer.0/output/dense/MatMul",
+        "/distilbert/transformer/layer.2/ffn/lin2/MatMul",
+        "/model/layers.1/mlp/Wo/MatMul",
+    ]
+    others = [
+        "/bert/encoder/layer.0/attention/output/dense/MatMul",  # the attention's output, not the FFN's
+        "/bert/encoder/layer.0/attention/self/query/MatMul",
+        "/bert/pooler/dense/MatMul",  # outside the encoder layers
+        "MatMul_7",
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], [f"y{i}"], name=n)
+        for i, n in enumerate(others + ffn_in + ffn_out)
+    ]
+    path = tmp_path / "names.onnx"
+    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [], [])), str(path))
+    assert ffn_nodes(path, "none") == []
+    assert ffn_nodes(path, "out") == ffn_out
+    assert ffn_nodes(path, "all") == ffn_in + ffn_out
+    with pytest.raises(Exception, match="float-ffn"):
+        QuantizeConfig(model="m", out="o", int8=True, float_ffn="some")
+
+
+def test_float_ffn_keeps_every_layers_feed_forward_output_float(tmp_path, tiny_classifier_dir, tiny_onnx_dir):
+    out = tmp_path / "ffn-float"
+    result = quantize_model(
+        QuantizeConfig(
+            model=str(tiny_classifier_dir),
+            out=str(out),
+            int8=True,
+            threads=1,
+            float_layers=1,
+            float_ffn="out",
+        )
+    )
+    report = json.loads((out / "quantize.json").read_text())
+    int8_ops = _matmul_ops(out / "model_int8.onnx")
+    ffn_out = [n for n in int8_ops if re.search(r"/layer\.\d+/output/dense/", n)]
+    layers = {re.search(r"/layer\.(\d+)/", n).group(1) for n in ffn_out}
+    assert len(layers) >= 2 and all(int8_ops[n] == "MatMul" for n in ffn_out)
+    # layer 0's 8 MatMuls, plus one feed-forward output for every other layer
+    assert report["float_ffn"] == "out" and result.float_nodes == 8 + len(layers) - 1
+    default_int8 = sum(
+        op == "MatMulInteger" for op in _matmul_ops(tiny_onnx_dir / "model_int8.onnx").values()
+    )
+    assert sum(op == "MatMulInteger" for op in int8_ops.values()) == default_int8 - 6 - (len(layers) - 1)

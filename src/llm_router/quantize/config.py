@@ -18,6 +18,8 @@ DEFAULT_OPSET = 18
 # ORT knows (Gather of the embeddings, Attention) and closer to float, with the embeddings kept in float.
 # Measured on random-init BERT-base / 4x384 at 24 tokens, 1 thread: see docs (router quantize).
 DEFAULT_DYNAMIC_OPS = ("MatMul",)
+# INT8: which feed-forward projections of every encoder layer stay float (--float-ffn)
+FLOAT_FFN = ("none", "out", "all")
 
 
 @dataclass
@@ -63,6 +65,11 @@ class QuantizeConfig:
         0,
         "INT8: keep the first N encoder layers float (the first reads the embeddings, the widest activations).",
     )
+    float_ffn: str = option(
+        "none",
+        "INT8: keep every encoder layer's feed-forward projections float: none, out (the output projection, "
+        "which reads GELU's wide activations) or all (both).",
+    )
     threads: int | None = option(None, "Threads for the parity check and the gate's evaluation.")
     parity_texts: int = 32
     seed: int = 0
@@ -88,6 +95,8 @@ class QuantizeConfig:
             bad(f"--calib-method {self.calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
         if self.float_layers < 0:
             bad(f"--float-layers must be >= 0 (got {self.float_layers})")
+        if self.float_ffn not in FLOAT_FFN:
+            bad(f"--float-ffn {self.float_ffn!r} (choose from {', '.join(FLOAT_FFN)})")
         if self.calib_size < 1:
             bad(f"--calib-size must be >= 1 (got {self.calib_size})")
         if not 11 <= self.opset <= 23:

@@ -40,9 +40,15 @@ def print_quantize_result(result: QuantizeResult, console: Console | None = None
             f"[{style}]{result.max_abs_logit_diff:.2e}[/] on {result.n_parity_texts} texts",
         )
     if result.float_nodes:
+        parts = [f"the first {result.float_layers} encoder layer(s)"] if result.float_layers else []
+        if result.float_ffn != "none":
+            which = (
+                "both feed-forward projections" if result.float_ffn == "all" else "the feed-forward output"
+            )
+            parts.append(f"{which} of every layer")
         table.add_row(
             "kept float",
-            f"the first {result.float_layers} encoder layer(s): {result.float_nodes} nodes of the quantised op types",
+            f"{' and '.join(parts)}: {result.float_nodes} nodes of the quantised op types",
         )
     if result.calib_method:
         table.add_row("calibration", f"{result.calib_method} on {result.n_calib} texts")
