@@ -126,6 +126,10 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         "best from layers 0-3, 20 epochs, patience 5",
         {**BEST, "student": "layers:0,1,2,3", "epochs": 20, "patience": 5},
     ),
+    "bottom_train_embeddings": (
+        "best from layers 0-3, embeddings trained too",
+        {**BEST, "student": "layers:0,1,2,3", "freeze_embeddings": False},
+    ),
 }
 
 
