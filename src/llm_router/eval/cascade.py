@@ -328,6 +328,11 @@ def measure_cascade(
     return totals, [float(np.mean(t)) if t else None for t in per_level]
 
 
+def _folder_of(level: Path) -> Path:
+    """The model folder of a level given as a folder or as an ``.onnx`` file inside one."""
+    return level.parent if level.is_file() else level
+
+
 def _level_name(path: Path) -> str:
     """A level's default name: its folder's, with the file's stem for an ``.onnx`` file (``teacher-int8/model``)."""
     return f"{path.parent.name}/{path.stem}" if path.is_file() else path.name
@@ -345,9 +350,8 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
         if info.kind == "cascade":
             raise RouterError(f"{folder}: a cascade cannot be a level of another cascade")
         folders.append((Path(level).expanduser().resolve(), info))
-    last_folder, last_info = folders[-1]  # its split.json and data are the cascade's
-    if last_folder.is_file():
-        last_folder = last_folder.parent
+    last_level, last_info = folders[-1]
+    last_folder = _folder_of(last_level)  # its split.json and data are the cascade's
     routes = list(last_info.routes)
     reference_path = None if config.reference is None else Path(config.reference).expanduser().resolve()
     checked = folders + (
@@ -360,7 +364,7 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
     if len(set(names)) != len(names):
         raise RouterError(f"level names must differ (got {', '.join(names)}); pass names")
     out = Path(config.out).expanduser()
-    if any(out.resolve() == (f.parent if f.is_file() else f) for f, _ in folders):
+    if any(out.resolve() == _folder_of(f) for f, _ in folders):
         raise RouterError("--out must not be one of the levels")
     data = load_folder_data(last_folder, config.data)
     if data.val.empty:
