@@ -58,6 +58,8 @@ BASE: dict[str, Any] = {
 
 # `best`: what became the defaults after the first rows (the teacher's whole vocabulary, epochs chosen on agreement)
 BEST: dict[str, Any] = {"prune_vocab": False, "select_on": "agreement"}
+# `best` started from the teacher's first four layers: the defaults since point 8
+BOTTOM: dict[str, Any] = {**BEST, "student": "layers:0,1,2,3"}
 
 # name -> (what changes, overrides of BASE). "{other}" in a value is replaced by the --unlabeled file.
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -118,6 +120,20 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         {**BEST, "epochs": 20, "patience": 5},
     ),
     # on top of `best_init_bottom` (the default start since point 8)
+    "bottom_multi_temperature": (
+        "best from layers 0-3, KD at temperatures 1, 2 and 4 (mean)",
+        {**BOTTOM, "temperatures": "1,2,4"},
+    ),
+    "bottom_temperature_1": ("best from layers 0-3, KD temperature 1", {**BOTTOM, "temperature": 1.0}),
+    "bottom_logits_only": ("best from layers 0-3, no hidden-state loss", {**BOTTOM, "hidden_weight": 0.0}),
+    "bottom_transfer_train_only": (
+        "best from layers 0-3, transfer set = training texts only",
+        {**BOTTOM, "augment": "", "mix": 0},
+    ),
+    "bottom_transfer_4x": (
+        "best from layers 0-3, four times the mixed texts (mix 16, up to 24k)",
+        {**BOTTOM, "mix": 16, "max_transfer": 24000},
+    ),
     "bottom_layers_6": (
         "best, 6 layers started from teacher layers 0-5",
         {**BEST, "student": "layers:0,1,2,3,4,5"},

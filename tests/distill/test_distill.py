@@ -62,6 +62,23 @@ def test_kd_loss_parts():
     assert parts_u["ce"] == 0.0
 
 
+def test_kd_loss_several_temperatures_is_the_mean_of_each():
+    torch.manual_seed(1)
+    student, teacher, gold = torch.randn(5, 3), torch.randn(5, 3), torch.tensor([0, 1, -1, 2, 1])
+    each = [float(kd_loss(student, teacher, gold, alpha=0.3, temperature=t)[0]) for t in (1.0, 2.0, 4.0)]
+    loss, parts = kd_loss(student, teacher, gold, alpha=0.3, temperature=(1.0, 2.0, 4.0))
+    assert float(loss) == pytest.approx(sum(each) / 3, rel=1e-5)
+    assert parts["kl"] > 0
+
+
+def test_kd_temperatures_option():
+    assert DistillConfig(temperature=3.0).kd_temperatures() == (3.0,)
+    assert DistillConfig(temperatures="1, 2,4").kd_temperatures() == (1.0, 2.0, 4.0)
+    for bad in ("1,0", "1,x", ","):
+        with pytest.raises(RouterError, match="temperatures"):
+            DistillConfig(temperatures=bad)
+
+
 # ------------------------------------------------------------------------------------------------ transfer set
 def test_transfer_set_never_holds_val_or_test_texts(teacher_dir, tmp_path):
     info = load_teacher_folder(teacher_dir)

@@ -46,6 +46,11 @@ class DistillConfig:
     # --- loss
     alpha: float = option(0.5, "Weight of the gold-label CE; 1 - alpha goes to the KD term.")
     temperature: float = option(2.0, "KD softmax temperature.")
+    temperatures: str = option(
+        "",
+        "Several KD temperatures, e.g. '1,2,4': the teacher's soft labels at each, the KD term their mean "
+        "(T^2-scaled); empty = --temperature alone.",
+    )
     hidden_weight: float = option(
         1.0, "layers:K: hidden-state MSE weight (TinyBERT; teacher's states cached)."
     )
@@ -110,6 +115,7 @@ class DistillConfig:
             bad(f"alpha must be in [0, 1] (got {self.alpha})")
         if not self.temperature > 0:
             bad(f"temperature must be > 0 (got {self.temperature})")
+        self.kd_temperatures()  # raises on a bad --temperatures list
         if self.hidden_weight < 0 or self.attention_weight < 0:
             bad("hidden / attention weights must be >= 0")
         if self.class_weights not in ("none", "balanced"):
@@ -137,6 +143,21 @@ class DistillConfig:
 
             parse_augment_spec(self.augment)
         self.static_c_grid = tuple(float(c) for c in self.static_c_grid)
+
+    def kd_temperatures(self) -> tuple[float, ...]:
+        """The KD temperatures: ``temperatures`` parsed, or ``(temperature,)`` when it is empty."""
+        if not self.temperatures.strip():
+            return (self.temperature,)
+        try:
+            values = tuple(float(t) for t in self.temperatures.split(","))
+        except ValueError:
+            values = ()
+        if not values or not all(t > 0 for t in values):
+            raise RouterError(
+                f"bad distillation option: temperatures must be numbers > 0 separated by commas "
+                f"(got {self.temperatures!r})"
+            )
+        return values
 
     def prunes_vocab(self, student_kind: str) -> bool:
         """Whether a student of ``student_kind`` (``layers`` / ``static``) gets a pruned vocabulary."""

@@ -531,7 +531,7 @@ class _BatchLoss:
             self.t_logits[idx],
             self.gold[idx],
             config.alpha,
-            config.temperature,
+            config.kd_temperatures(),
             self.class_weight,
         )
         if match_layers:

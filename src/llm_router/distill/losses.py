@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 
-def kd_loss(student_logits, teacher_logits, gold, alpha: float, temperature: float, class_weight=None):
-    """``alpha * CE(gold) + (1 - alpha) * T^2 * KL(teacher_T || student_T)``; rows with ``gold == -1`` get the KD
-    term only. Returns ``(loss, parts)`` with the unweighted parts as floats."""
+def kd_loss(student_logits, teacher_logits, gold, alpha: float, temperature, class_weight=None):
+    """``alpha * CE(gold) + (1 - alpha) * KD``, ``KD = mean over T of T^2 * KL(teacher_T || student_T)``:
+    ``temperature`` is one T or several (the teacher's soft labels at each, e.g. ``(1, 2, 4)``). Rows with
+    ``gold == -1`` get the KD term only. Returns ``(loss, parts)`` with the unweighted parts as floats."""
     import torch
     import torch.nn.functional as F
 
-    t = temperature
-    kl = F.kl_div(
-        F.log_softmax(student_logits / t, -1),
-        F.log_softmax(teacher_logits / t, -1),
-        reduction="batchmean",
-        log_target=True,
-    ) * (t * t)
+    temperatures = (temperature,) if isinstance(temperature, int | float) else tuple(temperature)
+    kl = sum(
+        F.kl_div(
+            F.log_softmax(student_logits / t, -1),
+            F.log_softmax(teacher_logits / t, -1),
+            reduction="batchmean",
+            log_target=True,
+        )
+        * (t * t)
+        for t in temperatures
+    ) / len(temperatures)
     has_gold = gold >= 0
     if alpha > 0 and bool(has_gold.any()):
         ce = F.cross_entropy(student_logits[has_gold], gold[has_gold], weight=class_weight)
