@@ -177,18 +177,15 @@ def choose_thresholds(
     def cheapest_first(item) -> tuple:  # ties: higher agreement, then higher thresholds
         return (item[2], -item[1], tuple(-(t if t is not None else 2.0) for t in item[0][:-1]))
 
-    within = [item for item in scored if item[2] <= bound]
-    reached = [item for item in within if item[1] + 1e-12 >= target]
-    if reached:  # the cheapest reaching the target
-        best = min(reached, key=cheapest_first)
-    elif within:
-        # the target is out of reach within the cost: the cheapest whose agreement is within one standard error
-        # of the highest, which is as good as the estimate can tell (the one-standard-error rule); the highest
-        # itself spends the whole budget for a difference of a few texts
-        floor = _one_standard_error_floor(max(it[1] for it in within), n)
-        best = min((it for it in within if it[1] + 1e-12 >= floor), key=cheapest_first)
-    else:  # nothing within the cost: the cheapest
-        best = min(scored, key=cheapest_first)
+    best = _pick_by_leagues(
+        scored,
+        fits=lambda item: item[2] <= bound,
+        reached=lambda item: item[1] + 1e-12 >= target,
+        agreement=lambda item: item[1],
+        cheapest_first=cheapest_first,
+        fallback_key=cheapest_first,  # nothing within the cost: the cheapest
+        n=n,
+    )
     thresholds, agreement, expected = best
     answered, _ = route(thresholds[:-1])
     shares = (np.bincount(answered, minlength=k) / max(n, 1)).tolist()
@@ -284,6 +281,21 @@ def _fits(measured_round: dict[str, Any], config: CascadeConfig) -> bool:
     return cost_ok and tail_ok
 
 
+def _pick_by_leagues(items: list, *, fits, reached, agreement, cheapest_first, fallback_key, n: int):
+    """The choice of a cascade's thresholds, in three leagues: of the items that ``fits`` (within the cost and tail
+    bounds), the cheapest that ``reached`` the target; else, of those, the cheapest whose agreement is within one
+    standard error of the highest - as good as ``n`` texts can tell (the one-standard-error rule; the highest
+    itself would spend the whole budget for a difference of a few texts); else the first by ``fallback_key``."""
+    fitting = [it for it in items if fits(it)]
+    hit = [it for it in fitting if reached(it)]
+    if hit:
+        return min(hit, key=cheapest_first)
+    if fitting:
+        floor = _one_standard_error_floor(max(agreement(it) for it in fitting), n)
+        return min((it for it in fitting if agreement(it) + 1e-12 >= floor), key=cheapest_first)
+    return min(items, key=fallback_key)
+
+
 def _one_standard_error_floor(agreement: float, n: int) -> float:
     """The lowest agreement the estimate cannot tell from ``agreement`` on ``n`` texts (one standard error)."""
     return agreement - (float(np.sqrt(agreement * (1.0 - agreement) / n)) if n else 0.0)
@@ -293,15 +305,15 @@ def _kept_round(rounds: list[dict[str, Any]], config: CascadeConfig, n: int) -> 
     """The measured round kept - the leagues of :func:`choose_thresholds` on measured costs: within the bounds and
     reaching the target (cheapest); within the bounds (the cheapest within one standard error of the highest
     agreement); the rest (shortest simulated tail, then cheapest)."""
-    fitting = [r for r in rounds if _fits(r, config)]
-    reached = [r for r in fitting if r["chosen"]["reached_target"]]
-    if reached:
-        return min(reached, key=lambda r: r["measured_ms"])
-    if fitting:
-        floor = _one_standard_error_floor(max(r["chosen"]["agreement"] for r in fitting), n)
-        close = [r for r in fitting if r["chosen"]["agreement"] + 1e-12 >= floor]
-        return min(close, key=lambda r: (r["measured_ms"], -r["chosen"]["agreement"]))
-    return min(rounds, key=lambda r: (r["queue"]["p99_ms"] if r.get("queue") else 0.0, r["measured_ms"]))
+    return _pick_by_leagues(
+        rounds,
+        fits=lambda r: _fits(r, config),
+        reached=lambda r: r["chosen"]["reached_target"],
+        agreement=lambda r: r["chosen"]["agreement"],
+        cheapest_first=lambda r: (r["measured_ms"], -r["chosen"]["agreement"]),
+        fallback_key=lambda r: (r["queue"]["p99_ms"] if r.get("queue") else 0.0, r["measured_ms"]),
+        n=n,
+    )
 
 
 def measure_cascade(
