@@ -103,6 +103,9 @@ def init_ray(address: str | None = None, num_cpus: int | None = None):
         # Ray swaps 127.0.0.1 for the machine's routable address unless this (read when ray is imported) says
         # the node is not part of a multi-machine cluster: then it stays on loopback, as `--host` does.
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        # Serve's controller kills an HTTP proxy that is not ready within 5 s; on a busy 2-core machine (training
+        # beside it) starting one takes longer, and `serve.start` then fails with "killed by ray.kill"
+        os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", "60")
     try:
         import ray
     except ImportError:
