@@ -130,6 +130,10 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         "best from layers 0-3, transfer set = training texts only",
         {**BOTTOM, "augment": "", "mix": 0},
     ),
+    "bottom_unlabeled_other": (
+        "best from layers 0-3, + texts of another file, unlabelled (--unlabeled)",
+        {**BOTTOM, "unlabeled": "{other}"},
+    ),
     "bottom_transfer_4x": (
         "best from layers 0-3, four times the mixed texts (mix 16, up to 24k)",
         {**BOTTOM, "mix": 16, "max_transfer": 24000},
