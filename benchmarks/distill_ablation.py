@@ -101,7 +101,7 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "best_init_bottom": (
         "best, started from teacher layers 0,1,2,3",
-        {**BEST, "student": "layers:0,1,2,3"},
+        BOTTOM,
     ),
     "best_init_first": (
         "best, started from teacher layers 0,4,8,11",
@@ -144,11 +144,11 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     ),
     "bottom_epochs_20": (
         "best from layers 0-3, 20 epochs, patience 5",
-        {**BEST, "student": "layers:0,1,2,3", "epochs": 20, "patience": 5},
+        {**BOTTOM, "epochs": 20, "patience": 5},
     ),
     "bottom_train_embeddings": (
         "best from layers 0-3, embeddings trained too",
-        {**BEST, "student": "layers:0,1,2,3", "freeze_embeddings": False},
+        {**BOTTOM, "freeze_embeddings": False},
     ),
 }
 

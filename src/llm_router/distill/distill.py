@@ -516,6 +516,7 @@ class _BatchLoss:
         teacher_hidden,
     ):
         self.student, self.teacher, self.config = student, teacher, config
+        self.temperatures = config.kd_temperatures()  # parsed once, not per batch
         self.t_logits, self.gold, self.class_weight = t_logits, gold, class_weight
         self.layer_map, self.to_teacher_ids, self.teacher_hidden = layer_map, to_teacher_ids, teacher_hidden
 
@@ -531,7 +532,7 @@ class _BatchLoss:
             self.t_logits[idx],
             self.gold[idx],
             config.alpha,
-            config.kd_temperatures(),
+            self.temperatures,
             self.class_weight,
         )
         if match_layers:
