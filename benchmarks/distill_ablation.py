@@ -125,6 +125,21 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         {**BOTTOM, "temperatures": "1,2,4"},
     ),
     "bottom_temperature_1": ("best from layers 0-3, KD temperature 1", {**BOTTOM, "temperature": 1.0}),
+    # the pipeline's student (4 epochs, `router pipeline --student-epochs`), with KD temperature 2 and 1
+    "bottom_epochs_4": ("best from layers 0-3, 4 epochs (the pipeline's student)", {**BOTTOM, "epochs": 4}),
+    "bottom_epochs_4_temperature_1": (
+        "best from layers 0-3, 4 epochs, KD temperature 1",
+        {**BOTTOM, "epochs": 4, "temperature": 1.0},
+    ),
+    # 6-layer teachers (RouterBench's MiniLM-L6): the evenly spaced start `layers:4` meant before point 8
+    "even6_epochs_4": (
+        "best, 4 epochs, started from teacher layers 1,2,3,5 (evenly spaced of 6)",
+        {**BEST, "student": "layers:1,2,3,5", "epochs": 4},
+    ),
+    "even6_epochs_4_temperature_1": (
+        "best, 4 epochs, KD temperature 1, started from teacher layers 1,2,3,5 (evenly spaced of 6)",
+        {**BEST, "student": "layers:1,2,3,5", "epochs": 4, "temperature": 1.0},
+    ),
     "bottom_logits_only": ("best from layers 0-3, no hidden-state loss", {**BOTTOM, "hidden_weight": 0.0}),
     "bottom_transfer_train_only": (
         "best from layers 0-3, transfer set = training texts only",
