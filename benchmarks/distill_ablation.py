@@ -140,6 +140,15 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         "best, 4 epochs, KD temperature 1, started from teacher layers 1,2,3,5 (evenly spaced of 6)",
         {**BEST, "student": "layers:1,2,3,5", "epochs": 4, "temperature": 1.0},
     ),
+    # the first K-1 layers and the teacher's last (12-layer and 6-layer teachers)
+    "first3_last12_epochs_4": (
+        "best, 4 epochs, started from teacher layers 0,1,2,11 (first three + last of 12)",
+        {**BEST, "student": "layers:0,1,2,11", "epochs": 4},
+    ),
+    "first3_last6_epochs_4": (
+        "best, 4 epochs, started from teacher layers 0,1,2,5 (first three + last of 6)",
+        {**BEST, "student": "layers:0,1,2,5", "epochs": 4},
+    ),
     "bottom_logits_only": ("best from layers 0-3, no hidden-state loss", {**BOTTOM, "hidden_weight": 0.0}),
     "bottom_transfer_train_only": (
         "best from layers 0-3, transfer set = training texts only",
