@@ -53,7 +53,7 @@ def test_a_spec_can_name_the_teacher_layers_that_start_the_student():
 
 
 def test_named_initialising_layers_are_copied_and_the_matched_layers_stay_evenly_spaced(teacher):
-    assert start_layers(3) == [0, 1, 2] and start_layers(2, (2, 5)) == [2, 5]
+    assert start_layers(6, 2, (2, 5)) == [2, 5]
     student, layer_map = layer_student(teacher, 2, init_layers=(2, 5))
     assert layer_map == [2, 5]  # what the hidden-state loss matches: unchanged by the starting point
     for s, t in enumerate((2, 5)):
@@ -63,6 +63,15 @@ def test_named_initialising_layers_are_copied_and_the_matched_layers_stay_evenly
             torch.testing.assert_close(s_state[key], t_state[key])
     with pytest.raises(RouterError, match="cannot be cut"):
         layer_student(teacher, 2, init_layers=(0, 6))
+
+
+def test_by_default_a_student_starts_from_the_teachers_first_layers_and_its_last():
+    assert start_layers(12, 4) == [0, 1, 2, 11]
+    assert start_layers(6, 4) == [0, 1, 2, 5]
+    assert start_layers(6, 1) == [5]
+    assert start_layers(6, 6) == list(range(6))  # full depth: the teacher's layers in order
+    with pytest.raises(RouterError, match="cannot be cut"):
+        start_layers(4, 6)
 
 
 def test_select_layers_is_tinybert_uniform_mapping():
@@ -77,11 +86,12 @@ def test_select_layers_is_tinybert_uniform_mapping():
 def test_layer_student_copies_mapped_layers_and_pruned_embeddings(teacher, tokenizer, texts):
     pruned = prune_tokenizer(tokenizer, texts[:40])
     student, layer_map = layer_student(teacher, 2, pruned.kept_ids)
-    assert layer_map == [2, 5]  # matched to evenly spaced layers, started from the first two
+    assert layer_map == [2, 5]  # matched to evenly spaced layers, started from the first and the last
+    assert start_layers(6, 2) == [0, 5]
     assert student.config.num_hidden_layers == 2 and len(student.bert.encoder.layer) == 2
     assert student.get_input_embeddings().num_embeddings == pruned.new_vocab_size
     assert student.config.id2label == teacher.config.id2label
-    for s, t in enumerate(start_layers(2)):
+    for s, t in enumerate(start_layers(6, 2)):
         s_state, t_state = (
             student.bert.encoder.layer[s].state_dict(),
             teacher.bert.encoder.layer[t].state_dict(),

@@ -265,7 +265,7 @@ def _build_student(
     kept_ids = pruned.kept_ids if pruned is not None else None
     model, layer_map = layer_student(teacher, spec.num_layers, kept_ids, spec.init_layers)
     info["layer_map"] = layer_map
-    info["init_layers"] = start_layers(spec.num_layers, spec.init_layers)
+    info["init_layers"] = start_layers(teacher.config.num_hidden_layers, spec.num_layers, spec.init_layers)
     student_tokenizer.model_max_length = max_length
     return Student(model, student_tokenizer, prefix, layer_map, kept_ids)
 
