@@ -24,8 +24,8 @@ class DistillConfig:
 
     student: str = option(
         "layers:4",
-        "layers:K (the teacher's first K-1 layers and its last start the student) | layers:i,j,... (these teacher layers, "
-        "0-based, start it) | static (model2vec) | a Hugging Face model name or folder.",
+        "layers:K (the teacher's first K-1 layers and its last start the student) | layers:i,j,... (these "
+        "teacher layers, 0-based, start it) | static (model2vec) | a Hugging Face model name or folder.",
     )
     # --- transfer set (train split only; every text is labelled softly by the teacher)
     augment: str = option(

@@ -2,15 +2,15 @@
 
 - ``layers:K`` - a TinyBERT-style student cut from the teacher itself: its embeddings (the whole vocabulary by
   default; pruned to the transfer texts with ``prune_vocab``), K of its encoder layers (the first K-1 and the
-  last, see :func:`start_layers`), pooler and classifier. Same width as the teacher, so hidden states and attention maps can be matched layer to layer
-  without projections: student layer m is trained to reproduce the output of teacher layer ``select_layers`` [m]
-  (evenly spaced, the last one the teacher's last).
+  last, see :func:`start_layers`), pooler and classifier. Same width as the teacher, so hidden states and
+  attention maps can be matched layer to layer without projections: student layer m is trained to reproduce the
+  output of teacher layer ``select_layers`` [m] (evenly spaced, the last one the teacher's last).
 - ``layers:i,j,...`` - the same, started from the teacher layers named (0-based, increasing), e.g.
   ``layers:2,5,8,11`` (TinyBERT's uniform start); the layers matched stay the evenly spaced ones, so only the
   starting point changes. On the demo set's 12-layer teacher the first K layers, which still compute one after
   another as in the teacher, beat the evenly spaced start by 2 points of agreement with the teacher over 3 seeds;
   on RouterBench's 6-layer teacher the evenly spaced start won by 3.6. The first K-1 and the last, the default,
-  tied the first K on the demo set and beat it by 3.5 and 3.7 points on the seed file and RouterBench
+  tied the first K on the demo set and beat it by 3.5 and 3.9 points on the seed file and RouterBench
   (docs/DISTILLATION.md, "RouterBench: the start").
 - any Hugging Face model name or folder (``huawei-noah/TinyBERT_General_4L_312D``,
   ``sentence-transformers/all-MiniLM-L6-v2``): a fresh sequence-classification head on that encoder, its own
