@@ -263,9 +263,10 @@ def _build_student(
                 teacher, pruned, teacher_info, soft.test_logits, prefix, max_length, config.eval_batch_size
             )
     kept_ids = pruned.kept_ids if pruned is not None else None
-    model, layer_map = layer_student(teacher, spec.num_layers, kept_ids, spec.init_layers)
+    init_layers = start_layers(teacher.config.num_hidden_layers, spec.num_layers, spec.init_layers)
+    model, layer_map = layer_student(teacher, spec.num_layers, kept_ids, tuple(init_layers))
     info["layer_map"] = layer_map
-    info["init_layers"] = start_layers(teacher.config.num_hidden_layers, spec.num_layers, spec.init_layers)
+    info["init_layers"] = init_layers
     student_tokenizer.model_max_length = max_length
     return Student(model, student_tokenizer, prefix, layer_map, kept_ids)
 
