@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from llm_router.errors import RouterError
-from llm_router.quantize.config import FLOAT_FFN
+from llm_router.quantize.config import float_ffn_problem
 from llm_router.utils import atomic_write_json, read_json
 
 
@@ -153,8 +153,8 @@ class PipelineRunner:
             ("--student-float-ffn", self.cfg.student_float_ffn),
             ("--teacher-float-ffn", self.cfg.teacher_float_ffn),
         ):
-            if value not in FLOAT_FFN:  # checked before hours of training, not at the quantize stage
-                raise RouterError(f"{flag} {value!r} (choose from {', '.join(FLOAT_FFN)})")
+            if problem := float_ffn_problem(value, flag):  # checked before hours of training, not at quantize
+                raise RouterError(problem)
         self.out.mkdir(parents=True, exist_ok=True)
         state = self._load_state()
         state["config"] = asdict(self.cfg)

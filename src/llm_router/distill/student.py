@@ -81,12 +81,16 @@ def select_layers(num_teacher_layers: int, num_student_layers: int) -> list[int]
     For 12 -> 4 that is [2, 5, 8, 11], TinyBERT's uniform mapping g(m) = 3m: with hidden-state matching, student
     layer m learns to reproduce teacher layer 3m+2's output. The last one is the teacher's last layer, the one the
     pooler and classifier were trained on top of."""
+    _check_depth(num_teacher_layers, num_student_layers)
+    n, k = num_teacher_layers, num_student_layers
+    return [round((m + 1) * n / k) - 1 for m in range(k)]
+
+
+def _check_depth(num_teacher_layers: int, num_student_layers: int) -> None:
     if num_student_layers > num_teacher_layers:
         raise RouterError(
             f"a layers:{num_student_layers} student cannot be cut from a {num_teacher_layers}-layer teacher"
         )
-    n, k = num_teacher_layers, num_student_layers
-    return [round((m + 1) * n / k) - 1 for m in range(k)]
 
 
 def start_layers(
@@ -100,7 +104,7 @@ def start_layers(
     first K-1 + last) the only one that lost on none of the three sets."""
     if init_layers is not None:
         return list(init_layers)
-    select_layers(num_teacher_layers, num_student_layers)  # same error for a student deeper than its teacher
+    _check_depth(num_teacher_layers, num_student_layers)
     return [*range(num_student_layers - 1), num_teacher_layers - 1]
 
 

@@ -22,6 +22,11 @@ DEFAULT_DYNAMIC_OPS = ("MatMul",)
 FLOAT_FFN = ("none", "out", "all")
 
 
+def float_ffn_problem(value: str, flag: str = "--float-ffn") -> str | None:
+    """What is wrong with a ``--float-ffn`` value (None: nothing), worded for the flag that carried it."""
+    return None if value in FLOAT_FFN else f"{flag} {value!r} (choose from {', '.join(FLOAT_FFN)})"
+
+
 @dataclass
 class QuantizeConfig:
     """Every option of `router quantize`; the defaults export a graph-optimised float32 ONNX model."""
@@ -95,8 +100,8 @@ class QuantizeConfig:
             bad(f"--calib-method {self.calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
         if self.float_layers < 0:
             bad(f"--float-layers must be >= 0 (got {self.float_layers})")
-        if self.float_ffn not in FLOAT_FFN:
-            bad(f"--float-ffn {self.float_ffn!r} (choose from {', '.join(FLOAT_FFN)})")
+        if problem := float_ffn_problem(self.float_ffn):
+            bad(problem)
         if self.calib_size < 1:
             bad(f"--calib-size must be >= 1 (got {self.calib_size})")
         if not 11 <= self.opset <= 23:
