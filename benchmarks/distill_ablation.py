@@ -149,6 +149,24 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         "best, 4 epochs, started from teacher layers 0,1,2,5 (first three + last of 6)",
         {**BEST, "student": "layers:0,1,2,5", "epochs": 4},
     ),
+    # the factors again on top of the default since 2026-12-07 (first three + last), at the pipeline's 4 epochs,
+    # for RouterBench's 6-layer teacher
+    "first3_last6_epochs_4_logits_only": (
+        "first three + last of 6, 4 epochs, no hidden-state loss",
+        {**BEST, "student": "layers:0,1,2,5", "epochs": 4, "hidden_weight": 0.0},
+    ),
+    "first3_last6_epochs_4_transfer_train_only": (
+        "first three + last of 6, 4 epochs, transfer set = training texts only",
+        {**BEST, "student": "layers:0,1,2,5", "epochs": 4, "augment": "", "mix": 0},
+    ),
+    "first2_last6_epochs_4": (
+        "3 layers: first two + last of 6, 4 epochs",
+        {**BEST, "student": "layers:0,1,5", "epochs": 4},
+    ),
+    "first4_last6_epochs_4": (
+        "5 layers: first four + last of 6, 4 epochs",
+        {**BEST, "student": "layers:0,1,2,3,5", "epochs": 4},
+    ),
     "bottom_logits_only": ("best from layers 0-3, no hidden-state loss", {**BOTTOM, "hidden_weight": 0.0}),
     "bottom_transfer_train_only": (
         "best from layers 0-3, transfer set = training texts only",
