@@ -41,6 +41,7 @@ BASE: dict[str, Any] = {
     "augment": "typo:2,spacing:1,swap:1,punct:1",
     "mix": 4,
     "max_transfer": 6000,
+    "generate_below": 0,  # generated texts on any data size (the only behaviour before 2026-12-07)
     "alpha": 0.5,
     "temperature": 2.0,
     "hidden_weight": 1.0,

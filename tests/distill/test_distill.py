@@ -408,3 +408,16 @@ def test_static_distillation_leaves_the_tokenizers_untouched():
     assert tok.backend_tokenizer.to_str() == before
     assert unknown_token_stats(pruned.tokenizer, texts[:60], reference=tok)["texts_changed"] == 0
     assert static.embedding.shape[1] == 8
+
+
+def test_generated_texts_join_the_transfer_set_only_below_generate_below(teacher_dir):
+    info = load_teacher_folder(teacher_dir)
+    n_train = len(info.train)
+    small = build_transfer_set(info, DistillConfig(augment="typo:1", mix=1, generate_below=n_train + 1))
+    large = build_transfer_set(info, DistillConfig(augment="typo:1", mix=1, generate_below=n_train))
+    always = build_transfer_set(info, DistillConfig(augment="typo:1", mix=1, generate_below=0))
+    assert {"typo", "mix"} <= set(small.source)
+    assert set(large.source) == {"train"} and len(large.texts) == n_train
+    assert always.texts == small.texts
+    with pytest.raises(RouterError, match="generate_below"):
+        DistillConfig(generate_below=-1)

@@ -89,13 +89,16 @@ def mixed_texts(texts: list[str], copies: int, seed: int = 0) -> list[str]:
 
 def build_transfer_set(teacher: FolderData, config: DistillConfig) -> TransferSet:
     """Training texts + augmented copies + mixed texts + unlabelled texts, with every validation / test text
-    removed. Augmented copies keep their source's gold label; mixed and unlabelled texts have none (-1)."""
+    removed. Augmented copies keep their source's gold label; mixed and unlabelled texts have none (-1). No
+    augmented or mixed texts when the training split has ``config.generate_below`` texts or more."""
     from llm_router.data.augment import augment_dataframe
 
     held_out = set(teacher.split.get("val") or []) | set(teacher.split.get("test") or [])
     train = teacher.train[["text", "gold"]].rename(columns={"gold": "label"})
     exclude = list(teacher.val["text"]) + list(teacher.test["text"])
-    augmented = augment_dataframe(train, config.augment, seed=config.seed, scope="all", exclude_texts=exclude)
+    generate = not config.generate_below or len(train) < config.generate_below
+    augment = config.augment if generate else ""
+    augmented = augment_dataframe(train, augment, seed=config.seed, scope="all", exclude_texts=exclude)
     label_index = {label: i for i, label in enumerate(teacher.labels)}
     texts, gold, source, seen = [], [], [], set()
 
@@ -110,7 +113,7 @@ def build_transfer_set(teacher: FolderData, config: DistillConfig) -> TransferSe
 
     for text, label, aug in zip(augmented["text"], augmented["label"], augmented["augmented"], strict=True):
         add(text, label_index[label], aug or "train")
-    if config.mix:
+    if config.mix and generate:
         for text in mixed_texts(list(teacher.train["text"]), config.mix, config.seed):
             add(text, -1, "mix")
     if config.unlabeled:
