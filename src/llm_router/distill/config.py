@@ -32,7 +32,7 @@ class DistillConfig:
         DEFAULT_AUGMENT, "Augmented copies of every training text, e.g. 'typo:2,swap:1'; 'none' to disable."
     )
     mix: int = option(4, "Unlabelled mixed texts per training text (word swaps, splices across texts).")
-    # generated texts pay on a few hundred rows (seed file, demo set: +21 and +12 points of agreement with the
+    # generated texts pay on a few hundred rows (seed file, demo set: +14 and +7 points of agreement with the
     # teacher) and not on thousands (RouterBench's 2,046: level, at a third of the time): docs/DISTILLATION.md
     generate_below: int = option(
         1000,
