@@ -150,7 +150,7 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
         "best, 4 epochs, started from teacher layers 0,1,2,5 (first three + last of 6)",
         {**BEST, "student": "layers:0,1,2,5", "epochs": 4},
     ),
-    # the factors again on top of the default since 2026-12-07 (first three + last), at the pipeline's 4 epochs,
+    # the factors again on top of the default start since 2026-12-07 (first three + last), at the pipeline's 4 epochs,
     # for RouterBench's 6-layer teacher
     "first3_last6_epochs_4_logits_only": (
         "first three + last of 6, 4 epochs, no hidden-state loss",
@@ -163,10 +163,6 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "first2_last6_epochs_4": (
         "3 layers: first two + last of 6, 4 epochs",
         {**BEST, "student": "layers:0,1,5", "epochs": 4},
-    ),
-    "first4_last6_epochs_4": (
-        "5 layers: first four + last of 6, 4 epochs",
-        {**BEST, "student": "layers:0,1,2,3,5", "epochs": 4},
     ),
     "bottom_logits_only": ("best from layers 0-3, no hidden-state loss", {**BOTTOM, "hidden_weight": 0.0}),
     "bottom_transfer_train_only": (

@@ -2,9 +2,10 @@
 
 ``distill(teacher_dir, out_dir, DistillConfig(...))`` builds the student named by ``config.student``
 (``layers:K`` | a Hugging Face model | ``static``), trains it on the *transfer set* - the teacher's training texts,
-augmented copies and mixed texts made from them (below ``generate_below`` training texts) and any unlabelled texts,
-all labelled softly by the teacher (never a validation or test text) - and writes a model folder in the same format as the teacher (docs/ARTEFACTS.md), with the teacher's
-``split.json``, so every artefact is evaluated on the same held-out rows.
+augmented copies and mixed texts made from them (below ``generate_below`` training texts) and any unlabelled
+texts, all labelled softly by the teacher (never a validation or test text) - and writes a model folder in the
+same format as the teacher (docs/ARTEFACTS.md), with the teacher's ``split.json``, so every artefact is evaluated
+on the same held-out rows.
 
 Loss (layer and HF students)::
 
