@@ -61,6 +61,8 @@ BASE: dict[str, Any] = {
 BEST: dict[str, Any] = {"prune_vocab": False, "select_on": "agreement"}
 # `best` started from the teacher's first four layers: the defaults since point 8
 BOTTOM: dict[str, Any] = {**BEST, "student": "layers:0,1,2,3"}
+# RouterBench's student as the pipeline trains it since 2026-12-07 (row first3_last6_epochs_4_transfer_train_only)
+RB_DEFAULT: dict[str, Any] = {**BEST, "student": "layers:0,1,2,5", "epochs": 4, "augment": "", "mix": 0}
 
 # name -> (what changes, overrides of BASE). "{other}" in a value is replaced by the --unlabeled file.
 ROWS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -163,6 +165,40 @@ ROWS: dict[str, tuple[str, dict[str, Any]]] = {
     "first2_last6_epochs_4": (
         "3 layers: first two + last of 6, 4 epochs",
         {**BEST, "student": "layers:0,1,5", "epochs": 4},
+    ),
+    # the remaining factors on top of RouterBench's default since 2026-12-07 (first three + last, 4 epochs, the
+    # training texts as the transfer set: --generate-below 1000 leaves generated texts out from 1,000 texts)
+    "rb_default_layers_2": (
+        "RouterBench default, 2 layers: first + last of 6",
+        {**RB_DEFAULT, "student": "layers:0,5"},
+    ),
+    "rb_default_layers_3": (
+        "RouterBench default, 3 layers: first two + last of 6",
+        {**RB_DEFAULT, "student": "layers:0,1,5"},
+    ),
+    "rb_default_layers_5": (
+        "RouterBench default, 5 layers: first four + last of 6",
+        {**RB_DEFAULT, "student": "layers:0,1,2,3,5"},
+    ),
+    "rb_default_multi_temperature": (
+        "RouterBench default, teacher labels at temperatures 1, 2 and 4",
+        {**RB_DEFAULT, "temperatures": "1,2,4"},
+    ),
+    "rb_default_unlabeled_other": (
+        "RouterBench default, + texts of another file, unlabelled (--unlabeled)",
+        {**RB_DEFAULT, "unlabeled": "{other}"},
+    ),
+    "rb_default_prune_vocab": (
+        "RouterBench default, vocabulary pruned to the seen scripts",
+        {**RB_DEFAULT, "prune_vocab": True},
+    ),
+    "rb_default_select_f1": (
+        "RouterBench default, keep the epoch with the best val macro F1 (not agreement)",
+        {**RB_DEFAULT, "select_on": "macro_f1"},
+    ),
+    "rb_default_epochs_8": (
+        "RouterBench default, 8 epochs",
+        {**RB_DEFAULT, "epochs": 8},
     ),
     "bottom_logits_only": ("best from layers 0-3, no hidden-state loss", {**BOTTOM, "hidden_weight": 0.0}),
     "bottom_transfer_train_only": (

@@ -419,5 +419,8 @@ def test_generated_texts_join_the_transfer_set_only_below_generate_below(teacher
     assert {"typo", "mix"} <= set(small.source)
     assert set(large.source) == {"train"} and len(large.texts) == n_train
     assert always.texts == small.texts
+    assert small.summary()["generated"].startswith("yes: ")
+    assert large.summary()["generated"] == f"no: {n_train} training texts >= --generate-below {n_train}"
+    assert large.summary()["n"] == large.summary()["train"] == n_train
     with pytest.raises(RouterError, match="generate_below"):
         DistillConfig(generate_below=-1)

@@ -86,7 +86,7 @@ def distill(
     info: dict[str, Any] = {
         "teacher": str(teacher_info.path),
         "student": str(spec),
-        "transfer_set": {"n": len(transfer.texts), **transfer.counts()},
+        "transfer_set": transfer.summary(),
         "teacher_logits_seconds": round(soft.seconds, 2),
         "teacher_transfer_agreement": float(
             (soft.logits.argmax(1)[transfer.gold >= 0] == transfer.gold[transfer.gold >= 0]).mean()

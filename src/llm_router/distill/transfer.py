@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,12 +48,17 @@ class TransferSet:
     texts: list[str]
     gold: np.ndarray
     source: list[str]  # "train" | augmenter name | "unlabeled"
+    generated_note: str = ""  # why generated texts (augmented copies, mixed texts) joined or not
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for s in self.source:
             out[s] = out.get(s, 0) + 1
         return out
+
+    def summary(self) -> dict[str, Any]:
+        """What ``distill.json`` records: the size, the count per origin and ``generated`` (the reason)."""
+        return {"n": len(self.texts), **self.counts(), "generated": self.generated_note}
 
 
 def mixed_texts(texts: list[str], copies: int, seed: int = 0) -> list[str]:
@@ -97,6 +103,14 @@ def build_transfer_set(teacher: FolderData, config: DistillConfig) -> TransferSe
     train = teacher.train[["text", "gold"]].rename(columns={"gold": "label"})
     exclude = list(teacher.val["text"]) + list(teacher.test["text"])
     generate = not config.generate_below or len(train) < config.generate_below
+    if not config.augment and not config.mix:
+        note = "no: --augment '' and --mix 0"
+    elif not config.generate_below:
+        note = "yes: --generate-below 0 (always)"
+    elif generate:
+        note = f"yes: {len(train)} training texts < --generate-below {config.generate_below}"
+    else:
+        note = f"no: {len(train)} training texts >= --generate-below {config.generate_below}"
     augment = config.augment if generate else ""
     augmented = augment_dataframe(train, augment, seed=config.seed, scope="all", exclude_texts=exclude)
     label_index = {label: i for i, label in enumerate(teacher.labels)}
@@ -126,4 +140,4 @@ def build_transfer_set(teacher: FolderData, config: DistillConfig) -> TransferSe
         rng = np.random.default_rng(config.seed)
         keep = sorted(keep + rng.choice(generated, size=min(room, len(generated)), replace=False).tolist())
         texts, gold, source = [texts[i] for i in keep], [gold[i] for i in keep], [source[i] for i in keep]
-    return TransferSet(texts, np.asarray(gold, dtype=np.int64), source)
+    return TransferSet(texts, np.asarray(gold, dtype=np.int64), source, note)
