@@ -503,6 +503,13 @@ def bench(
     arrival: Annotated[str, typer.Option("--arrival", help="uniform or poisson.")] = "uniform",
     data: DataOpt = None,
     text_col: TextColOpt = "text",
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help="http: only the texts of --data in this part (train, val, test) of the model's split.json.",
+        ),
+    ] = None,
     device: DeviceOpt = "cpu",
     threads: ServeThreadsOpt = 1,
     max_batch: MaxBatchOpt = 32,
@@ -574,6 +581,7 @@ def bench(
             arrival=arrival,
             data=str(data) if data else None,
             text_col=text_col,
+            split=split,
             connections=connections,
             serve=serve_config,
             find_max=find_max,

@@ -524,6 +524,7 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
             warmup_s=2.0 if cfg.fast else 5.0,
             data=cfg.data,
             text_col=cfg.text_col,
+            split="test",  # held-out texts: a cascade's cheap levels answer more of their training texts
             # the rows without batching are the naive server: one inference at a time, one per request
             serve=ServeConfig(
                 threads=cfg.threads,
@@ -553,6 +554,7 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
             slo_ms=cfg.slo_ms,
             data=cfg.data,
             text_col=cfg.text_col,
+            split="test",
             serve=ServeConfig(threads=cfg.threads),
         )
         atomic_write_json(bench_dir / "find_max.json", run_http_bench(hcfg))

@@ -130,3 +130,29 @@ def test_bench_refuses_a_missing_token_before_starting_anything(monkeypatch):
         app, ["bench", "--model", "fake:1", "--api-key-env", "ROUTER_BENCH_NO_SUCH_KEY"]
     )
     assert result.exit_code == 2 and "ROUTER_BENCH_NO_SUCH_KEY" in result.output
+
+
+def test_split_keeps_only_the_texts_of_that_part_of_the_model_split(tmp_path):
+    from llm_router.bench.http import load_texts
+    from llm_router.persistence.split import write_split
+    from llm_router.utils import text_hash
+
+    data = tmp_path / "d.csv"
+    data.write_text("text\nfirst query\nsecond  query\nthird query\n")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    write_split(folder, {"train": [text_hash("first query")], "test": [text_hash("second query")]})
+    assert load_texts(data, split_of=(folder, "test")) == ["second  query"]  # hashed after normalising
+    assert load_texts(data) == ["first query", "second  query", "third query"]
+    with pytest.raises(RouterError, match="no 'val' part"):
+        load_texts(data, split_of=(folder, "val"))
+    write_split(folder, {"test": [text_hash("another file's text")]})
+    with pytest.raises(RouterError, match="give the data it was trained on"):
+        load_texts(data, split_of=(folder, "test"))
+
+
+def test_split_needs_a_model_folder_and_a_known_part():
+    with pytest.raises(RouterError, match="--split must be"):
+        HttpBenchConfig(model="m", split="holdout")
+    with pytest.raises(RouterError, match="--split needs --model"):
+        HttpBenchConfig(url="http://127.0.0.1:8000", split="test")

@@ -38,8 +38,14 @@ def environment() -> dict[str, Any]:
     return env
 
 
-def load_texts(data: str | Path | None = None, text_col: str = "text", limit: int = 5000) -> list[str]:
-    """Request texts: the ``text_col`` column of ``data`` (default: the bundled demo set)."""
+def load_texts(
+    data: str | Path | None = None,
+    text_col: str = "text",
+    limit: int = 5000,
+    split_of: tuple[str | Path, str] | None = None,
+) -> list[str]:
+    """Request texts: the ``text_col`` column of ``data`` (default: the bundled demo set); with ``split_of =
+    (model folder, part)`` only those whose hash is in that part of the folder's ``split.json``."""
     from llm_router.data.load import demo_data_path, read_table
 
     path = Path(data) if data else demo_data_path()
@@ -49,7 +55,27 @@ def load_texts(data: str | Path | None = None, text_col: str = "text", limit: in
     texts = [str(t).strip() for t in df[text_col].dropna().tolist() if str(t).strip()]
     if not texts:
         raise RouterError(f"no texts in {data or 'the demo set'}")
+    if split_of is not None:
+        texts = _texts_in_split(texts, *split_of, source=str(data or "the demo set"))
     return texts[:limit]
+
+
+def _texts_in_split(texts: list[str], folder: str | Path, part: str, source: str) -> list[str]:
+    from llm_router.persistence import read_split
+    from llm_router.utils import text_hash
+
+    split = read_split(folder)
+    if not split or not split.get(part):
+        raise RouterError(
+            f"{folder}: no '{part}' part in a split.json (--split needs a trained model folder)"
+        )
+    keep = set(split[part])
+    kept = [t for t in texts if text_hash(t) in keep]
+    if not kept:
+        raise RouterError(
+            f"no text of {source} is in the '{part}' split of {folder}: give the data it was trained on"
+        )
+    return kept
 
 
 class ServerProcess:
@@ -212,6 +238,9 @@ class HttpBenchConfig:
     arrival: str = "uniform"
     data: str | None = None
     text_col: str = "text"
+    # only the texts of this part (train / val / test) of the model folder's split.json: held-out load for a
+    # cascade, whose cheap levels answer more of the texts they were trained on
+    split: str | None = None
     connections: int = 0
     timeout_s: float = 10.0
     endpoint: str = "/route"
@@ -245,6 +274,11 @@ class HttpBenchConfig:
             raise RouterError("--step-factor must be > 1")
         if self.slo_ms <= 0:
             raise RouterError("--slo-ms must be positive")
+        if self.split is not None:
+            if self.split not in ("train", "val", "test"):
+                raise RouterError(f"--split must be train, val or test, got {self.split!r}")
+            if self.model is None or self.model.startswith("fake"):
+                raise RouterError("--split needs --model: a model folder with a split.json")
         if self.api_key_env:
             from llm_router.serve.auth import read_token
 
@@ -353,7 +387,8 @@ def _summary(result: dict) -> dict:
 def run_http_bench(config: HttpBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark and return its JSON-ready result (see ``docs/BENCHMARKS.md`` for the keys)."""
     say = progress or (lambda msg: None)
-    texts = load_texts(config.data, config.text_col)
+    split_of = (config.model, config.split) if config.split else None
+    texts = load_texts(config.data, config.text_col, split_of=split_of)
     server: ServerProcess | None = None
     try:
         if config.model is not None:

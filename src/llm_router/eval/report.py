@@ -174,6 +174,16 @@ class _Run:
     def bench_result(self, row: dict) -> dict:
         return _load(self.path / "bench" / row["file"]) or {}
 
+    def load_texts_source(self) -> str:
+        """Where the HTTP rows' request texts came from (runs before 2026-12-07 drew from the whole data set)."""
+        after = self.bench_row("after")
+        split = (
+            ((self.bench_result(after).get("config") or {}).get("bench") or {}).get("split")
+            if after
+            else None
+        )
+        return f"the {split} split's texts" if split else "all texts of the data set, training texts included"
+
 
 def build_report(run_dir: str | os.PathLike[str], command: str | None = None) -> dict:
     """Write ``REPORT.md`` (+ PNGs) into ``run_dir`` and return a summary dict (conclusion and key numbers)."""
@@ -280,8 +290,8 @@ def _before_after(run: _Run) -> list[str]:
     md = [
         "## Before and after",
         "",
-        f"HTTP rows: {_f(cfg.get('bench_rps'), 0)} requests/s for {_f(cfg.get('bench_duration'), 0)} s, open loop. "
-        "Quality: the same held-out test split for every row.",
+        f"HTTP rows: {_f(cfg.get('bench_rps'), 0)} requests/s for {_f(cfg.get('bench_duration'), 0)} s, open loop, "
+        f"the requests drawn from {run.load_texts_source()}. Quality: the same held-out test split for every row.",
         "",
     ]
     rows = []
@@ -523,7 +533,8 @@ def _limits(run: _Run) -> list[str]:
         "",
         "- The test split is small: the bootstrap interval above is the honest error bar of every F1 here.",
         f"- Long inputs are truncated to the teacher's max length ({_teacher_max_length(run.path)} tokens, chosen from the "
-        "training texts' token lengths); latency grows with length, and the load test draws texts from the data set.",
+        "training texts' token lengths); latency grows with length, and the load test draws from "
+        f"{run.load_texts_source()}.",
         "- Cold start: the server answers `/ready` 503 until the model is loaded and warmed up; the first requests "
         "after a restart are not part of these numbers.",
         f"- GPU: {'measured on ' + env['gpu'] if env.get('gpu') else 'not measured in this run (no GPU on this machine)'}.",
