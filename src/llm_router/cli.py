@@ -507,7 +507,7 @@ def bench(
         str | None,
         typer.Option(
             "--split",
-            help="http: only the texts of --data in this part (train, val, test) of the model's split.json.",
+            help="Only the texts of --data in this part (train, val, test) of the model's split.json.",
         ),
     ] = None,
     device: DeviceOpt = "cpu",
@@ -559,7 +559,7 @@ def bench(
         if device == "cpu" and not model.startswith("fake") and cuda_available():
             devices.append("cuda")
         icfg = InprocessBenchConfig(
-            model=model, devices=devices, data=str(data) if data else None, text_col=text_col
+            model=model, devices=devices, data=str(data) if data else None, text_col=text_col, split=split
         )
         if thread_counts:
             icfg.thread_counts = _int_list(thread_counts, "--thread-counts")

@@ -480,6 +480,7 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
             thread_counts=sorted({1, cfg.threads, 2}),
             data=cfg.data,
             text_col=cfg.text_col,
+            split="test",
             seconds_per_batch_size=0.5 if cfg.fast else 2.0,
             latency_calls=50 if cfg.fast else 300,
         )

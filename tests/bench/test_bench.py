@@ -154,5 +154,7 @@ def test_split_keeps_only_the_texts_of_that_part_of_the_model_split(tmp_path):
 def test_split_needs_a_model_folder_and_a_known_part():
     with pytest.raises(RouterError, match="--split must be"):
         HttpBenchConfig(model="m", split="holdout")
+    with pytest.raises(RouterError, match="--split must be"):
+        InprocessBenchConfig(model="m", split="holdout")
     with pytest.raises(RouterError, match="--split needs --model"):
         HttpBenchConfig(url="http://127.0.0.1:8000", split="test")

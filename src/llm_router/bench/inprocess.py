@@ -38,8 +38,13 @@ class InprocessBenchConfig:
     warmup_calls: int = 10
     data: str | None = None
     text_col: str = "text"
+    split: str | None = (
+        None  # only the texts of this part of the model folder's split.json (as HttpBenchConfig)
+    )
 
     def __post_init__(self) -> None:
+        if self.split is not None and self.split not in ("train", "val", "test"):
+            raise RouterError(f"--split must be train, val or test, got {self.split!r}")
         if not self.thread_counts or min(self.thread_counts) < 1:
             raise RouterError("--thread-counts must be positive integers")
         if not self.batch_sizes or min(self.batch_sizes) < 1:
@@ -76,7 +81,8 @@ def run_inprocess_bench(
     from llm_router.serve.server import make_loader
 
     say = progress or (lambda msg: None)
-    texts = load_texts(config.data, config.text_col)
+    split_of = (config.model, config.split) if config.split else None
+    texts = load_texts(config.data, config.text_col, split_of=split_of)
     latency_rows: list[dict] = []
     throughput_rows: list[dict] = []
     for device in config.devices:
@@ -119,6 +125,7 @@ def run_inprocess_bench(
     return {
         "mode": "inprocess",
         "model": config.model,
+        "split": config.split,  # None: every text of the data
         "latency": latency_rows,
         "throughput": throughput_rows,
         "environment": dict(environment(), note="in-process: one Python process, no HTTP, closed loop"),

@@ -464,7 +464,8 @@ def _inprocess_tables(run: _Run) -> list[str]:
     md = [
         "### Real-time vs batch (in process, the served artefact)",
         "",
-        "Batch-1 latency per thread count, then throughput per batch size (texts drawn from the data set, "
+        "Batch-1 latency per thread count, then throughput per batch size (texts drawn from "
+        f"{'the ' + inproc['split'] + ' split' if inproc.get('split') else 'the data set'}, "
         "so a batch is padded to its longest text).",
         "",
     ]
