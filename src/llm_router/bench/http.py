@@ -60,6 +60,24 @@ def load_texts(
     return texts[:limit]
 
 
+def check_split(split: str | None, model: str | None) -> None:
+    """``--split`` names a part of a model folder's ``split.json``: one of its parts, and a real model folder."""
+    from llm_router.persistence.split import PARTS
+
+    if split is None:
+        return
+    if split not in PARTS:
+        raise RouterError(f"--split must be {', '.join(PARTS[:-1])} or {PARTS[-1]}, got {split!r}")
+    if model is None or model.startswith("fake"):
+        raise RouterError("--split needs --model: a model folder with a split.json")
+
+
+def request_texts(config: Any) -> list[str]:
+    """The texts a benchmark config (HTTP or in-process: ``data``, ``text_col``, ``model``, ``split``) sends."""
+    split_of = (config.model, config.split) if config.split else None
+    return load_texts(config.data, config.text_col, split_of=split_of)
+
+
 def _texts_in_split(texts: list[str], folder: str | Path, part: str, source: str) -> list[str]:
     from llm_router.persistence import read_split
     from llm_router.utils import text_hash
@@ -274,11 +292,7 @@ class HttpBenchConfig:
             raise RouterError("--step-factor must be > 1")
         if self.slo_ms <= 0:
             raise RouterError("--slo-ms must be positive")
-        if self.split is not None:
-            if self.split not in ("train", "val", "test"):
-                raise RouterError(f"--split must be train, val or test, got {self.split!r}")
-            if self.model is None or self.model.startswith("fake"):
-                raise RouterError("--split needs --model: a model folder with a split.json")
+        check_split(self.split, self.model)
         if self.api_key_env:
             from llm_router.serve.auth import read_token
 
@@ -387,8 +401,7 @@ def _summary(result: dict) -> dict:
 def run_http_bench(config: HttpBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark and return its JSON-ready result (see ``docs/BENCHMARKS.md`` for the keys)."""
     say = progress or (lambda msg: None)
-    split_of = (config.model, config.split) if config.split else None
-    texts = load_texts(config.data, config.text_col, split_of=split_of)
+    texts = request_texts(config)
     server: ServerProcess | None = None
     try:
         if config.model is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from llm_router.bench.http import environment, load_texts
+from llm_router.bench.http import check_split, environment, request_texts
 from llm_router.errors import RouterError
 
 
@@ -38,13 +38,11 @@ class InprocessBenchConfig:
     warmup_calls: int = 10
     data: str | None = None
     text_col: str = "text"
-    split: str | None = (
-        None  # only the texts of this part of the model folder's split.json (as HttpBenchConfig)
-    )
+    # only the texts of this part of the model folder's split.json (as HttpBenchConfig)
+    split: str | None = None
 
     def __post_init__(self) -> None:
-        if self.split is not None and self.split not in ("train", "val", "test"):
-            raise RouterError(f"--split must be train, val or test, got {self.split!r}")
+        check_split(self.split, self.model)
         if not self.thread_counts or min(self.thread_counts) < 1:
             raise RouterError("--thread-counts must be positive integers")
         if not self.batch_sizes or min(self.batch_sizes) < 1:
@@ -81,8 +79,7 @@ def run_inprocess_bench(
     from llm_router.serve.server import make_loader
 
     say = progress or (lambda msg: None)
-    split_of = (config.model, config.split) if config.split else None
-    texts = load_texts(config.data, config.text_col, split_of=split_of)
+    texts = request_texts(config)
     latency_rows: list[dict] = []
     throughput_rows: list[dict] = []
     for device in config.devices:
