@@ -132,6 +132,8 @@ def test_a_bad_float_ffn_fails_before_any_stage_runs(tiny_run):
     teacher_mtime = (out / "teacher" / "router.json").stat().st_mtime
     with pytest.raises(RouterError, match="--teacher-float-ffn 'some'"):
         run_pipeline(replace(cfg, teacher_float_ffn="some"), force=("all",))
+    with pytest.raises(RouterError, match="--teacher-int8-scheme 'fast'"):
+        run_pipeline(replace(cfg, teacher_int8_scheme="fast"), force=("all",))
     assert (out / "teacher" / "router.json").stat().st_mtime == teacher_mtime
     assert read(out / "pipeline.json")["stages"]["teacher"]["status"] == "done"
 

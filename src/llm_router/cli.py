@@ -1256,6 +1256,14 @@ def pipeline(
             help="Feed-forward projections of every teacher layer kept float in its INT8 file: none, out or all.",
         ),
     ] = "none",
+    teacher_int8_scheme: Annotated[
+        str,
+        typer.Option(
+            "--teacher-int8-scheme",
+            help="The teacher's INT8 scheme: dynamic, blockwise, or auto (blockwise only when it flips "
+            "significantly fewer validation routes).",
+        ),
+    ] = "auto",
     until: Annotated[
         str | None,
         typer.Option("--until", help="Stop after this stage (e.g. train now, benchmark on a quiet machine)."),
@@ -1298,6 +1306,7 @@ def pipeline(
         teacher_float_layers=teacher_float_layers,
         student_float_ffn=student_float_ffn,
         teacher_float_ffn=teacher_float_ffn,
+        teacher_int8_scheme=teacher_int8_scheme,
         threads=threads,
         bench_rps=rps,
         bench_duration=duration,

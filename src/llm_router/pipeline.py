@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from llm_router.errors import RouterError
-from llm_router.quantize.config import float_ffn_problem
+from llm_router.quantize.config import INT8_SCHEMES, float_ffn_problem
 from llm_router.utils import atomic_write_json, read_json
 
 
@@ -63,6 +63,11 @@ class PipelineConfig:
     # none, out or all), the student's and the teacher's
     student_float_ffn: str = "none"
     teacher_float_ffn: str = "none"
+    # the teacher's INT8 scheme (`router quantize --scheme`): auto keeps dynamic INT8 unless blockwise INT8 flips
+    # significantly fewer validation routes against the float teacher. The cascade's last level answers the texts
+    # the cheap levels are unsure of, where dynamic INT8 flips most: seed teacher 6 of 39 validation texts (0 of
+    # 267 training texts), blockwise 0 (docs/DISTILLATION.md, "Blockwise INT8 for the teacher")
+    teacher_int8_scheme: str = "auto"
     threads: int = 1  # inference threads for compare/bench (the HTTP client needs the other core)
     bench_rps: float = 100.0
     bench_duration: float = 30.0
@@ -155,6 +160,10 @@ class PipelineRunner:
         ):
             if problem := float_ffn_problem(value, flag):  # checked before hours of training, not at quantize
                 raise RouterError(problem)
+        if self.cfg.teacher_int8_scheme not in INT8_SCHEMES:
+            raise RouterError(
+                f"--teacher-int8-scheme {self.cfg.teacher_int8_scheme!r} (choose from {', '.join(INT8_SCHEMES)})"
+            )
         self.out.mkdir(parents=True, exist_ok=True)
         state = self._load_state()
         state["config"] = asdict(self.cfg)
@@ -325,15 +334,22 @@ def stage_static(cfg: PipelineConfig, out: Path) -> str:
     return _distill(cfg, out, "static", STATIC)
 
 
-def _quantized_folders(cfg: PipelineConfig) -> list[tuple[str, str, bool, int, str]]:
-    """(output folder, source folder, static?, float layers, float FFN) for every quantisation the pipeline
-    runs."""
+def _quantized_folders(cfg: PipelineConfig) -> list[tuple[str, str, bool, int, str, str]]:
+    """(output folder, source folder, static?, float layers, float FFN, INT8 scheme) for every quantisation the
+    pipeline runs."""
     jobs = [
-        (STUDENT_INT8, STUDENT, False, cfg.student_float_layers, cfg.student_float_ffn),
-        (TEACHER_INT8, TEACHER, False, cfg.teacher_float_layers, cfg.teacher_float_ffn),
+        (STUDENT_INT8, STUDENT, False, cfg.student_float_layers, cfg.student_float_ffn, "dynamic"),
+        (
+            TEACHER_INT8,
+            TEACHER,
+            False,
+            cfg.teacher_float_layers,
+            cfg.teacher_float_ffn,
+            cfg.teacher_int8_scheme,
+        ),
     ]
     if cfg.int8_static:
-        jobs.append((STUDENT_INT8_STATIC, STUDENT, True, 0, "none"))
+        jobs.append((STUDENT_INT8_STATIC, STUDENT, True, 0, "none", "dynamic"))
     return jobs
 
 
@@ -341,7 +357,7 @@ def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
     from llm_router.quantize.core import GateRejected, QuantizeConfig, quantize_model
 
     parts = []
-    for name, src, static, float_layers, float_ffn in _quantized_folders(cfg):
+    for name, src, static, float_layers, float_ffn, scheme in _quantized_folders(cfg):
         qcfg = QuantizeConfig(
             model=str(out / src),
             out=str(out / name),
@@ -349,6 +365,7 @@ def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
             static=static,
             float_layers=float_layers,
             float_ffn=float_ffn,
+            scheme=scheme,
         )
         try:
             res = quantize_model(qcfg)
@@ -357,8 +374,9 @@ def stage_quantize(cfg: PipelineConfig, out: Path) -> str:
                 if res.gate
                 else ""
             )
+            chose = f", {res.scheme_choice['reason']}" if res.scheme_choice else ""
             parts.append(
-                f"{name}: F1 {res.f1_float:.1f} -> {res.f1_quantized:.1f}{gate} ({res.decision})"
+                f"{name}: F1 {res.f1_float:.1f} -> {res.f1_quantized:.1f}{gate} ({res.decision}){chose}"
                 if res.f1_float is not None
                 else f"{name}: {res.decision}"
             )
@@ -607,6 +625,7 @@ def build_stages() -> list[Stage]:
                 "teacher_float_layers",
                 "student_float_ffn",
                 "teacher_float_ffn",
+                "teacher_int8_scheme",
             ),
         ),
         Stage(

@@ -9,7 +9,13 @@ import pytest
 
 from llm_router.errors import RouterError
 from llm_router.quantize import GateRejected, QuantizeConfig, quantize_model
-from llm_router.quantize.gate import GateConfig, collect_gate_texts, f1_change_interval, judge
+from llm_router.quantize.gate import (
+    GateConfig,
+    choose_scheme,
+    collect_gate_texts,
+    f1_change_interval,
+    judge,
+)
 
 ROUTES = ["Claude", "gemini-mini", "gpt-o1"]
 
@@ -69,6 +75,52 @@ def test_collect_gate_texts_keeps_val_dedups_and_caps():
     assert pool.sources["val"] == 2 and pool.sources["train"] + pool.sources["transfer"] == 2
     full = collect_gate_texts(["a"], ["b", "a"], ["c"], max_texts=100)
     assert full.texts == ["a", "b", "c"] and full.sources == {"val": 1, "train": 1, "transfer": 1}
+
+
+def test_collect_gate_texts_names_each_texts_source():
+    pool = collect_gate_texts(["a", "b"], ["b", "c", "d"], ["e"], max_texts=100)
+    assert pool.origins == ["val", "val", "train", "train", "transfer"]
+    capped = collect_gate_texts(["a"], ["b", "c", "d"], ["e", "f"], max_texts=3, seed=1)
+    assert capped.origins[0] == "val" and len(capped.origins) == len(capped.texts) == 3
+    assert capped.origins.count("train") == capped.sources["train"]
+
+
+def test_agreement_per_source_shows_flips_the_training_texts_hide():
+    """The seed teacher's case: INT8 flips none of the 267 training texts and 6 of 39 validation texts; the
+    pooled agreement (98%) passes, the verdict shows the validation texts' 84.6% beside it."""
+    truths = _val()
+    float_routes = list(truths) + ["Claude"] * 267
+    quant_routes = list(float_routes)
+    for i in range(6):
+        quant_routes[i] = ROUTES[(ROUTES.index(quant_routes[i]) + 1) % 3]
+    origins = ["val"] * 39 + ["train"] * 267
+    lenient = GateConfig(tolerance=100.0)  # every flip here is an error on 39 texts: only agreement is judged
+    verdict = judge(float_routes, quant_routes, {"val": 39, "train": 267}, truths, ROUTES, lenient, origins)
+    assert verdict.agreement_by_source == {"val": pytest.approx(33 / 39, abs=1e-5), "train": 1.0}
+    assert verdict.decision == "accepted" and "(val 84.6%, train 100.0%)" in verdict.reason
+    with pytest.raises(RouterError, match="origins"):
+        judge(float_routes, quant_routes, {}, truths, ROUTES, lenient, origins[:-1])
+
+
+def test_choose_scheme_keeps_dynamic_unless_blockwise_flips_significantly_fewer():
+    float_routes = _val(39)
+
+    def flipped(indices):
+        return [ROUTES[(ROUTES.index(r) + 1) % 3] if i in indices else r for i, r in enumerate(float_routes)]
+
+    # seed: dynamic flips 6 validation routes, blockwise none -> p = 1/64
+    seed = choose_scheme(float_routes, flipped({0, 1, 2, 3, 4, 5}), list(float_routes))
+    assert seed["chosen"] == "blockwise" and seed["p_value"] == pytest.approx(1 / 64, abs=1e-5)
+    assert (seed["dynamic_flips"], seed["blockwise_flips"], seed["only_dynamic"]) == (6, 0, 6)
+    # demo: 1 against 0 is no evidence
+    demo = choose_scheme(float_routes, flipped({7}), list(float_routes))
+    assert demo["chosen"] == "dynamic" and demo["p_value"] == 0.5 and "not significantly" in demo["reason"]
+    # 10 against 4 on different texts: P(X >= 10 | 14) = 1471 / 16384
+    mixed = choose_scheme(float_routes, flipped(set(range(10))), flipped(set(range(20, 24))))
+    assert mixed["chosen"] == "dynamic" and mixed["p_value"] == pytest.approx(1471 / 16384, abs=1e-5)
+    # the same flips in both: no discordant texts, keep the faster one
+    same = choose_scheme(float_routes, flipped({1, 2}), flipped({1, 2}))
+    assert same["chosen"] == "dynamic" and same["p_value"] == 1.0
 
 
 def test_bad_gate_options():

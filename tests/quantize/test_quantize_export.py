@@ -283,3 +283,53 @@ def test_float_ffn_keeps_every_layers_feed_forward_output_float(tmp_path, tiny_c
         op == "MatMulInteger" for op in _matmul_ops(tiny_onnx_dir / "model_int8.onnx").values()
     )
     assert sum(op == "MatMulInteger" for op in int8_ops.values()) == default_int8 - 6 - (len(layers) - 1)
+
+
+def test_blockwise_int8_replaces_every_matmul(tmp_path, tiny_classifier_dir, tiny_onnx_dir):
+    out = tmp_path / "blockwise"
+    result = quantize_model(
+        QuantizeConfig(
+            model=str(tiny_classifier_dir),
+            out=str(out),
+            int8=True,
+            threads=1,
+            scheme="blockwise",
+            float_layers=1,
+        )
+    )
+    graph = onnx.load(str(out / "model_int8.onnx"), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    ops = [n.op_type for n in graph.node]
+    assert "MatMulNBits" in ops and "MatMulInteger" not in ops
+    # every MatMul with a weight became MatMulNBits; the float ones left multiply two activations (attention)
+    assert not [n.name for n in graph.node if n.op_type == "MatMul" and weights & set(n.input)]
+    router = json.loads((out / "router.json").read_text())
+    assert router["quantization"] == "int8-blockwise" and router["onnx_file"] == "model_int8.onnx"
+    assert result.mode == "int8-blockwise" and result.decision == "accepted" and result.float_layers == 0
+    assert any("do not apply to --scheme blockwise" in n for n in result.notes)
+    blockwise = Predictor.load(out, threads=1)
+    assert blockwise.per_text  # one text per call, as dynamic INT8
+    float_logits = OnnxPredictor.load(out, threads=1, onnx_file="model.onnx")._logits(TEXTS)
+    dynamic_logits = Predictor.load(tiny_onnx_dir, threads=1)._logits(TEXTS)
+    blockwise_error = np.abs(blockwise._logits(TEXTS) - float_logits).max()
+    print(
+        f"max |logit - float|: blockwise {blockwise_error:.2e}, dynamic {np.abs(dynamic_logits - float_logits).max():.2e}"
+    )
+    assert blockwise_error < 0.05
+
+
+def test_auto_scheme_records_its_choice_and_keeps_one_int8_file(tmp_path, tiny_classifier_dir):
+    out = tmp_path / "auto"
+    result = quantize_model(
+        QuantizeConfig(model=str(tiny_classifier_dir), out=str(out), int8=True, threads=1, scheme="auto")
+    )
+    choice = json.loads((out / "quantize.json").read_text())["scheme_choice"]
+    assert choice["chosen"] in ("dynamic", "blockwise") and choice["n_val"] == result.n_val > 0
+    assert choice["dynamic_flips"] >= choice["only_dynamic"] and 0.0 <= choice["p_value"] <= 1.0
+    assert sorted(p.name for p in out.glob("*.onnx")) == ["model.onnx", "model_int8.onnx"]
+    assert not any(p.name.startswith(".") for p in out.iterdir())
+    graph = onnx.load(str(out / "model_int8.onnx"), load_external_data=False).graph
+    expected = "MatMulNBits" if choice["chosen"] == "blockwise" else "MatMulInteger"
+    assert expected in {n.op_type for n in graph.node}
+    assert json.loads((out / "router.json").read_text())["quantization"] == f"int8-{choice['chosen']}"
+    assert result.gate["agreement_by_source"]["val"] >= 0.0 and "val" in result.gate["reason"]

@@ -123,6 +123,9 @@ def test_data_override_finds_the_validation_rows(tmp_path, tiny_classifier_dir):
         (["--int8", "--static", "--calib-method", "kl"], "--calib-method"),
         (["--calib-data", "x.txt"], "--calib-data needs"),
         (["--int8", "--backend", "tensorrt"], "--backend"),
+        (["--int8", "--scheme", "nf4"], "--scheme 'nf4'"),
+        (["--scheme", "blockwise"], "--scheme blockwise needs --int8 without --static"),
+        (["--int8", "--static", "--scheme", "auto"], "--scheme auto needs --int8 without --static"),
     ],
 )
 def test_bad_options_are_one_line_errors(tmp_path, tiny_classifier_dir, args, message):

@@ -18,6 +18,10 @@ DEFAULT_OPSET = 18
 # ORT knows (Gather of the embeddings, Attention) and closer to float, with the embeddings kept in float.
 # Measured on random-init BERT-base / 4x384 at 24 tokens, 1 thread: see docs (router quantize).
 DEFAULT_DYNAMIC_OPS = ("MatMul",)
+# INT8 without --static: dynamic (one activation scale per MatMul call), blockwise (MatMulNBits, per block of each
+# token) or auto (both; blockwise only when it flips significantly fewer validation routes than dynamic)
+INT8_SCHEMES = ("dynamic", "blockwise", "auto")
+BLOCKWISE_BLOCK_SIZE = 128
 # INT8: which feed-forward projections of every encoder layer stay float (--float-ffn)
 FLOAT_FFN = ("none", "out", "all")
 
@@ -66,6 +70,12 @@ class QuantizeConfig:
         True, "INT8 weight scales per output channel or per tensor.", "--per-channel/--per-tensor"
     )
     op_types: tuple[str, ...] | None = DEFAULT_DYNAMIC_OPS  # ops to quantise; None = every op ORT can
+    scheme: str = option(
+        "dynamic",
+        "INT8 without --static: dynamic (one activation scale per MatMul call: fastest), blockwise (8-bit "
+        "weights in blocks of 128, activations quantised per block of each token: closest to float, 20-30% "
+        "slower) or auto (both; blockwise only when it flips significantly fewer validation routes).",
+    )
     float_layers: int = option(
         0,
         "INT8: keep the first N encoder layers float (the first reads the embeddings, the widest activations).",
@@ -98,6 +108,10 @@ class QuantizeConfig:
             bad("--calib-data needs --int8 --static")
         if self.calib_method not in CALIB_METHODS:
             bad(f"--calib-method {self.calib_method!r} (choose from {', '.join(CALIB_METHODS)})")
+        if self.scheme not in INT8_SCHEMES:
+            bad(f"--scheme {self.scheme!r} (choose from {', '.join(INT8_SCHEMES)})")
+        if self.scheme != "dynamic" and (not self.int8 or self.static or self.backend != "ort"):
+            bad(f"--scheme {self.scheme} needs --int8 without --static and --backend ort")
         if self.float_layers < 0:
             bad(f"--float-layers must be >= 0 (got {self.float_layers})")
         if problem := float_ffn_problem(self.float_ffn):
@@ -127,4 +141,6 @@ class QuantizeConfig:
             return "fp16"
         if not self.int8:
             return "float"
-        return ("inc-" if self.backend == "inc" else "") + ("int8-static" if self.static else "int8-dynamic")
+        # auto starts as dynamic; `router quantize` records the scheme it chose
+        scheme = "static" if self.static else "blockwise" if self.scheme == "blockwise" else "dynamic"
+        return ("inc-" if self.backend == "inc" else "") + f"int8-{scheme}"

@@ -32,7 +32,7 @@ from llm_router.persistence import (
     split_part,
     write_router_json,
 )
-from llm_router.quantize.config import QuantizeConfig
+from llm_router.quantize.config import BLOCKWISE_BLOCK_SIZE, QuantizeConfig
 from llm_router.quantize.exporters import (
     export_onnx,
     logit_parity,
@@ -46,6 +46,7 @@ GATE_EXIT_CODE = 3
 FLOAT_FILE = "model.onnx"
 INT8_FILE = "model_int8.onnx"
 FP16_FILE = "model_fp16.onnx"
+BLOCKWISE_SCRATCH = "blockwise_int8.onnx"  # --scheme auto: the blockwise candidate beside the dynamic one
 # Copied from the source folder; everything else (weights, metrics of the PyTorch model) stays behind.
 CARRIED_FILES = (
     "config.json",
@@ -107,6 +108,9 @@ class QuantizeResult:
     float_layers: int = 0  # INT8: encoder layers kept float (--float-layers)
     float_ffn: str = "none"  # INT8: feed-forward projections kept float in every layer (--float-ffn)
     float_nodes: int = 0  # the MatMul nodes kept float (first layers and feed-forward projections)
+    # --scheme auto: both INT8 files' flips against the float model on the validation texts, the exact test
+    # between them and the scheme kept (quantize/gate.py ``choose_scheme``)
+    scheme_choice: dict[str, Any] | None = None
     sizes_mb: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -272,7 +276,7 @@ def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
             )
         del onnx_float
         shutil.rmtree(scratch)
-        served_mode = config.mode if result.served_file != FLOAT_FILE else "float"
+        served_mode = result.mode if result.served_file != FLOAT_FILE else "float"
         write_router_json(tmp, _router_json(info, result.served_file, served_mode))
         result.seconds = round(time.perf_counter() - started, 2)
         atomic_write_json(tmp / "quantize.json", result.to_dict())
@@ -369,10 +373,17 @@ def _quantize_and_gate(
     """The INT8 / fp16 model, the accuracy gate on it, and which file is served."""
     quant_name = FP16_FILE if config.fp16 else INT8_FILE
     quant_file = tmp / quant_name
-    with _step(console, f"quantising ({config.mode})"):
+    with _step(
+        console, f"quantising ({'int8-dynamic and int8-blockwise' if _auto(config) else config.mode})"
+    ):
         _quantize(
             config, info, tmp, tmp / FLOAT_FILE, raw_file, quant_file, onnx_float, val, calib_texts, result
         )
+    if _auto(config):
+        with _step(console, "choosing the INT8 scheme on the validation texts"):
+            _choose_scheme(
+                config, info, tmp, quant_file, raw_file.parent / BLOCKWISE_SCRATCH, onnx_float, val, result
+            )
     if quant_file.exists():  # (INC writes nothing when no recipe met the tolerance)
         result.sizes_mb[quant_name] = _size_mb(quant_file)
         if val is not None:
@@ -390,6 +401,38 @@ def _quantize_and_gate(
         result.sizes_mb.pop(quant_name, None)
     else:
         result.served_file = quant_name
+
+
+def _auto(config: QuantizeConfig) -> bool:
+    return config.int8 and not config.static and config.backend == "ort" and config.scheme == "auto"
+
+
+def _choose_scheme(
+    config, info, tmp: Path, dynamic_file: Path, blockwise_file: Path, onnx_float, val, result
+):
+    """``--scheme auto``: keep the dynamic INT8 file unless the blockwise one flips significantly fewer validation
+    routes against the float model (``choose_scheme``); the kept one becomes ``quant_file``."""
+    from llm_router.quantize.gate import choose_scheme
+    from llm_router.runtime.onnx_backend import OnnxPredictor
+
+    if val is None:  # nothing held out to decide on: the faster file
+        result.scheme_choice = {
+            "chosen": "dynamic",
+            "reason": "no validation texts to compare the schemes on",
+        }
+        return
+    float_routes = onnx_float.predict(val.texts).routes
+    routes = {
+        name: OnnxPredictor(tmp, info, threads=config.threads, onnx_file=str(path.resolve()), per_text=True)
+        .predict(val.texts)
+        .routes
+        for name, path in (("dynamic", dynamic_file), ("blockwise", blockwise_file))
+    }
+    result.scheme_choice = choose_scheme(float_routes, routes["dynamic"], routes["blockwise"])
+    if result.scheme_choice["chosen"] == "blockwise":
+        shutil.move(blockwise_file, dynamic_file)
+        result.mode = "int8-blockwise"
+        result.float_layers, result.float_ffn, result.float_nodes = 0, "none", 0
 
 
 def _quantize(
@@ -413,6 +456,7 @@ def _quantize(
         TextCalibrationReader,
         ffn_nodes,
         first_layer_nodes,
+        quantize_blockwise_int8,
         quantize_dynamic_int8,
         quantize_static_int8,
     )
@@ -475,6 +519,14 @@ def _quantize(
             result.notes.append(
                 f"--float-ffn {config.float_ffn}: no feed-forward projections found by name; they are INT8"
             )
+        if config.scheme in ("blockwise", "auto") and not config.static:
+            blockwise_file = raw_file.parent / BLOCKWISE_SCRATCH if config.scheme == "auto" else quant_file
+            quantize_blockwise_int8(raw_file, blockwise_file, block_size=BLOCKWISE_BLOCK_SIZE)
+            if config.scheme == "blockwise":
+                result.float_layers, result.float_ffn, result.float_nodes = 0, "none", 0
+                if config.float_layers or config.float_ffn != "none":
+                    result.notes.append("--float-layers / --float-ffn do not apply to --scheme blockwise")
+                return
         if config.static:
             quantize_static_int8(
                 raw_file,
@@ -510,7 +562,7 @@ def _gate(
     from llm_router.quantize.gate import GateTexts, judge
     from llm_router.runtime.onnx_backend import OnnxPredictor
 
-    pool = pool or GateTexts(list(val.texts), {"val": len(val.texts)})
+    pool = pool or GateTexts(list(val.texts), {"val": len(val.texts)}, ["val"] * len(val.texts))
     n_val = len(val.texts)
 
     device = "cpu"
@@ -542,7 +594,13 @@ def _gate(
         np.log(np.clip(before.label_probs, 1e-12, None)), np.log(np.clip(after.label_probs, 1e-12, None))
     )
     verdict = judge(
-        before_all.routes, after_all.routes, pool.sources, val.truths, info.routes, config.gate_config()
+        before_all.routes,
+        after_all.routes,
+        pool.sources,
+        val.truths,
+        info.routes,
+        config.gate_config(),
+        pool.origins,
     )
     result.gate = verdict.to_dict()
     if verdict.decision == "rejected":

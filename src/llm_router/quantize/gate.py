@@ -17,6 +17,7 @@ reaches back above it is accepted, with a note. Everything is recorded in ``quan
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,7 @@ class GateTexts:
 
     texts: list[str]
     sources: dict[str, int] = field(default_factory=dict)
+    origins: list[str] | None = None  # each text's source ("val", "train" or "transfer"), in order
 
 
 @dataclass
@@ -76,6 +78,9 @@ class GateVerdict:
     confidence: float
     tolerance: float
     n_boot: int
+    # agreement on each source's texts: the training texts hide flips (a teacher is confident on them), so a high
+    # pooled agreement can sit beside a low one on the validation texts
+    agreement_by_source: dict[str, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,7 +125,11 @@ def collect_gate_texts(
     sources = {"val": len(groups["val"])}
     for name in ("train", "transfer"):
         sources[name] = sum(1 for n, _t in others if n == name)
-    return GateTexts(list(groups["val"]) + [t for _n, t in others], sources)
+    return GateTexts(
+        list(groups["val"]) + [t for _n, t in others],
+        sources,
+        ["val"] * len(groups["val"]) + [n for n, _t in others],
+    )
 
 
 def gate_texts_for(
@@ -145,6 +154,44 @@ def gate_texts_for(
     )
 
 
+def choose_scheme(
+    float_routes: Sequence[str],
+    dynamic_routes: Sequence[str],
+    blockwise_routes: Sequence[str],
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Dynamic or blockwise INT8 (``router quantize --scheme auto``), from their routes on the validation texts.
+
+    The faster dynamic file stays unless the blockwise one flips significantly fewer routes against the float
+    model: an exact one-sided McNemar test on the texts where exactly one of the two flips (``p < alpha``).
+    Validation texts, not training texts: a teacher is confident on its own training texts and INT8 flips
+    none of them (seed teacher: 0 of 267 training texts, 6 of 39 validation texts), so they dilute the test."""
+    n = len(float_routes)
+    dyn_flips = [a != b for a, b in zip(float_routes, dynamic_routes, strict=True)]
+    blk_flips = [a != b for a, b in zip(float_routes, blockwise_routes, strict=True)]
+    only_dynamic = sum(d and not b for d, b in zip(dyn_flips, blk_flips, strict=True))
+    only_blockwise = sum(b and not d for d, b in zip(dyn_flips, blk_flips, strict=True))
+    discordant = only_dynamic + only_blockwise
+    # P(X >= only_dynamic), X ~ Binomial(discordant, 1/2): how often chance alone would favour blockwise this much
+    p_value = sum(math.comb(discordant, k) for k in range(only_dynamic, discordant + 1)) / 2**discordant
+    chosen = "blockwise" if p_value < alpha else "dynamic"
+    verdict = "significantly fewer" if chosen == "blockwise" else "not significantly fewer"
+    return {
+        "chosen": chosen,
+        "n_val": n,
+        "dynamic_flips": sum(dyn_flips),
+        "blockwise_flips": sum(blk_flips),
+        "only_dynamic": only_dynamic,
+        "only_blockwise": only_blockwise,
+        "p_value": round(p_value, 5),
+        "alpha": alpha,
+        "reason": (
+            f"{chosen}: on {n} validation texts dynamic INT8 flipped {sum(dyn_flips)} routes, blockwise "
+            f"{sum(blk_flips)} ({verdict}: exact McNemar p = {p_value:.3g}, alpha {alpha:g})"
+        ),
+    }
+
+
 def judge(
     float_routes: Sequence[str],
     quant_routes: Sequence[str],
@@ -152,8 +199,10 @@ def judge(
     val_truths: Sequence[str],
     routes: Sequence[str],
     config: GateConfig,
+    origins: Sequence[str] | None = None,
 ) -> GateVerdict:
-    """Decide on the gate texts' routes (validation texts first, ``len(val_truths)`` of them)."""
+    """Decide on the gate texts' routes (validation texts first, ``len(val_truths)`` of them); ``origins`` (each
+    text's source) adds the agreement per source to the verdict."""
     from llm_router.eval.metrics import wilson_interval
 
     n = len(float_routes)
@@ -181,13 +230,18 @@ def judge(
             f"validation macro F1 changes {change:+.2f} points, {100 * config.confidence:g}% interval "
             f"[{c_lo:+.2f}, {c_hi:+.2f}] entirely below -{config.tolerance:g}"
         )
+    by_source = _agreement_by_source(float_routes, quant_routes, origins)
+    per_source = (
+        " (" + ", ".join(f"{name} {100 * a:.1f}%" for name, a in by_source.items()) + ")" if by_source else ""
+    )
     if reasons:
-        decision, reason = "rejected", "; ".join(reasons)
+        decision, reason = "rejected", "; ".join(reasons) + per_source
     else:
         decision = "accepted"
         reason = (
-            f"agreement {100 * agreement:.1f}% on {n} texts >= {100 * config.min_agreement:g}%; validation F1 "
-            f"change {change:+.2f} points [{c_lo:+.2f}, {c_hi:+.2f}] not entirely below -{config.tolerance:g}"
+            f"agreement {100 * agreement:.1f}% on {n} texts{per_source} >= {100 * config.min_agreement:g}%; "
+            f"validation F1 change {change:+.2f} points [{c_lo:+.2f}, {c_hi:+.2f}] not entirely below "
+            f"-{config.tolerance:g}"
         )
     return GateVerdict(
         decision=decision,
@@ -203,4 +257,18 @@ def judge(
         confidence=config.confidence,
         tolerance=config.tolerance,
         n_boot=config.n_boot,
+        agreement_by_source=by_source,
     )
+
+
+def _agreement_by_source(
+    float_routes: Sequence[str], quant_routes: Sequence[str], origins: Sequence[str] | None
+) -> dict[str, float] | None:
+    if origins is None:
+        return None
+    if len(origins) != len(float_routes):
+        raise RouterError(f"{len(origins)} text origins for {len(float_routes)} gate texts")
+    by_source: dict[str, list[bool]] = {}
+    for origin, a, b in zip(origins, float_routes, quant_routes, strict=True):
+        by_source.setdefault(origin, []).append(a == b)
+    return {name: round(sum(same) / len(same), 5) for name, same in by_source.items()}

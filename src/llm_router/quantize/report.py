@@ -50,6 +50,8 @@ def print_quantize_result(result: QuantizeResult, console: Console | None = None
             "kept float",
             f"{' and '.join(parts)}: {result.float_nodes} nodes of the quantised op types",
         )
+    if result.scheme_choice:
+        table.add_row("INT8 scheme", result.scheme_choice["reason"])
     if result.calib_method:
         table.add_row("calibration", f"{result.calib_method} on {result.n_calib} texts")
     if result.f1_float is not None:
@@ -63,7 +65,12 @@ def print_quantize_result(result: QuantizeResult, console: Console | None = None
     if result.gate:
         g = result.gate
         lo, hi = g["agreement_ci95"]
-        sources = ", ".join(f"{k} {v}" for k, v in g["sources"].items() if v)
+        by_source = g.get("agreement_by_source") or {}
+        sources = ", ".join(
+            f"{k} {v}" + (f": {100 * by_source[k]:.1f}%" if k in by_source else "")
+            for k, v in g["sources"].items()
+            if v
+        )
         table.add_row(
             "gate: agreement",
             f"{100 * g['agreement']:.1f}% of {g['n_agreement_texts']} texts ({sources}); 95% "
