@@ -32,7 +32,7 @@ def main() -> None:
     from llm_router.eval.metrics import agreement, classification_report
     from llm_router.persistence import load_folder_data, read_router_info
     from llm_router.quantize.exporters import export_onnx
-    from llm_router.quantize.int8 import first_layer_nodes, quantize_dynamic_int8
+    from llm_router.quantize.int8 import first_layer_nodes, quantize_blockwise_int8, quantize_dynamic_int8
     from llm_router.runtime.onnx_backend import OnnxPredictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -53,6 +53,10 @@ def main() -> None:
         help="a further variant that also keeps float every MatMul whose node name matches REGEX (repeatable), "
         "e.g. ffn_out='layer\\.\\d+/output/dense/'",
     )
+    parser.add_argument(
+        "--blockwise", default="", help="block sizes of blockwise INT8 variants to add (e.g. 128; '': none)"
+    )
+    parser.add_argument("--float-row", action="store_true", help="also time the float export (agreement 1)")
     parser.add_argument("--copies", type=int, default=PROBE_COPIES)
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the test texts per variant")
     parser.add_argument("--threads", type=int, default=1)
@@ -63,6 +67,7 @@ def main() -> None:
     data = load_folder_data(run / args.teacher)
     val = list(data.val["text"]) + probe_texts(data, args.copies, 0)
     test, gold = list(data.test["text"]), list(data.test["route"])
+    train = list(data.train["text"])
     onnx_folder, info = read_router_info(run / args.onnx)
     layers = [int(v) for v in args.layers.split(",")]
     reduce = [bool(int(v)) for v in args.reduce_range.split(",")]
@@ -76,9 +81,24 @@ def main() -> None:
         export_onnx(run / args.teacher, raw, 18)
         reference = OnnxPredictor(onnx_folder, info, threads=args.threads, onnx_file=str(raw))
         ref_val, ref_test = routes_of(reference, val), routes_of(reference, test)
+        ref_train = routes_of(reference, train)
         routes = list(reference.routes)
         del reference
         variants = {}
+
+        def add_variant(key, onnx_file: Path, row: dict) -> None:
+            predictor = OnnxPredictor(onnx_folder, info, threads=args.threads, onnx_file=str(onnx_file))
+            r_val, r_test = routes_of(predictor, val), routes_of(predictor, test)
+            f1 = classification_report(gold, r_test, routes, n_boot=1000)
+            row |= {
+                "agreement_train": agreement(routes_of(predictor, train), ref_train),
+                "agreement_val_and_copies": agreement(r_val, ref_val),
+                "agreement_test": agreement(r_test, ref_test),
+                "test_macro_f1": f1["macro_f1"],
+                "test_macro_f1_ci95": f1.get("macro_f1_ci95"),
+            }
+            variants[key] = {"predictor": predictor, "row": row, "times": []}
+
         graph = onnx.load(str(raw), load_external_data=False).graph
         for k, rr, (name, pattern) in itertools.product(layers, reduce, patterns):
             out = Path(scratch) / f"float{k}-rr{int(rr)}-{name}.onnx"
@@ -87,23 +107,14 @@ def main() -> None:
                 keep += [n.name for n in graph.node if n.op_type == "MatMul" and re.search(pattern, n.name)]
                 keep = sorted(set(keep))
             quantize_dynamic_int8(raw, out, nodes_to_exclude=keep, reduce_range=rr)
-            predictor = OnnxPredictor(onnx_folder, info, threads=args.threads, onnx_file=str(out))
-            r_val, r_test = routes_of(predictor, val), routes_of(predictor, test)
-            f1 = classification_report(gold, r_test, routes, n_boot=1000)
-            variants[(k, rr, name)] = {
-                "predictor": predictor,
-                "row": {
-                    "float_layers": k,
-                    "reduce_range": rr,
-                    "keep_float": pattern,
-                    "float_nodes": len(keep),
-                    "agreement_val_and_copies": agreement(r_val, ref_val),
-                    "agreement_test": agreement(r_test, ref_test),
-                    "test_macro_f1": f1["macro_f1"],
-                    "test_macro_f1_ci95": f1.get("macro_f1_ci95"),
-                },
-                "times": [],
-            }
+            row = {"scheme": "dynamic", "float_layers": k, "reduce_range": rr, "keep_float": pattern}
+            add_variant((k, rr, name), out, row | {"float_nodes": len(keep)})
+        for block in [int(b) for b in args.blockwise.split(",") if b]:
+            out = Path(scratch) / f"blockwise{block}.onnx"
+            quantize_blockwise_int8(raw, out, block_size=block)
+            add_variant(("blockwise", block), out, {"scheme": "blockwise", "block_size": block})
+        if args.float_row:
+            add_variant(("float",), raw, {"scheme": "float"})
         for _ in range(args.rounds):  # interleaved, so drift of the machine hits every variant alike
             for v in variants.values():
                 predictor = v["predictor"]
@@ -124,9 +135,16 @@ def main() -> None:
                 "p99_ms": float(np.percentile(times, 99)),
             }
         rows.append(row)
+        if row["scheme"] == "dynamic":
+            what = (
+                f"dynamic, float layers {row['float_layers']}, reduce_range {int(row['reduce_range'])}, "
+                f"keep float {row['keep_float'] or '-'} ({row['float_nodes']} nodes)"
+            )
+        else:
+            what = "blockwise, block " + str(row["block_size"]) if row["scheme"] == "blockwise" else "float"
         print(
-            f"float layers {row['float_layers']}, reduce_range {int(row['reduce_range'])}, "
-            f"keep float {row['keep_float'] or '-'} ({row['float_nodes']} nodes): agreement with float {row['agreement_val_and_copies']['value']:.3f}"
+            f"{what}: agreement with float {row['agreement_train']['value']:.3f} (train, {len(train)}), "
+            f"{row['agreement_val_and_copies']['value']:.3f}"
             f" (validation + copies, {len(val)}), {row['agreement_test']['value']:.3f} (test, {len(test)}); "
             f"test macro F1 {row['test_macro_f1']:.3f}"
             + (
@@ -138,6 +156,7 @@ def main() -> None:
     float_f1 = classification_report(gold, ref_test, routes, n_boot=0)["macro_f1"]
     result = {
         "run": str(run),
+        "n_train": len(train),
         "n_val_and_copies": len(val),
         "n_test": len(test),
         "float_test_macro_f1": float_f1,

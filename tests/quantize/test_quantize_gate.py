@@ -175,3 +175,22 @@ def test_inc_backend_accuracy_aware_tuning(tmp_path, tiny_classifier_dir, outlie
             )
         )
     assert sorted(p.name for p in (tmp_path / "bad").glob("*.onnx")) == ["model.onnx"]
+
+
+def test_the_gate_routes_a_dynamic_int8_file_one_text_at_a_time(tmp_path, tiny_classifier_dir, monkeypatch):
+    """As it is served: batched, a dynamic INT8 file's answers depend on the batch."""
+    from llm_router.runtime import onnx_backend
+
+    made = []
+    original = onnx_backend.OnnxPredictor.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        made.append((self.onnx_file, self.per_text))
+
+    monkeypatch.setattr(onnx_backend.OnnxPredictor, "__init__", spy)
+    quantize_model(
+        QuantizeConfig(model=str(tiny_classifier_dir), out=str(tmp_path / "q"), int8=True, threads=1)
+    )
+    assert ("model_int8.onnx", True) in made  # the gate's predictor
+    assert ("model.onnx", False) in made  # the float reference, batched

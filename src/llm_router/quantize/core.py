@@ -560,7 +560,7 @@ def _gate(
     """Score the quantised model against the float one; ``pool`` (:class:`~llm_router.quantize.gate.GateTexts`,
     validation texts first) are the agreement texts (default: the validation texts only)."""
     from llm_router.quantize.gate import GateTexts, judge
-    from llm_router.runtime.onnx_backend import OnnxPredictor
+    from llm_router.runtime.onnx_backend import PER_TEXT_QUANTIZATION, OnnxPredictor
 
     pool = pool or GateTexts(list(val.texts), {"val": len(val.texts)}, ["val"] * len(val.texts))
     n_val = len(val.texts)
@@ -572,7 +572,13 @@ def _gate(
         device = "cuda" if "CUDAExecutionProvider" in ort.get_available_providers() else "cpu"
     before_all = onnx_float.predict(pool.texts)
     try:
-        quantized = OnnxPredictor(tmp, info, device=device, threads=config.threads, onnx_file=quant_name)
+        # one text per call where the served file will run that way (dynamic / blockwise INT8 on the CPU):
+        # batched, a dynamic file's answers depend on the batch (seed teacher: 3 of 39 validation routes
+        # flipped in batches, 6 one at a time)
+        per_text = result.mode in PER_TEXT_QUANTIZATION and device == "cpu"
+        quantized = OnnxPredictor(
+            tmp, info, device=device, threads=config.threads, onnx_file=quant_name, per_text=per_text
+        )
         after_all = quantized.predict(pool.texts)
     except Exception as exc:
         if not config.force:
