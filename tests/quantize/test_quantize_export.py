@@ -333,3 +333,31 @@ def test_auto_scheme_records_its_choice_and_keeps_one_int8_file(tmp_path, tiny_c
     assert expected in {n.op_type for n in graph.node}
     assert json.loads((out / "router.json").read_text())["quantization"] == f"int8-{choice['chosen']}"
     assert result.gate["agreement_by_source"]["val"] >= 0.0 and "val" in result.gate["reason"]
+
+
+def test_a_failing_blockwise_quantizer_is_one_error_or_leaves_auto_dynamic(
+    tmp_path, tiny_classifier_dir, monkeypatch
+):
+    from onnxruntime.quantization import matmul_nbits_quantizer
+
+    from llm_router.errors import RouterError
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise ValueError("no 8-bit kernel\nfor this graph")
+
+    monkeypatch.setattr(matmul_nbits_quantizer, "MatMulNBitsQuantizer", Broken)
+    with pytest.raises(RouterError, match=r"blockwise INT8 failed \(no 8-bit kernel for this graph\)"):
+        quantize_model(
+            QuantizeConfig(
+                model=str(tiny_classifier_dir), out=str(tmp_path / "b"), int8=True, scheme="blockwise"
+            )
+        )
+    assert not (tmp_path / "b").exists()  # nothing half-written
+    result = quantize_model(
+        QuantizeConfig(
+            model=str(tiny_classifier_dir), out=str(tmp_path / "a"), int8=True, scheme="auto", threads=1
+        )
+    )
+    assert result.mode == "int8-dynamic" and result.scheme_choice["reason"] == "dynamic: no blockwise file"
+    assert any("kept dynamic INT8" in note for note in result.notes)

@@ -415,11 +415,9 @@ def _choose_scheme(
     from llm_router.quantize.gate import choose_scheme
     from llm_router.runtime.onnx_backend import OnnxPredictor
 
-    if val is None:  # nothing held out to decide on: the faster file
-        result.scheme_choice = {
-            "chosen": "dynamic",
-            "reason": "no validation texts to compare the schemes on",
-        }
+    if val is None or not blockwise_file.exists():  # nothing held out to decide on, or no blockwise file
+        why = "no validation texts to compare the schemes on" if val is None else "no blockwise file"
+        result.scheme_choice = {"chosen": "dynamic", "reason": f"dynamic: {why}"}
         return
     float_routes = onnx_float.predict(val.texts).routes
     routes = {
@@ -521,7 +519,12 @@ def _quantize(
             )
         if config.scheme in ("blockwise", "auto") and not config.static:
             blockwise_file = raw_file.parent / BLOCKWISE_SCRATCH if config.scheme == "auto" else quant_file
-            quantize_blockwise_int8(raw_file, blockwise_file, block_size=BLOCKWISE_BLOCK_SIZE)
+            try:
+                quantize_blockwise_int8(raw_file, blockwise_file, block_size=BLOCKWISE_BLOCK_SIZE)
+            except RouterError as exc:
+                if config.scheme == "blockwise":
+                    raise
+                result.notes.append(f"--scheme auto: {exc}; kept dynamic INT8")
             if config.scheme == "blockwise":
                 result.float_layers, result.float_ffn, result.float_nodes = 0, "none", 0
                 if config.float_layers or config.float_ffn != "none":
