@@ -186,7 +186,7 @@ def choose_scheme(
         "p_value": round(p_value, 5),
         "alpha": alpha,
         "reason": (
-            f"{chosen}: on {n} validation texts dynamic INT8 flipped {sum(dyn_flips)} routes, blockwise "
+            f"{chosen}: dynamic INT8 flipped {sum(dyn_flips)} of {n} validation routes, blockwise "
             f"{sum(blk_flips)} ({verdict}: exact McNemar p = {p_value:.3g}, alpha {alpha:g})"
         ),
     }
