@@ -131,7 +131,12 @@ class GateRejected(RouterError):
                 f"model ({result.f1_float:.2f}); {kept}"
             )
         elif result.gate:
-            message = f"accuracy gate: {result.gate['reason']}; {kept}; --force keeps the quantised one"
+            hint = (
+                "; --scheme blockwise (or auto) quantises closer to float"
+                if result.mode == "int8-dynamic"
+                else ""
+            )
+            message = f"accuracy gate: {result.gate['reason']}; {kept}; --force keeps the quantised one{hint}"
         else:
             message = (
                 f"accuracy gate: macro F1 dropped {result.f1_drop:.2f} points ({result.f1_float:.2f} -> "
