@@ -127,6 +127,12 @@ def test_choose_scheme_keeps_dynamic_unless_blockwise_flips_significantly_fewer(
     # 10 against 4 on different texts: P(X >= 10 | 14) = 1471 / 16384
     mixed = choose_scheme(float_routes, flipped(set(range(10))), flipped(set(range(20, 24))))
     assert mixed["chosen"] == "dynamic" and mixed["p_value"] == pytest.approx(1471 / 16384, abs=1e-5)
+    # 4 against 0 is not significant (p = 1/16), but 35 of 39 would fail the gate: blockwise
+    four = flipped({0, 1, 2, 3})
+    assert choose_scheme(float_routes, four, list(float_routes))["chosen"] == "dynamic"
+    failing = choose_scheme(float_routes, four, list(float_routes), min_agreement=0.97)
+    assert failing["chosen"] == "blockwise" and "would fail the gate" in failing["reason"]
+    assert choose_scheme(float_routes, four, four, min_agreement=0.97)["chosen"] == "dynamic"  # no better
     # the same flips in both: no discordant texts, keep the faster one
     same = choose_scheme(float_routes, flipped({1, 2}), flipped({1, 2}))
     assert same["chosen"] == "dynamic" and same["p_value"] == 1.0

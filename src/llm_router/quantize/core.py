@@ -431,7 +431,9 @@ def _choose_scheme(
         .routes
         for name, path in (("dynamic", dynamic_file), ("blockwise", blockwise_file))
     }
-    result.scheme_choice = choose_scheme(float_routes, routes["dynamic"], routes["blockwise"])
+    result.scheme_choice = choose_scheme(
+        float_routes, routes["dynamic"], routes["blockwise"], min_agreement=config.min_agreement
+    )
     if result.scheme_choice["chosen"] == "blockwise":
         shutil.move(blockwise_file, dynamic_file)
         result.mode = "int8-blockwise"

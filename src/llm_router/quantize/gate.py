@@ -162,13 +162,18 @@ def choose_scheme(
     dynamic_routes: Sequence[str],
     blockwise_routes: Sequence[str],
     alpha: float = 0.05,
+    min_agreement: float | None = None,
 ) -> dict[str, Any]:
     """Dynamic or blockwise INT8 (``router quantize --scheme auto``), from their routes on the validation texts.
 
     The faster dynamic file stays unless the blockwise one flips significantly fewer routes against the float
-    model: an exact one-sided McNemar test on the texts where exactly one of the two flips (``p < alpha``).
-    Validation texts, not training texts: a teacher is confident on its own training texts and INT8 flips
-    none of them (seed teacher: 0 of 267 training texts, 6 of 39 validation texts), so they dilute the test."""
+    model: an exact one-sided McNemar test on the texts where exactly one of the two flips (``p < alpha``) - or
+    unless the dynamic file would fail the gate's check on these texts (the upper end of their Wilson interval
+    below ``min_agreement``) and the blockwise one flips fewer. Validation texts, not training texts: a teacher
+    is confident on its own training texts and INT8 flips none of them (seed teacher: 0 of 267 training texts,
+    6 of 39 validation texts), so they dilute the test."""
+    from llm_router.eval.metrics import wilson_interval
+
     n = len(float_routes)
     dyn_flips = [a != b for a, b in zip(float_routes, dynamic_routes, strict=True)]
     blk_flips = [a != b for a, b in zip(float_routes, blockwise_routes, strict=True)]
@@ -177,8 +182,15 @@ def choose_scheme(
     discordant = only_dynamic + only_blockwise
     # P(X >= only_dynamic), X ~ Binomial(discordant, 1/2): how often chance alone would favour blockwise this much
     p_value = sum(math.comb(discordant, k) for k in range(only_dynamic, discordant + 1)) / 2**discordant
-    chosen = "blockwise" if p_value < alpha else "dynamic"
-    verdict = "significantly fewer" if chosen == "blockwise" else "not significantly fewer"
+    dynamic_fails = (
+        min_agreement is not None and n > 0 and wilson_interval(n - sum(dyn_flips), n)[1] < min_agreement
+    )
+    if p_value < alpha:
+        chosen, verdict = "blockwise", "significantly fewer"
+    elif dynamic_fails and sum(blk_flips) < sum(dyn_flips):
+        chosen, verdict = "blockwise", "fewer, and the dynamic file would fail the gate on them"
+    else:
+        chosen, verdict = "dynamic", "not significantly fewer"
     return {
         "chosen": chosen,
         "n_val": n,
