@@ -260,18 +260,14 @@ def test_ffn_nodes_names_the_feed_forward_projections_of_common_exports(tmp_path
         QuantizeConfig(model="m", out="o", int8=True, float_ffn="some")
 
 
+def _int8(model, out, **options):
+    """`router quantize --int8` of ``model`` into ``out`` on one thread, with ``options``."""
+    return quantize_model(QuantizeConfig(model=str(model), out=str(out), int8=True, threads=1, **options))
+
+
 def test_float_ffn_keeps_every_layers_feed_forward_output_float(tmp_path, tiny_classifier_dir, tiny_onnx_dir):
     out = tmp_path / "ffn-float"
-    result = quantize_model(
-        QuantizeConfig(
-            model=str(tiny_classifier_dir),
-            out=str(out),
-            int8=True,
-            threads=1,
-            float_layers=1,
-            float_ffn="out",
-        )
-    )
+    result = _int8(tiny_classifier_dir, out, float_layers=1, float_ffn="out")
     report = json.loads((out / "quantize.json").read_text())
     int8_ops = _matmul_ops(out / "model_int8.onnx")
     ffn_out = [n for n in int8_ops if re.search(r"/layer\.\d+/output/dense/", n)]
@@ -287,16 +283,7 @@ def test_float_ffn_keeps_every_layers_feed_forward_output_float(tmp_path, tiny_c
 
 def test_blockwise_int8_replaces_every_matmul(tmp_path, tiny_classifier_dir, tiny_onnx_dir):
     out = tmp_path / "blockwise"
-    result = quantize_model(
-        QuantizeConfig(
-            model=str(tiny_classifier_dir),
-            out=str(out),
-            int8=True,
-            threads=1,
-            scheme="blockwise",
-            float_layers=1,
-        )
-    )
+    result = _int8(tiny_classifier_dir, out, scheme="blockwise", float_layers=1)
     graph = onnx.load(str(out / "model_int8.onnx"), load_external_data=False).graph
     weights = {i.name for i in graph.initializer}
     ops = [n.op_type for n in graph.node]
@@ -320,9 +307,7 @@ def test_blockwise_int8_replaces_every_matmul(tmp_path, tiny_classifier_dir, tin
 
 def test_auto_scheme_records_its_choice_and_keeps_one_int8_file(tmp_path, tiny_classifier_dir):
     out = tmp_path / "auto"
-    result = quantize_model(
-        QuantizeConfig(model=str(tiny_classifier_dir), out=str(out), int8=True, threads=1, scheme="auto")
-    )
+    result = _int8(tiny_classifier_dir, out, scheme="auto")
     choice = json.loads((out / "quantize.json").read_text())["scheme_choice"]
     assert choice["chosen"] in ("dynamic", "blockwise") and choice["n_val"] == result.n_val > 0
     assert choice["dynamic_flips"] >= choice["only_dynamic"] and 0.0 <= choice["p_value"] <= 1.0
@@ -348,16 +333,8 @@ def test_a_failing_blockwise_quantizer_is_one_error_or_leaves_auto_dynamic(
 
     monkeypatch.setattr(matmul_nbits_quantizer, "MatMulNBitsQuantizer", Broken)
     with pytest.raises(RouterError, match=r"blockwise INT8 failed \(no 8-bit kernel for this graph\)"):
-        quantize_model(
-            QuantizeConfig(
-                model=str(tiny_classifier_dir), out=str(tmp_path / "b"), int8=True, scheme="blockwise"
-            )
-        )
+        _int8(tiny_classifier_dir, tmp_path / "b", scheme="blockwise")
     assert not (tmp_path / "b").exists()  # nothing half-written
-    result = quantize_model(
-        QuantizeConfig(
-            model=str(tiny_classifier_dir), out=str(tmp_path / "a"), int8=True, scheme="auto", threads=1
-        )
-    )
+    result = _int8(tiny_classifier_dir, tmp_path / "a", scheme="auto")
     assert result.mode == "int8-dynamic" and result.scheme_choice["reason"] == "dynamic: no blockwise file"
     assert any("kept dynamic INT8" in note for note in result.notes)
