@@ -509,6 +509,18 @@ def _quantize(
     # fused Attention's QKV projection in float (measured 1.4x slower on BERT-base); ONNX Runtime fuses the
     # quantised graph itself when it loads it.
     else:
+        if config.scheme in ("blockwise", "auto"):  # (the config allows them without --static only)
+            blockwise_file = raw_file.parent / BLOCKWISE_SCRATCH if config.scheme == "auto" else quant_file
+            try:
+                quantize_blockwise_int8(raw_file, blockwise_file, block_size=BLOCKWISE_BLOCK_SIZE)
+            except RouterError as exc:
+                if config.scheme == "blockwise":
+                    raise
+                result.notes.append(f"--scheme auto: {exc}; kept dynamic INT8")
+            if config.scheme == "blockwise":  # no float layers: result.float_* keep their defaults
+                if config.float_layers or config.float_ffn != "none":
+                    result.notes.append("--float-layers / --float-ffn do not apply to --scheme blockwise")
+                return
         op_types = config.op_types or ("MatMul",)
         first = first_layer_nodes(raw_file, config.float_layers, op_types)
         ffn = ffn_nodes(raw_file, config.float_ffn, op_types)
@@ -524,19 +536,6 @@ def _quantize(
             result.notes.append(
                 f"--float-ffn {config.float_ffn}: no feed-forward projections found by name; they are INT8"
             )
-        if config.scheme in ("blockwise", "auto") and not config.static:
-            blockwise_file = raw_file.parent / BLOCKWISE_SCRATCH if config.scheme == "auto" else quant_file
-            try:
-                quantize_blockwise_int8(raw_file, blockwise_file, block_size=BLOCKWISE_BLOCK_SIZE)
-            except RouterError as exc:
-                if config.scheme == "blockwise":
-                    raise
-                result.notes.append(f"--scheme auto: {exc}; kept dynamic INT8")
-            if config.scheme == "blockwise":
-                result.float_layers, result.float_ffn, result.float_nodes = 0, "none", 0
-                if config.float_layers or config.float_ffn != "none":
-                    result.notes.append("--float-layers / --float-ffn do not apply to --scheme blockwise")
-                return
         if config.static:
             quantize_static_int8(
                 raw_file,
@@ -572,7 +571,7 @@ def _gate(
     from llm_router.quantize.gate import GateTexts, judge
     from llm_router.runtime.onnx_backend import PER_TEXT_QUANTIZATION, OnnxPredictor
 
-    pool = pool or GateTexts(list(val.texts), {"val": len(val.texts)}, ["val"] * len(val.texts))
+    pool = pool or GateTexts(list(val.texts), ["val"] * len(val.texts))
     n_val = len(val.texts)
 
     device = "cpu"

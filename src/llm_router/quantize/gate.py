@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +54,20 @@ class GateConfig:
             raise RouterError(f"bad quantize option: max gate texts must be >= 1 (got {self.max_texts})")
 
 
+SOURCES = ("val", "train", "transfer")
+
+
 @dataclass
 class GateTexts:
     """The texts the agreement is measured on, and how many came from where."""
 
     texts: list[str]
-    sources: dict[str, int] = field(default_factory=dict)
-    origins: list[str] | None = None  # each text's source ("val", "train" or "transfer"), in order
+    origins: list[str]  # each text's source, in order: one of SOURCES
+
+    @property
+    def sources(self) -> dict[str, int]:
+        """How many texts came from each source."""
+        return {name: self.origins.count(name) for name in SOURCES}
 
 
 @dataclass
@@ -114,7 +121,7 @@ def collect_gate_texts(
     the others when there are more than ``max_texts`` in all."""
     seen: set[str] = set()
     groups: dict[str, list[str]] = {}
-    for name, texts in (("val", val_texts), ("train", train_texts), ("transfer", transfer_texts)):
+    for name, texts in zip(SOURCES, (val_texts, train_texts, transfer_texts), strict=True):
         kept = []
         for text in texts:
             if text and text not in seen:
@@ -125,12 +132,8 @@ def collect_gate_texts(
     others = [(name, t) for name in ("train", "transfer") for t in groups[name]]
     if len(others) > room:
         others = random.Random(seed).sample(others, room)
-    sources = {"val": len(groups["val"])}
-    for name in ("train", "transfer"):
-        sources[name] = sum(1 for n, _t in others if n == name)
     return GateTexts(
         list(groups["val"]) + [t for _n, t in others],
-        sources,
         ["val"] * len(groups["val"]) + [n for n, _t in others],
     )
 
@@ -157,6 +160,15 @@ def gate_texts_for(
     )
 
 
+def held_out_loss(same: int, n: int, min_agreement: float) -> tuple[float, float, bool]:
+    """The Wilson 95% interval of ``same`` agreeing of ``n`` validation texts, and whether their loss is real:
+    the interval's upper end below ``min_agreement`` (the gate's check, and ``--scheme auto``'s)."""
+    from llm_router.eval.metrics import wilson_interval
+
+    lo, hi = wilson_interval(same, n)
+    return lo, hi, n > 0 and hi < min_agreement
+
+
 def choose_scheme(
     float_routes: Sequence[str],
     dynamic_routes: Sequence[str],
@@ -172,8 +184,6 @@ def choose_scheme(
     below ``min_agreement``) and the blockwise one flips fewer. Validation texts, not training texts: a teacher
     is confident on its own training texts and INT8 flips none of them (seed teacher: 0 of 267 training texts,
     6 of 39 validation texts), so they dilute the test."""
-    from llm_router.eval.metrics import wilson_interval
-
     n = len(float_routes)
     dyn_flips = [a != b for a, b in zip(float_routes, dynamic_routes, strict=True)]
     blk_flips = [a != b for a, b in zip(float_routes, blockwise_routes, strict=True)]
@@ -182,9 +192,7 @@ def choose_scheme(
     discordant = only_dynamic + only_blockwise
     # P(X >= only_dynamic), X ~ Binomial(discordant, 1/2): how often chance alone would favour blockwise this much
     p_value = sum(math.comb(discordant, k) for k in range(only_dynamic, discordant + 1)) / 2**discordant
-    dynamic_fails = (
-        min_agreement is not None and n > 0 and wilson_interval(n - sum(dyn_flips), n)[1] < min_agreement
-    )
+    dynamic_fails = min_agreement is not None and held_out_loss(n - sum(dyn_flips), n, min_agreement)[2]
     if p_value < alpha:
         chosen, verdict = "blockwise", "significantly fewer"
     elif dynamic_fails and sum(blk_flips) < sum(dyn_flips):
@@ -249,8 +257,8 @@ def judge(
     # confident training texts dilute in the pooled figure (seed teacher, dynamic INT8: 6 of 39 flipped, pooled
     # 98.0%); a loss is real when even their interval's upper end is below the minimum
     val_same = int(sum(a == b for a, b in zip(float_routes[:n_val], quant_routes[:n_val], strict=True)))
-    val_lo, val_hi = wilson_interval(val_same, n_val)
-    if n_val and val_hi < config.min_agreement:
+    val_lo, val_hi, val_loss = held_out_loss(val_same, n_val, config.min_agreement)
+    if val_loss:
         reasons.append(
             f"on the {n_val} validation texts alone it routes {n_val - val_same} differently (agreement "
             f"{100 * val_same / n_val:.1f}%, 95% interval up to {100 * val_hi:.1f}% < "
