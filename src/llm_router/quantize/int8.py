@@ -55,8 +55,8 @@ def quantize_blockwise_int8(float_file: str | Path, out_file: str | Path, *, blo
     agreement with the float teacher on the validation texts and copies / the test texts (docs/DISTILLATION.md,
     "Blockwise INT8 for the teacher"): seed teacher 91.9% / 92.2% dynamic (first layer float), 98.8% / 100%
     blockwise; RouterBench 96.6% / 97.6% and 99.1% / 99.3%; demo 98.5% / 100% and 99.3% / 100% - for 16-26%
-    more time than dynamic INT8 (32-38% less than the float ONNX model). In scratch trials 4-bit weights flipped
-    40% of the seed teacher's test texts, and blocks of 32 were slower and no closer."""
+    more time than dynamic INT8 (32-38% less than the float ONNX model). Blocks of 32 were slower and no closer
+    (seed: 7.69 against 6.10 ms, 98.7% against 100% of the test texts)."""
     try:
         from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
