@@ -149,3 +149,25 @@ def test_failing_stage_names_itself_and_keeps_earlier_artefacts(tiny_run):
     assert read(out / "pipeline.json")["stages"]["student"]["status"] == "failed"
     with pytest.raises(RouterError, match="unknown stage"):
         run_pipeline(cfg, force=("nope",))
+
+
+def test_the_cascade_stage_counts_the_servers_inference_threads(tmp_path, monkeypatch):
+    """The cost bound and the simulated queue count the threads `router serve` routes on (at most the CPUs): 5 ms
+    per text at 100 requests/s on one, 10 ms on two."""
+    import llm_router.eval.cascade as cascade_module
+    from llm_router.pipeline import stage_cascade
+
+    seen = []
+    monkeypatch.setattr(cascade_module, "build_cascade", lambda config: seen.append(config) or {})
+    monkeypatch.setattr(cascade_module, "cascade_summary", lambda report: "ok")
+    for name in ("static", "teacher"):
+        (tmp_path / name).mkdir()
+    cfg = PipelineConfig(data="x.csv", out=str(tmp_path), bench_rps=100.0)
+    for cpus, bound, threads in ((1, 5.0, 1), (2, 10.0, 2), (16, 10.0, 2)):
+        monkeypatch.setattr(os, "cpu_count", lambda cpus=cpus: cpus)
+        assert stage_cascade(cfg, tmp_path) == "ok"
+        assert seen[-1].max_cost_ms == pytest.approx(bound) and seen[-1].inference_workers == threads
+        assert seen[-1].rate == 100.0 and seen[-1].levels == [
+            str(tmp_path / "static"),
+            str(tmp_path / "teacher"),
+        ]

@@ -723,9 +723,8 @@ def cascade(
         float | None,
         typer.Option(
             "--max-cost-ms",
-            help="Batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate)); when "
-            "the target agreement costs more, the cheapest within one standard error of the highest agreement "
-            "within it. The chosen cascade is then run on the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
+            help="Batch-1 ms per text the thresholds may cost (e.g. 1000 x inference threads / (2 x the served "
+            "rate)); when the target agreement costs more, the highest agreement within it. The chosen cascade is then run on the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
             "measured (at most 5 choices; the best measured one is kept).",
         ),
     ] = None,
@@ -744,6 +743,14 @@ def cascade(
             help="Bound on that simulated p99 (needs --rate); above it the cost bound tightens for a cheaper choice.",
         ),
     ] = None,
+    inference_workers: Annotated[
+        int,
+        typer.Option(
+            "--inference-workers",
+            help="Inference threads that will serve it in parallel (router serve --inference-workers, at most "
+            "the CPU count): the servers of the simulated queue.",
+        ),
+    ] = 1,
     reference: Annotated[
         str | None,
         typer.Option(
@@ -756,7 +763,7 @@ def cascade(
 ) -> None:
     """Build a confidence cascade: a cheap level answers when its top probability reaches its threshold, else the
     next level does. Thresholds are the cheapest reaching --target-agreement with the reference (default: the last
-    level) on the validation split."""
+    level) on the validation split (within --max-cost-ms: else the highest agreement within it)."""
     from llm_router.eval.cascade import CascadeConfig, build_cascade, cascade_summary
 
     config = CascadeConfig(
@@ -771,6 +778,7 @@ def cascade(
         max_cost_ms=max_cost_ms,
         rate=rate,
         max_p99_ms=max_p99_ms,
+        inference_workers=inference_workers,
         reference=reference,
     )
     report = build_cascade(config)

@@ -62,7 +62,7 @@ def test_an_artefact_slower_than_its_traffic_is_not_within_the_slo():
     scores = {"teacher-int8": 0.93, "cascade": 0.90}
     choice = choose_served(Path("."), rows, 50.0, scores=scores, min_throughput=200.0)
     assert choice["artefact"] == "cascade"
-    assert "98 texts/s are under the 200 needed" in choice["reason"]
+    assert "98 texts/s per inference thread are under the 200 needed" in choice["reason"]
     assert choose_served(Path("."), rows, 50.0, scores=scores)["artefact"] == "teacher-int8"
 
 
@@ -84,7 +84,10 @@ def test_capacity_is_the_better_of_batch_1_and_batch_32():
     choice = choose_served(
         Path("."), [rows[0], slow], 50.0, scores={"static": 0.35, "cascade": 0.40}, min_throughput=200.0
     )
-    assert choice["artefact"] == "static" and "191 texts/s are under the 200 needed" in choice["reason"]
+    assert (
+        choice["artefact"] == "static"
+        and "191 texts/s per inference thread are under the 200 needed" in choice["reason"]
+    )
 
 
 def _val(n_right_a: int, n_right_b: int, n: int = 200):
