@@ -723,8 +723,8 @@ def cascade(
         float | None,
         typer.Option(
             "--max-cost-ms",
-            help="Batch-1 ms per text the thresholds may cost (e.g. 1000 x inference threads / (2 x the served "
-            "rate)); when the target agreement costs more, the highest agreement within it. The chosen cascade is then run on the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
+            help="Batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate) on one "
+            "inference thread); when the target agreement costs more, the highest agreement within it. The chosen cascade is then run on the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
             "measured (at most 5 choices; the best measured one is kept).",
         ),
     ] = None,

@@ -9,8 +9,8 @@ levels' observed top probabilities, thinned to at most ``grid`` values per level
 with the same rule the runtime uses (:func:`llm_router.runtime.cascade.cascade_route`): agreement with the
 reference and expected cost per text (the summed latency of the levels a text passes through). The cheapest
 combination whose agreement reaches the target wins (ties: higher agreement, then higher thresholds). With
-``max_cost_ms`` (what the served rate allows per text: the pipeline gives 1000 x threads / (2 x its rate), 5 ms at 100
-requests/s on one inference thread, 10 ms on two) only combinations within that cost count: a cascade that
+``max_cost_ms`` (what the served rate allows per text: the pipeline gives 1000 x parallelism / (2 x its rate), 5 ms
+at 100 requests/s on one inference thread, 7.5 ms on two) only combinations within that cost count: a cascade that
 cannot keep up with its traffic serves nobody, so on long texts it gives up some agreement rather than throughput.
 When none of them reaches the target, the highest agreement within the bound wins (the cheapest of those). Until
 2026-12-07 it was the cheapest within one standard error of the highest, to save the cost of "a few texts the
