@@ -1206,7 +1206,14 @@ def pipeline(
         str, typer.Option("--student", help="Student spec (layers:K, static, or a model).")
     ] = ("layers:4"),
     threads: Annotated[int, typer.Option("--threads", help="Inference threads for compare and serve.")] = 1,
-    rps: Annotated[float, typer.Option("--rps", help="Request rate of the HTTP benchmarks.")] = 100.0,
+    rps: Annotated[
+        float,
+        typer.Option(
+            "--rps",
+            help="Request rate the run is sized for and benchmarked at: the cascade's cost per text (1000 x 1.5 / "
+            "(2 x rate) ms on two inference threads) and the served artefact's capacity follow it.",
+        ),
+    ] = 100.0,
     duration: Annotated[float, typer.Option("--duration", help="Seconds per HTTP benchmark run.")] = 30.0,
     find_max: Annotated[
         bool, typer.Option("--find-max/--no-find-max", help="Search the max rate under the SLO.")
@@ -1290,7 +1297,7 @@ def pipeline(
         typer.Option(
             "--serve-p99-ms",
             help="Serve the best-on-validation artefact with batch-1 p99 within this (default: --slo-ms) and "
-            "throughput of at least twice --rps.",
+            "throughput of at least twice --rps on the server's inference threads (two count as 1.5).",
         ),
     ] = None,
 ) -> None:
