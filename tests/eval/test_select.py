@@ -62,7 +62,7 @@ def test_an_artefact_slower_than_its_traffic_is_not_within_the_slo():
     scores = {"teacher-int8": 0.93, "cascade": 0.90}
     choice = choose_served(Path("."), rows, 50.0, scores=scores, min_throughput=200.0)
     assert choice["artefact"] == "cascade"
-    assert "98 texts/s per inference thread are under the 200 needed" in choice["reason"]
+    assert "98 texts/s on one inference thread are under the 200 needed" in choice["reason"]
     assert choose_served(Path("."), rows, 50.0, scores=scores)["artefact"] == "teacher-int8"
 
 
@@ -86,7 +86,7 @@ def test_capacity_is_the_better_of_batch_1_and_batch_32():
     )
     assert (
         choice["artefact"] == "static"
-        and "191 texts/s per inference thread are under the 200 needed" in choice["reason"]
+        and "191 texts/s on one inference thread are under the 200 needed" in choice["reason"]
     )
 
 

@@ -3,8 +3,8 @@
 The pipeline measured every artefact's batch-1 latency in ``compare.json`` (on the test split, in process) and this
 module scores each one's macro F1 on the validation split (the test split stays for reporting, so the choice does
 not peek at it). The served artefact is the one with the highest validation macro F1 whose batch-1 p99 is within
-``p99_ms`` and whose throughput covers the served rate with headroom (``min_throughput``, per inference thread of the
-server: the better of its batch-32 throughput and its batch-1 rate, 1000 / mean batch-1 ms - a server at a modest
+``p99_ms`` and whose throughput covers the served rate with headroom (``min_throughput``, on one inference thread:
+the better of its batch-32 throughput and its batch-1 rate, 1000 / mean batch-1 ms - a server at a modest
 rate forms small batches, and a cascade over long texts is slower per text at batch 32, where the teacher pads to
 the longest); ties go to the faster one. A p99 measured above the SLO still counts as within it when the SLO lies
 inside the p99's 95% interval (``p99_ci95_ms`` of ``compare.json``, from 300 timed calls): the measurement cannot
@@ -129,9 +129,9 @@ def choose_served(
     """``{"artefact", "reason", "p99_slo_ms", "candidates": [{model, val_macro_f1, n_val, p99_ms, within_slo}]}``
     for the ``compare.json`` rows of run folder ``run``. ``min_throughput``: texts/s an artefact must reach on one
     inference thread (the better of ``throughput_b32`` and 1000 / ``mean_ms``, see :func:`capacity`) to count as
-    within the SLO - the rate it will serve, with headroom, divided by the server's inference threads; a model
-    slower than its traffic queues without bound whatever its batch-1 latency. ``scores`` (model -> validation F1) skips the
-    evaluation (tests); ``val_routes`` / ``val_gold`` then give the validation predictions for the tie test and
+    within the SLO - the rate it will serve, with headroom, divided by what the server's inference threads are worth
+    (the pipeline counts two as 1.5); a model slower than its traffic queues without bound whatever its batch-1
+    latency. ``scores`` (model -> validation F1) skips the evaluation (tests); ``val_routes`` / ``val_gold`` then give the validation predictions for the tie test and
     ``agreements`` (model -> agreement with the teacher) the tie-break."""
     candidates = []
     routes_by_model: dict[str, list[str]] = dict(val_routes or {})
@@ -213,7 +213,7 @@ def choose_served(
             reason += f"; {better['model']} scores {better['val_macro_f1']:.3f} but " + (
                 f"its p99 {better['p99_ms']:.2f} ms misses the SLO"
                 if not _p99_within(better, p99_ms)
-                else f"its {better['capacity']:.0f} texts/s per inference thread are under the "
+                else f"its {better['capacity']:.0f} texts/s on one inference thread are under the "
                 f"{min_throughput:g} needed"
             )
         reason += tie_note
