@@ -680,4 +680,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from llm_router.errors import RouterError
+
+    try:
+        sys.exit(main())
+    except RouterError as exc:  # bad input (a missing data file, a folder that is not a model): one line
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
