@@ -17,7 +17,6 @@ Agreement only: no latency is measured here (the costs are the run's own timings
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 from pathlib import Path
 
@@ -58,42 +57,16 @@ def level_tables(run: Path, copies: int, threads: int):
     return levels, top, agrees, test_routes, list(data.test["route"]), costs
 
 
-def every_combination(top: list[np.ndarray], agree: list[np.ndarray], costs: list[float], grid: int):
-    """(thresholds, agreement, expected cost) of every combination `router cascade` scores."""
-    from llm_router.eval.cascade import MAX_COMBINATIONS, _candidates
-    from llm_router.runtime.cascade import cascade_route
+def one_standard_error_pick(scored, bound: float, target: float, n: int):
+    """The retired rule: like :func:`llm_router.eval.cascade.pick_combination`, but out of reach of ``target``
+    the cheapest whose agreement is within one standard error (sqrt(a (1 - a) / n)) of the highest."""
+    from llm_router.eval.cascade import pick_combination
 
-    k, n = len(top), len(top[0])
-    per_level = max(2, int(MAX_COMBINATIONS ** (1.0 / max(k - 1, 1))))
-    candidates = [_candidates(t, min(grid, per_level)) for t in top[:-1]]
-    agree_matrix = np.vstack(agree)
-    rows = np.arange(n)
-    out = []
-    for combo in itertools.product(*candidates):
-        thresholds = [*combo, None]
-        answered = cascade_route(top, thresholds)
-        spent = np.zeros(n)
-        pending = np.ones(n, dtype=bool)
-        for i, threshold in enumerate(combo):
-            if threshold is None:
-                continue
-            spent[pending] += costs[i]
-            pending &= ~(top[i] >= threshold)
-        spent[pending] += costs[-1]
-        out.append((thresholds, float(agree_matrix[answered, rows].mean()), float(spent.mean())))
-    return out
-
-
-def pick(scored, bound: float, target: float, n: int, rule: str):
-    """The combination a rule picks within ``bound`` (the cheapest reaching ``target`` first, as both rules do)."""
     fitting = [s for s in scored if s[2] <= bound]
-    if not fitting:
-        return min(scored, key=lambda s: s[2])
-    hit = [s for s in fitting if s[1] + 1e-12 >= target]
-    if hit:
-        return min(hit, key=lambda s: (s[2], -s[1]))
+    if not fitting or any(s[1] + 1e-12 >= target for s in fitting):
+        return pick_combination(scored, target, bound)  # the leagues the two rules share
     highest = max(s[1] for s in fitting)
-    floor = highest - (np.sqrt(highest * (1 - highest) / n) if rule == "one_standard_error" else 0.0)
+    floor = highest - np.sqrt(highest * (1 - highest) / n)
     return min((s for s in fitting if s[1] + 1e-12 >= floor), key=lambda s: (s[2], -s[1]))
 
 
@@ -102,7 +75,7 @@ def main() -> None:
     from rich.table import Table
     from sklearn.metrics import f1_score
 
-    from llm_router.eval.cascade import PROBE_COPIES
+    from llm_router.eval.cascade import PROBE_COPIES, pick_combination, score_combinations
     from llm_router.runtime.cascade import cascade_route
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -118,12 +91,15 @@ def main() -> None:
     args = parser.parse_args()
 
     levels, top, agrees, test_routes, gold, costs = level_tables(args.run, args.copies, args.threads)
-    scored = every_combination(top["chosen_on"], agrees["chosen_on"], costs, args.grid)
+    scored = score_combinations(top["chosen_on"], agrees["chosen_on"], costs, args.grid)
     n = len(top["chosen_on"][0])
     rows = []
     for bound in (float(b) for b in args.bounds.split(",")):
         for rule in ("one_standard_error", "highest"):
-            thresholds, agreement, cost = pick(scored, bound, args.target, n, rule)
+            if rule == "highest":  # the rule of `router cascade`
+                thresholds, agreement, cost = pick_combination(scored, args.target, bound)
+            else:
+                thresholds, agreement, cost = one_standard_error_pick(scored, bound, args.target, n)
             answered = cascade_route(top["test"], thresholds)
             test_agree = float(np.mean([agrees["test"][a][i] for i, a in enumerate(answered)]))
             routes = [test_routes[a][i] for i, a in enumerate(answered)]

@@ -724,8 +724,9 @@ def cascade(
         typer.Option(
             "--max-cost-ms",
             help="Batch-1 ms per text the thresholds may cost (e.g. 1000 / (2 x the served rate) on one "
-            "inference thread); when the target agreement costs more, the highest agreement within it. The chosen cascade is then run on the texts; when it measures >5% off the cost model, the thresholds are chosen again with the costs it "
-            "measured (at most 5 choices; the best measured one is kept).",
+            "inference thread); when the target agreement costs more, the highest agreement within it. The "
+            "chosen cascade is then run on the texts; when it measures >5% off the cost model, the thresholds "
+            "are chosen again with the costs it measured (at most 5 choices; the best measured one is kept).",
         ),
     ] = None,
     rate: Annotated[

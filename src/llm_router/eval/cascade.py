@@ -138,6 +138,62 @@ def _candidates(top: np.ndarray, grid: int) -> list[float | None]:
     return [None, *(float(v) for v in values)]
 
 
+def score_combinations(
+    top_probs: list[np.ndarray], agrees: list[np.ndarray], costs: list[float], grid: int = 60
+) -> list[tuple[list[float | None], float, float]]:
+    """``(thresholds, agreement, expected cost)`` of every combination of candidate thresholds (at most ``grid``
+    per level, fewer when the levels would make more than ``MAX_COMBINATIONS``; the last threshold is always None),
+    routed as :func:`llm_router.runtime.cascade.cascade_route` routes. ``top_probs[i]`` / ``agrees[i]``: level i's
+    top route probability per row and whether its route equals the reference's; ``costs[i]``: its cost per text."""
+    k = len(top_probs)
+    n = len(top_probs[0])
+    per_level = max(2, int(MAX_COMBINATIONS ** (1.0 / max(k - 1, 1))))
+    cands = [_candidates(t, min(grid, per_level)) for t in top_probs[:-1]]
+    agree = np.vstack([np.asarray(a, dtype=bool) for a in agrees])  # [k, n]
+    cost = np.asarray(costs, dtype=np.float64)
+    rows = np.arange(n)
+
+    scored = []
+    for combo in itertools.product(*cands):
+        answered = np.full(n, k - 1, dtype=np.int64)
+        pending = np.ones(n, dtype=bool)
+        spent = np.zeros(n, dtype=np.float64)  # the summed cost of the levels each row passes through
+        for i, threshold in enumerate(combo):
+            if threshold is None:
+                continue
+            spent[pending] += cost[i]
+            take = pending & (top_probs[i] >= threshold)
+            answered[take] = i
+            pending &= ~take
+        spent[pending] += cost[-1]
+        agreement = float(agree[answered, rows].mean()) if n else 1.0
+        scored.append(([*combo, None], agreement, float(spent.mean()) if n else 0.0))
+    if not scored:  # cannot happen: there is always at least one combination
+        raise RouterError("no thresholds to choose from")
+    return scored
+
+
+def pick_combination(
+    scored: list[tuple[list[float | None], float, float]], target: float, max_cost: float | None = None
+) -> tuple[list[float | None], float, float]:
+    """The combination of :func:`score_combinations` that :func:`choose_thresholds` chooses: within ``max_cost``
+    the cheapest reaching ``target``, else the cheapest of the highest agreement; nothing within it: the
+    cheapest (ties: higher agreement, then higher thresholds)."""
+    bound = float("inf") if max_cost is None else max_cost
+
+    def cheapest_first(item) -> tuple:
+        return (item[2], -item[1], tuple(-(t if t is not None else 2.0) for t in item[0][:-1]))
+
+    return _pick_by_leagues(
+        scored,
+        fits=lambda item: item[2] <= bound,
+        reached=lambda item: item[1] + 1e-12 >= target,
+        agreement=lambda item: item[1],
+        cheapest_first=cheapest_first,
+        fallback_key=cheapest_first,  # nothing within the cost: the cheapest
+    )
+
+
 def choose_thresholds(
     top_probs: list[np.ndarray],
     agrees: list[np.ndarray],
@@ -152,61 +208,23 @@ def choose_thresholds(
     reference's (the last level's own, or a separate reference's); ``costs[i]``: its cost per text. Only
     combinations with an expected cost <= ``max_cost`` count (all when None); when none of them reaches ``target``,
     the highest agreement wins (the cheapest of those), and when no combination is within ``max_cost`` the
-    cheapest wins.
+    cheapest wins (:func:`score_combinations`, :func:`pick_combination`).
     Returns ``thresholds`` (None: skipped; the last is always None), ``agreement``, ``expected_cost``, ``shares``
     (per level), ``reached_target`` and ``within_cost``."""
-    k = len(top_probs)
-    n = len(top_probs[0])
-    per_level = max(2, int(MAX_COMBINATIONS ** (1.0 / max(k - 1, 1))))
-    cands = [_candidates(t, min(grid, per_level)) for t in top_probs[:-1]]
-    agree = np.vstack([np.asarray(a, dtype=bool) for a in agrees])  # [k, n]
-    cost = np.asarray(costs, dtype=np.float64)
-    rows = np.arange(n)
-    bound = float("inf") if max_cost is None else max_cost
+    from llm_router.runtime.cascade import cascade_route
 
-    def route(combo) -> tuple[np.ndarray, float]:  # the level answering each row, the mean cost per row
-        answered = np.full(n, k - 1, dtype=np.int64)
-        pending = np.ones(n, dtype=bool)
-        spent = np.zeros(n, dtype=np.float64)
-        for i, threshold in enumerate(combo):
-            if threshold is None:
-                continue
-            spent[pending] += cost[i]
-            take = pending & (top_probs[i] >= threshold)
-            answered[take] = i
-            pending &= ~take
-        spent[pending] += cost[-1]
-        return answered, float(spent.mean()) if n else 0.0
-
-    scored = []  # (thresholds, agreement, expected cost) of every combination
-    for combo in itertools.product(*cands):
-        answered, expected = route(combo)
-        scored.append(([*combo, None], float(agree[answered, rows].mean()) if n else 1.0, expected))
-    if not scored:  # cannot happen: there is always at least one combination
-        raise RouterError("no thresholds to choose from")
-
-    def cheapest_first(item) -> tuple:  # ties: higher agreement, then higher thresholds
-        return (item[2], -item[1], tuple(-(t if t is not None else 2.0) for t in item[0][:-1]))
-
-    best = _pick_by_leagues(
-        scored,
-        fits=lambda item: item[2] <= bound,
-        reached=lambda item: item[1] + 1e-12 >= target,
-        agreement=lambda item: item[1],
-        cheapest_first=cheapest_first,
-        fallback_key=cheapest_first,  # nothing within the cost: the cheapest
+    thresholds, agreement, expected = pick_combination(
+        score_combinations(top_probs, agrees, costs, grid), target, max_cost
     )
-    thresholds, agreement, expected = best
-    answered, _ = route(thresholds[:-1])
-    shares = (np.bincount(answered, minlength=k) / max(n, 1)).tolist()
-    reached, within = agreement + 1e-12 >= target, expected <= bound
+    answered = cascade_route(top_probs, thresholds)
+    shares = (np.bincount(answered, minlength=len(top_probs)) / max(len(top_probs[0]), 1)).tolist()
     return {
         "thresholds": thresholds,
         "agreement": agreement,
         "expected_cost": expected,
         "shares": shares,
-        "reached_target": reached,
-        "within_cost": within,
+        "reached_target": agreement + 1e-12 >= target,
+        "within_cost": max_cost is None or expected <= max_cost,
     }
 
 

@@ -131,8 +131,9 @@ def choose_served(
     inference thread (the better of ``throughput_b32`` and 1000 / ``mean_ms``, see :func:`capacity`) to count as
     within the SLO - the rate it will serve, with headroom, divided by what the server's inference threads are worth
     (the pipeline counts two as 1.5); a model slower than its traffic queues without bound whatever its batch-1
-    latency. ``scores`` (model -> validation F1) skips the evaluation (tests); ``val_routes`` / ``val_gold`` then give the validation predictions for the tie test and
-    ``agreements`` (model -> agreement with the teacher) the tie-break."""
+    latency. ``scores`` (model -> validation F1) skips the evaluation (tests); ``val_routes`` / ``val_gold`` then
+    give the validation predictions for the tie test and ``agreements`` (model -> agreement with the teacher) the
+    tie-break."""
     candidates = []
     routes_by_model: dict[str, list[str]] = dict(val_routes or {})
     gold = val_gold
