@@ -187,6 +187,13 @@ def rows() -> list[Row]:
             data="routerbench",
             config={"model": "sentence-transformers/all-MiniLM-L6-v2"},
         ),
+        Row(
+            "rb_frozen_mpnet",
+            "RouterBench: frozen all-mpnet-base-v2 embeddings + logistic regression",
+            "frozen",
+            data="routerbench",
+            config={"model": "sentence-transformers/all-mpnet-base-v2"},
+        ),
         # issue 14, item 5: the defaults as `router train` runs them now (encoder, max_length and class weights
         # chosen from the data, LP-FT, epochs within the 900 s time budget), beside the baselines
         Row(

@@ -652,7 +652,8 @@ def compare(
     models: Annotated[
         list[str],
         typer.Argument(
-            help="Model folders (or .onnx files), optionally NAME=PATH; the first is the speed baseline."
+            help="Model folders (or .onnx files), optionally NAME=PATH, space- or comma-separated; the first is "
+            "the speed baseline."
         ),
     ],
     models_flag: Annotated[
@@ -673,6 +674,8 @@ def compare(
     from llm_router.eval.compare import CompareConfig, compare_models, comparison_table, pareto_png
 
     config = CompareConfig(threads=threads, n_latency=n_latency, data=str(data) if data else None)
+    # `A,B` as `router cascade --levels` takes them (a path that exists with a comma in it stays whole)
+    models = [part for m in models for part in ([m] if Path(m).exists() else m.split(",")) if part]
     rows = compare_models(models, config)
     title = f"same test split ({rows[0]['n_test']} texts), {threads} threads"
     console.print(comparison_table(rows, title=title), width=max(console.width, 150))  # never elide numbers

@@ -144,6 +144,16 @@ def policy(
     from llm_router.runtime.policy import Policy, read_policy, write_policy
 
     folder, info = read_router_info(model)
+    _check_policy_options(
+        rule,
+        {
+            "--min-confidence": ("threshold", bool(min_confidence)),
+            "--fallback": ("threshold", fallback is not None),
+            "--cost": ("cost", bool(cost)),
+            "--lambda": ("cost", lam != 0.0),
+            "--outcomes": ("cost", outcomes is not None),
+        },
+    )
     if rule is None:
         current = read_policy(folder, info.raw)
         console.print_json(data=(current or Policy()).to_dict())
@@ -172,6 +182,14 @@ def policy(
     )
     path = write_policy(folder, made)
     console.print(f"wrote {path}: rule {rule}", highlight=False)
+
+
+def _check_policy_options(rule: str | None, given: dict[str, tuple[str, bool]]) -> None:
+    """A rule's options given without that rule would be ignored silently: refuse them instead."""
+    for flag, (needs, present) in given.items():
+        if present and rule != needs:
+            why = "without --rule" if rule is None else f"with --rule {rule}"
+            raise RouterError(f"{flag} applies to --rule {needs} only; it was given {why}")
 
 
 def _fit_from_outcomes(folder, info, outcomes, text_col, label_col, split_col, fit_split):

@@ -158,3 +158,13 @@ def test_split_needs_a_model_folder_and_a_known_part():
         InprocessBenchConfig(model="m", split="holdout")
     with pytest.raises(RouterError, match="--split needs --model"):
         HttpBenchConfig(url="http://127.0.0.1:8000", split="test")
+
+
+def test_http_bench_refuses_a_missing_or_broken_model_before_starting_a_server(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "router.json").write_text("{not json")
+    for model, message in ((tmp_path / "absent", "no such model"), (broken, "not valid JSON")):
+        result = CliRunner().invoke(app, ["bench", "--model", str(model), "--duration", "1"])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "starting router serve" not in result.output and "Traceback" not in result.output

@@ -95,6 +95,13 @@ def test_compare_cli_writes_json_and_pareto_png(folders, tmp_path):
     assert len(rows) == 2 and set(ROW_KEYS) <= set(rows[0])
     png = out.with_suffix(".png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the comma-separated list `router cascade --levels` takes works here too
+    comma = tmp_path / "comma.json"
+    models = f"{folders['teacher']},static={folders['static']}"
+    args = ["compare", models, "--threads", "1", "--n-latency", "10", "--json", str(comma)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert [row["model"] for row in json.loads(comma.read_text())][1] == "static"
 
 
 def test_compare_refuses_models_with_different_test_splits(folders, tmp_path):

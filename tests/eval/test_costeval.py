@@ -112,3 +112,10 @@ def test_cli_calibrate_eval_and_policy(outcome_model, tmp_path):
                  "--fallback", "Claude", "--min-confidence", "x"]):  # fmt: skip
         bad = runner.invoke(app, ["policy", "--model", str(outcome_model), *args])
         assert bad.exit_code == 2 and "Traceback" not in bad.output, args
+    # a rule's options without that rule are refused, not ignored (nothing is written)
+    for args, flag in ((["--min-confidence", "0.5"], "--min-confidence"),
+                       (["--rule", "argmax", "--cost", "Claude=1"], "--cost"),
+                       (["--rule", "threshold", "--fallback", "Claude", "--lambda", "0.1"], "--lambda")):  # fmt: skip
+        bad = runner.invoke(app, ["policy", "--model", str(outcome_model), *args])
+        assert bad.exit_code == 2 and flag in bad.output and "Traceback" not in bad.output, args
+        assert not (outcome_model / "policy.json").exists()

@@ -401,6 +401,10 @@ def _summary(result: dict) -> dict:
 def run_http_bench(config: HttpBenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the benchmark and return its JSON-ready result (see ``docs/BENCHMARKS.md`` for the keys)."""
     say = progress or (lambda msg: None)
+    if config.model is not None and not config.model.startswith("fake"):
+        from llm_router.persistence.router_json import read_router_info
+
+        read_router_info(config.model)  # a missing or broken folder fails here, before a server starts
     texts = request_texts(config)
     server: ServerProcess | None = None
     try:
