@@ -210,6 +210,19 @@ def rows() -> list[Row]:
             config=defaults,
         ),
         Row("demo_defaults", "demo set: the current defaults", "cv", data="demo", config=defaults),
+        # #13: a shallower teacher (the encoder's first K of 12 layers) costs proportionally less to serve
+        *(
+            Row(
+                f"{data}_encoder_{k}",
+                f"{data} {'set' if data == 'demo' else 'file'}: the current defaults on the encoder's first "
+                f"{k} of 12 layers",
+                "cv",
+                data=data,
+                config=defaults | {"encoder_layers": k},
+            )
+            for data in ("seed", "demo")
+            for k in (4, 6, 8)
+        ),
         Row("demo_tfidf", "demo set: TF-IDF char 1-4-grams + logistic regression", "tfidf", data="demo"),
         Row(
             "demo_frozen", "demo set: frozen e5-small embeddings + logistic regression", "frozen", data="demo"

@@ -858,6 +858,13 @@ FreezeOpt = Annotated[
     bool | None,
     typer.Option("--freeze-embeddings/--train-embeddings", help="Freeze the word-embedding matrix."),
 ]
+EncoderLayersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--encoder-layers",
+        help="Keep only the encoder's first K layers (a shallower, faster model); default all.",
+    ),
+]
 LayersOpt = Annotated[
     int | None,
     typer.Option(
@@ -950,6 +957,7 @@ TRAINING_OPTIONS = {
     "label_smoothing": SmoothOpt,
     "freeze_embeddings": FreezeOpt,
     "trainable_layers": LayersOpt,
+    "encoder_layers": EncoderLayersOpt,
     "seed": SeedOpt,
     "class_weights": WeightsOpt,
     "oversample": OversampleOpt,

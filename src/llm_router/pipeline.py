@@ -545,7 +545,7 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
             True,
         ),
         (
-            "student_int8_nobatching.json",
+            "served_nobatching.json",
             f"{final} (served artefact)",
             final,
             "FastAPI, one inference per request",

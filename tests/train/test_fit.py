@@ -452,3 +452,24 @@ def test_soup_averages_members(tiny_bert_dir, toy_df, tmp_path):
     assert [h["train_loss"] for h in one.history] == pytest.approx(
         [h["train_loss"] for h in result.history[:2]]
     )
+
+
+def test_encoder_layers_keeps_the_first_k_layers(tiny_bert_dir, toy_df, tmp_path):
+    from transformers import AutoModel
+
+    from llm_router.train.finetune import load_classifier
+
+    full = AutoModel.from_pretrained(tiny_bert_dir)
+    model, _ = load_classifier(tiny_config(tiny_bert_dir, encoder_layers=1), ["a", "b"])
+    assert num_layers(model) == 1 and model.config.num_hidden_layers == 1
+    kept = model.base_model.encoder.layer[0].attention.self.query.weight
+    original = full.encoder.layer[0].attention.self.query.weight
+    assert torch.equal(kept, original)  # the first layer, not a new one
+    with pytest.raises(RouterError, match="only 2 layers"):
+        load_classifier(tiny_config(tiny_bert_dir, encoder_layers=3), ["a", "b"])
+    with pytest.raises(RouterError, match="encoder layers must be >= 1"):
+        tiny_config(tiny_bert_dir, encoder_layers=0)
+    out = tmp_path / "shallow"
+    train(toy_df, tiny_config(tiny_bert_dir, encoder_layers=1, epochs=1), out, progress=False)
+    assert read_json(out / "config.json")["num_hidden_layers"] == 1  # the folder reloads as a 1-layer model
+    assert read_json(out / "train_config.json")["encoder_layers"] == 1

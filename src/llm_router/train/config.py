@@ -52,6 +52,8 @@ class TrainConfig:
     freeze_embeddings: bool = True  # freeze the (huge, multilingual) word-embedding matrix
     # train only the top k encoder layers (the bottom's output is computed once per text); None = all
     trainable_layers: int | None = 6
+    # keep only the encoder's first K layers (a shallower, faster teacher); None = all of them
+    encoder_layers: int | None = None
     seed: int = 42
     # --- imbalance and augmentation (training split only)
     class_weights: str = "auto"  # auto (balanced when imbalanced >= 1.5x) | none | balanced | sqrt
@@ -119,6 +121,8 @@ class TrainConfig:
             bad(f"label smoothing must be in [0, 1) (got {self.label_smoothing})")
         if self.trainable_layers is not None and self.trainable_layers < 0:
             bad(f"trainable layers must be >= 0 (got {self.trainable_layers})")
+        if self.encoder_layers is not None and self.encoder_layers < 1:
+            bad(f"encoder layers must be >= 1 (got {self.encoder_layers})")
         if self.early_stopping_patience < 0:
             bad(f"early stopping patience must be >= 0 (got {self.early_stopping_patience})")
         if self.train_label_col not in ("label", "auto") and self.route_map is None:

@@ -90,6 +90,7 @@ def load_classifier(config: TrainConfig, labels: Sequence[str], path: str | None
             )
         except (OSError, ValueError) as exc:
             raise RouterError(f"cannot load model {config.model!r}: {str(exc).splitlines()[0]}") from None
+        _keep_first_layers(model_config, config.encoder_layers)
         if config.dropout is not None:
             for attr in {a for attrs in DROPOUT_ATTRS.values() for a in attrs}:
                 if hasattr(model_config, attr):
@@ -99,6 +100,22 @@ def load_classifier(config: TrainConfig, labels: Sequence[str], path: str | None
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
         model.config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+def _keep_first_layers(model_config, encoder_layers: int | None) -> None:
+    """``--encoder-layers K``: the config asks for K layers, so loading the weights keeps the encoder's first K
+    (the rest are left unread)."""
+    if encoder_layers is None:
+        return
+    have = getattr(model_config, "num_hidden_layers", None)
+    if have is None:
+        raise RouterError(f"--encoder-layers: {model_config.model_type!r} configs name no layer count")
+    if encoder_layers > have:
+        raise RouterError(f"--encoder-layers {encoder_layers}: the encoder has only {have} layers")
+    model_config.num_hidden_layers = encoder_layers
+    value = getattr(model_config, "layer_types", None)  # per-layer lists (newer configs) follow the cut
+    if isinstance(value, list) and len(value) == have:
+        model_config.layer_types = value[:encoder_layers]
 
 
 # -------------------------------------------------------------------------------------------- prediction
