@@ -171,3 +171,25 @@ def test_the_cascade_stage_counts_the_servers_inference_threads(tmp_path, monkey
             str(tmp_path / "static"),
             str(tmp_path / "teacher"),
         ]
+
+
+def test_a_cascade_that_skips_every_cheap_level_is_not_a_candidate_of_its_own(tmp_path, monkeypatch):
+    """All thresholds None: the cascade answers every text with its last level, so compare and the served choice
+    see that level's own folder, not the same model behind a wrapper (and the stage says so)."""
+    import json
+
+    import llm_router.eval.cascade as cascade_module
+    from llm_router.pipeline import _artefacts, stage_cascade
+
+    for name in ("teacher", "teacher-int8", "static", "cascade"):
+        (tmp_path / name).mkdir()
+    cfg = PipelineConfig(data="x.csv", out=str(tmp_path), static_student=True)
+    report = tmp_path / "cascade" / "cascade.json"
+    report.write_text(json.dumps({"thresholds": [0.9, None]}))
+    assert "cascade" in _artefacts(cfg, tmp_path)
+    report.write_text(json.dumps({"thresholds": [None, None]}))
+    assert "cascade" not in _artefacts(cfg, tmp_path) and "teacher-int8" in _artefacts(cfg, tmp_path)
+    monkeypatch.setattr(cascade_module, "build_cascade", lambda config: {})
+    monkeypatch.setattr(cascade_module, "cascade_summary", lambda report: "static skipped")
+    assert stage_cascade(cfg, tmp_path).endswith("the cascade is teacher-int8 itself, not compared or served as an "
+                                                 "artefact of its own")  # fmt: skip

@@ -412,9 +412,19 @@ def _artefacts(cfg: PipelineConfig, out: Path) -> list[str]:
         names.append(STATIC)
     if cfg.baselines:
         names.append(TFIDF)
-    if cfg.cascade:
+    if cfg.cascade and not _cascade_is_its_last_level(out):
         names.append(CASCADE)
     return [n for n in names if (out / n).exists()]
+
+
+def _cascade_is_its_last_level(out: Path) -> bool:
+    """Whether the cascade skips every cheap level (no thresholds), so that it answers every text with its last
+    level: then it is that artefact behind a wrapper, and not a candidate of its own (the seed run served such a
+    cascade on 2026-12-07, tied with the INT8 teacher's own folder)."""
+    report = out / CASCADE / "cascade.json"
+    if not report.exists():
+        return False
+    return all(threshold is None for threshold in read_json(report)["thresholds"])
 
 
 def _float_teacher_file(out: Path) -> Path | None:
@@ -454,6 +464,11 @@ def stage_cascade(cfg: PipelineConfig, out: Path) -> str:
             inference_workers=serve_threads(),
         )
     )
+    if _cascade_is_its_last_level(out):
+        return (
+            f"{cascade_summary(report)}; every cheap level skipped: the cascade is {levels[-1]} itself, "
+            "not compared or served as an artefact of its own"
+        )
     return cascade_summary(report)
 
 

@@ -71,5 +71,7 @@ def truncation_cost(lengths: Sequence[int], max_length: int) -> dict:
 
 def token_lengths(tokenizer, texts: Sequence[str], text_prefix: str = "") -> list[int]:
     """Token counts of ``texts`` as the model sees them: prefix and special tokens included, nothing truncated."""
-    enc = tokenizer([text_prefix + str(t) for t in texts], add_special_tokens=True, truncation=False)
+    # verbose=False: counting a text longer than the model's limit is the point here, not a mistake to warn about
+    texts = [text_prefix + str(t) for t in texts]
+    enc = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
     return [len(ids) for ids in enc["input_ids"]]
