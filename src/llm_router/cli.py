@@ -487,6 +487,7 @@ def server_engine_args(engine: str, workers: int, replicas: int) -> list[str]:
 
 @app.command()
 def bench(
+    ctx: typer.Context,
     model: Annotated[
         str | None,
         typer.Option("--model", help="Model folder or fake:DELAY_MS (a server is started for it)."),
@@ -550,6 +551,7 @@ def bench(
     def say(msg: str) -> None:
         err_console.print(f"[dim]{rich_escape(msg)}[/]", highlight=False)
 
+    _refuse_options_of_the_other_mode(ctx, mode)
     if mode == "inprocess":
         from llm_router.bench.inprocess import InprocessBenchConfig, cuda_available, run_inprocess_bench
 
@@ -596,6 +598,31 @@ def bench(
     else:
         raise RouterError(f"--mode must be http or inprocess, got {mode!r}")
     write_json(json_path, result)
+
+
+#: `router bench` options that only one --mode reads (the rest, e.g. --model, --data, --split, --json, both do)
+BENCH_MODE_ONLY = {
+    "inprocess": ("thread_counts", "batch_sizes"),
+    "http": (
+        "url", "rps", "duration", "warmup", "arrival", "connections", "find_max", "slo_ms", "start_rps",
+        "step_duration", "threads", "max_batch", "infer_batch_size", "max_wait_ms", "max_queue", "timeout_ms",
+        "admission", "no_batching", "workers", "inference_workers", "brownout_ms", "engine", "replicas",
+        "api_key_env",
+    ),
+}  # fmt: skip
+
+
+def _refuse_options_of_the_other_mode(ctx: typer.Context, mode: str) -> None:
+    """An option given on the command line that the chosen --mode does not read would be ignored silently."""
+    for other, names in BENCH_MODE_ONLY.items():
+        if other == mode:
+            continue
+        # (by name: typer may carry its own copy of click, whose ParameterSource is another enum)
+        given = [n for n in names if getattr(ctx.get_parameter_source(n), "name", None) == "COMMANDLINE"]
+        if given:
+            flags = ", ".join("--" + n.replace("_", "-") for n in given)
+            verb = "applies" if len(given) == 1 else "apply"
+            raise RouterError(f"{flags} {verb} to --mode {other} only; this run is --mode {mode}")
 
 
 # ----------------------------------------------------------------------------------------------- distill

@@ -168,3 +168,16 @@ def test_http_bench_refuses_a_missing_or_broken_model_before_starting_a_server(t
         result = CliRunner().invoke(app, ["bench", "--model", str(model), "--duration", "1"])
         assert result.exit_code == 2 and message in result.output, result.output
         assert "starting router serve" not in result.output and "Traceback" not in result.output
+
+
+def test_an_option_of_the_other_mode_is_refused_not_ignored():
+    for args, flag in (
+        (["--mode", "inprocess", "--rps", "50"], "--rps applies to --mode http only"),
+        (
+            ["--mode", "inprocess", "--find-max", "--slo-ms", "20"],
+            "--find-max, --slo-ms apply to --mode http",
+        ),
+        (["--batch-sizes", "1,2"], "--batch-sizes applies to --mode inprocess only"),
+    ):
+        result = CliRunner().invoke(app, ["bench", "--model", "fake:1", *args])
+        assert result.exit_code == 2 and flag in result.output, result.output
