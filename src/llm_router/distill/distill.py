@@ -373,9 +373,9 @@ def _train(
     optimizer, scheduler = _optimizer(student, config, steps)
     budget = EpochBudget(deadline, config.epochs)
     rng = np.random.default_rng(config.seed)
-    lengths = [
-        len(ids) for ids in tokenizer([prefix + t for t in transfer.texts], truncation=False)["input_ids"]
-    ]
+    # verbose=False: no warning for the texts longer than the model's limit (they are cut when batched)
+    encoded = tokenizer([prefix + t for t in transfer.texts], truncation=False, verbose=False)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
     val_texts = list(teacher_info.val["text"])
     history: list[dict] = []
     stop, best_state = EarlyStopping(config.patience), None

@@ -335,7 +335,8 @@ def verify_pruned_tokenizer(old_tokenizer, pruned: PrunedVocab, texts: Iterable[
     old_to_new = pruned.old_to_new
     old_ids = _encode_ids(old_tokenizer, texts)
     new_ids = _encode_ids(pruned.tokenizer, texts)
-    wrapper_ids = pruned.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+    wrapped_all = pruned.tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False)
+    wrapper_ids = wrapped_all["input_ids"]
     for text, old, new, wrapped in zip(texts, old_ids, new_ids, wrapper_ids, strict=True):
         mapped = [old_to_new.get(i, -1) for i in old]
         if mapped != new or list(wrapped) != new:
