@@ -63,6 +63,8 @@ def test_an_artefact_slower_than_its_traffic_is_not_within_the_slo():
     choice = choose_served(Path("."), rows, 50.0, scores=scores, min_throughput=200.0)
     assert choice["artefact"] == "cascade"
     assert "98 texts/s on one inference thread are under the 200 needed" in choice["reason"]
+    # the count names both conditions: the teacher-int8 meets the p99 but not the throughput
+    assert "among the 1 artefact(s) with batch-1 p99 <= 50 ms and >= 200 texts/s" in choice["reason"]
     assert choose_served(Path("."), rows, 50.0, scores=scores)["artefact"] == "teacher-int8"
 
 

@@ -201,7 +201,9 @@ def choose_served(
                 f"{d['ci95'][1]:+.1f})"
             )
         reason += (
-            f" among the {len(within)} artefact(s) with batch-1 p99 <= {p99_ms:g} ms (its p99 {best['p99_ms']:.2f} ms"
+            f" among the {len(within)} artefact(s) with batch-1 p99 <= {p99_ms:g} ms"
+            + (f" and >= {min_throughput:.0f} texts/s on one inference thread" if min_throughput else "")
+            + f" (its p99 {best['p99_ms']:.2f} ms"
             + (
                 f", whose 95% interval {best['p99_ci95_ms'][0]:.2f}-{best['p99_ci95_ms'][1]:.2f} ms holds the SLO)"
                 if best["p99_ms"] > p99_ms
@@ -209,13 +211,13 @@ def choose_served(
             )
         )
         others = [c for c in scored if not c["within_slo"] and c["val_macro_f1"] > best["val_macro_f1"]]
-        if others:
+        if others:  # the best of those left out, and why
             better = max(others, key=lambda c: c["val_macro_f1"])
             reason += f"; {better['model']} scores {better['val_macro_f1']:.3f} but " + (
                 f"its p99 {better['p99_ms']:.2f} ms misses the SLO"
                 if not _p99_within(better, p99_ms)
                 else f"its {better['capacity']:.0f} texts/s on one inference thread are under the "
-                f"{min_throughput:g} needed"
+                f"{min_throughput:.0f} needed"
             )
         reason += tie_note
     else:
