@@ -5,6 +5,7 @@ here. This builds a *timing proxy* of the same shape from RouterBench's English 
 ``router train`` on it (one process, the CLI as a user runs it, nothing else on the machine)::
 
     HF_HUB_OFFLINE=1 python benchmarks/train_time.py --rows 4500 --out /tmp/train-time
+    HF_HUB_OFFLINE=1 python benchmarks/train_time.py --rows 4500 --out runs/proxy --proxy-only   # the data only
 
 The proxy: ``--rows`` distinct texts, labels drawn with a 9x imbalance (0.72 / 0.20 / 0.08), each text a RouterBench
 query of that label, extended with further random RouterBench queries (or cut) to a token length drawn from a
@@ -75,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/train-time"))
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "results" / "train_time.json")
     parser.add_argument("--name", default="proxy_4500")
+    parser.add_argument(
+        "--proxy-only", action="store_true", help="write OUT/proxy.csv and stop (e.g. for `router pipeline`)"
+    )
     parser.add_argument("train_args", nargs="*", help="extra `router train` options, after --")
     args = parser.parse_args(argv)
     if not ROUTERBENCH.exists():
@@ -109,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     data = args.out / "proxy.csv"
     proxy.to_csv(data, index=False)
+    if args.proxy_only:
+        print(f"wrote {data}")
+        return 0
     model = args.out / "model"
     cmd = ["router", "train", "--data", str(data), "--text-col", "query", "--label-col", "label"]
     cmd += ["--out", str(model), *args.train_args]

@@ -30,3 +30,21 @@ def test_pipeline_command_has_a_time_budget_option():
 
     result = CliRunner().invoke(app, ["pipeline", "--help"], env={"COLUMNS": "200"})
     assert "--time-budget" in result.output
+
+
+def test_a_stage_hash_follows_the_data_files_content_not_how_its_path_is_written(tmp_path, monkeypatch):
+    """`--data x.csv` and `--data /abs/x.csv` are one run; an edited file redoes the stages that read it."""
+    import os
+
+    from llm_router.pipeline import _config_hash
+
+    data = tmp_path / "x.csv"
+    data.write_text("text,label\na,b\n")
+    monkeypatch.chdir(tmp_path)
+    keys = ("data", "seed")
+    relative = _config_hash(PipelineConfig(data="x.csv"), keys, [])
+    assert relative == _config_hash(PipelineConfig(data=str(data)), keys, [])
+    data.write_text("text,label\na,c\n")
+    os.utime(data, ns=(1, 1))  # a different mtime, whatever the clock's resolution
+    assert _config_hash(PipelineConfig(data="x.csv"), keys, []) != relative
+    assert _config_hash(PipelineConfig(data="absent.csv"), keys, []) != relative  # no file: hashed as given

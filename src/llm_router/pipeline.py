@@ -11,6 +11,7 @@ Each stage writes its artefacts atomically into the run folder and records what 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -125,8 +126,31 @@ class Stage:
 
 
 def _config_hash(cfg: PipelineConfig, keys: tuple[str, ...], upstream: list[str]) -> str:
-    payload = json.dumps({"cfg": {k: getattr(cfg, k) for k in keys}, "upstream": upstream}, sort_keys=True)
+    values = {k: getattr(cfg, k) for k in keys}
+    if values.get("data"):
+        values["data"] = data_identity(values["data"])
+    payload = json.dumps({"cfg": values, "upstream": upstream}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def data_identity(path: str) -> str:
+    """The data file as a stage's hash sees it: its absolute path and a digest of its bytes, so that
+    ``--data x.csv`` and ``--data /abs/x.csv`` are one run, and an edited file redoes the stages that read it
+    (the path alone, as before 2026-12-07, missed both)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        return str(path)  # the analyze stage reports it
+    stat = file.stat()
+    return f"{file.resolve()}#{_file_digest(str(file.resolve()), stat.st_size, stat.st_mtime_ns)}"
+
+
+@functools.lru_cache(maxsize=8)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:  # (size, mtime: a changed file is read again)
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 class PipelineRunner:
