@@ -551,6 +551,8 @@ def bench(
     def say(msg: str) -> None:
         err_console.print(f"[dim]{rich_escape(msg)}[/]", highlight=False)
 
+    if mode not in BENCH_MODE_ONLY:
+        raise RouterError(f"--mode must be http or inprocess, got {mode!r}")
     _refuse_options_of_the_other_mode(ctx, mode)
     if mode == "inprocess":
         from llm_router.bench.inprocess import InprocessBenchConfig, cuda_available, run_inprocess_bench
@@ -570,7 +572,7 @@ def bench(
         icfg.__post_init__()
         result = run_inprocess_bench(icfg, progress=say)
         print_inprocess_result(result, console)
-    elif mode == "http":
+    else:  # http
         from llm_router.bench.http import HttpBenchConfig, run_http_bench
 
         serve_config = shared_serve_config(locals())
@@ -595,8 +597,6 @@ def bench(
         )
         result = run_http_bench(hcfg, progress=say)
         print_http_result(result, console)
-    else:
-        raise RouterError(f"--mode must be http or inprocess, got {mode!r}")
     write_json(json_path, result)
 
 
