@@ -680,10 +680,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from llm_router.errors import RouterError
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from scale_common import run  # bad input (a missing data file, a folder that is not a model): one line
 
-    try:
-        sys.exit(main())
-    except RouterError as exc:  # bad input (a missing data file, a folder that is not a model): one line
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run(main)
