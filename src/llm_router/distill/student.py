@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llm_router.errors import RouterError
-from llm_router.utils.layers import LAYER_KEY
+from llm_router.utils.layers import LAYER_KEY, keep_config_layers
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,7 @@ def layer_student(
             f"student layers {init} cannot be cut from a {teacher.config.num_hidden_layers}-layer teacher"
         )
     config = copy.deepcopy(teacher.config)
-    config.num_hidden_layers = num_layers
-    for attr in ("layer_types",):  # per-layer lists (newer configs) follow the selection
-        value = getattr(config, attr, None)
-        if isinstance(value, list) and len(value) == teacher.config.num_hidden_layers:
-            setattr(config, attr, [value[i] for i in init])
+    keep_config_layers(config, init)
     embedding_key = None
     emb_weight = teacher.get_input_embeddings().weight
     for name, param in teacher.named_parameters():

@@ -40,7 +40,7 @@ from llm_router.train.layer_cache import (
 from llm_router.train.targets import TARGET, Targets, route_class_weights, training_rows
 from llm_router.utils.budget import EpochBudget, decay_to_zero
 from llm_router.utils.early_stopping import EarlyStopping
-from llm_router.utils.layers import layer_index, num_layers
+from llm_router.utils.layers import keep_config_layers, layer_index, num_layers
 from llm_router.utils.probs import routes_from_labels
 from llm_router.utils.progress import Bar
 from llm_router.utils.seeding import set_seed, set_threads
@@ -112,10 +112,7 @@ def _keep_first_layers(model_config, encoder_layers: int | None) -> None:
         raise RouterError(f"--encoder-layers: {model_config.model_type!r} configs name no layer count")
     if encoder_layers > have:
         raise RouterError(f"--encoder-layers {encoder_layers}: the encoder has only {have} layers")
-    model_config.num_hidden_layers = encoder_layers
-    value = getattr(model_config, "layer_types", None)  # per-layer lists (newer configs) follow the cut
-    if isinstance(value, list) and len(value) == have:
-        model_config.layer_types = value[:encoder_layers]
+    keep_config_layers(model_config, list(range(encoder_layers)))
 
 
 # -------------------------------------------------------------------------------------------- prediction

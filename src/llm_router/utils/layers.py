@@ -46,6 +46,16 @@ def num_layers(model) -> int | None:
     return None if paths is None else len(get_path(model.base_model, paths[1]))
 
 
+def keep_config_layers(config, layer_ids: list[int]) -> None:
+    """Make ``config`` describe only the encoder layers ``layer_ids`` (in that order): ``num_hidden_layers`` and
+    the per-layer lists of newer configs (``layer_types``) follow the selection."""
+    have = config.num_hidden_layers
+    config.num_hidden_layers = len(layer_ids)
+    value = getattr(config, "layer_types", None)
+    if isinstance(value, list) and len(value) == have:
+        config.layer_types = [value[i] for i in layer_ids]
+
+
 def layer_index(name: str) -> int | None:
     """The layer a parameter / state-dict key belongs to, or None (embeddings, pooler, head)."""
     match = LAYER_KEY.match(name)
