@@ -158,7 +158,9 @@ def test_the_cascade_stage_counts_the_servers_inference_threads(tmp_path, monkey
     from llm_router.pipeline import stage_cascade
 
     seen = []
-    monkeypatch.setattr(cascade_module, "build_cascade", lambda config: seen.append(config) or {})
+    monkeypatch.setattr(
+        cascade_module, "build_cascade", lambda config: seen.append(config) or {"thresholds": [0.5, None]}
+    )
     monkeypatch.setattr(cascade_module, "cascade_summary", lambda report: "ok")
     for name in ("static", "teacher"):
         (tmp_path / name).mkdir()
@@ -189,7 +191,7 @@ def test_a_cascade_that_skips_every_cheap_level_is_not_a_candidate_of_its_own(tm
     assert "cascade" in _artefacts(cfg, tmp_path)
     report.write_text(json.dumps({"thresholds": [None, None]}))
     assert "cascade" not in _artefacts(cfg, tmp_path) and "teacher-int8" in _artefacts(cfg, tmp_path)
-    monkeypatch.setattr(cascade_module, "build_cascade", lambda config: {})
+    monkeypatch.setattr(cascade_module, "build_cascade", lambda config: {"thresholds": [None, None]})
     monkeypatch.setattr(cascade_module, "cascade_summary", lambda report: "static skipped")
     assert stage_cascade(cfg, tmp_path).endswith("the cascade is teacher-int8 itself, not compared or served as an "
                                                  "artefact of its own")  # fmt: skip

@@ -140,8 +140,8 @@ def data_identity(path: str) -> str:
     file = Path(path).expanduser()
     if not file.is_file():
         return str(path)  # the analyze stage reports it
-    stat = file.stat()
-    return f"{file.resolve()}#{_file_digest(str(file.resolve()), stat.st_size, stat.st_mtime_ns)}"
+    where, stat = str(file.resolve()), file.stat()
+    return f"{where}#{_file_digest(where, stat.st_size, stat.st_mtime_ns)}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -442,13 +442,16 @@ def _artefacts(cfg: PipelineConfig, out: Path) -> list[str]:
 
 
 def _cascade_is_its_last_level(out: Path) -> bool:
-    """Whether the cascade skips every cheap level (no thresholds), so that it answers every text with its last
-    level: then it is that artefact behind a wrapper, and not a candidate of its own (the seed run served such a
-    cascade on 2026-12-07, tied with the INT8 teacher's own folder)."""
+    """Whether the run's cascade (``cascade.json``) skips every cheap level; see :func:`_skips_every_cheap_level`."""
     report = out / CASCADE / "cascade.json"
-    if not report.exists():
-        return False
-    return all(threshold is None for threshold in read_json(report)["thresholds"])
+    return report.exists() and _skips_every_cheap_level(read_json(report)["thresholds"])
+
+
+def _skips_every_cheap_level(thresholds: list[float | None]) -> bool:
+    """No thresholds: the cascade answers every text with its last level, so it is that artefact behind a wrapper,
+    and not a candidate of its own (the seed run served such a cascade on 2026-12-07, tied with the INT8 teacher's
+    own folder)."""
+    return all(threshold is None for threshold in thresholds)
 
 
 def _float_teacher_file(out: Path) -> Path | None:
@@ -488,7 +491,7 @@ def stage_cascade(cfg: PipelineConfig, out: Path) -> str:
             inference_workers=serve_threads(),
         )
     )
-    if _cascade_is_its_last_level(out):
+    if _skips_every_cheap_level(report["thresholds"]):  # (the report in hand, not the file it was written to)
         return (
             f"{cascade_summary(report)}; every cheap level skipped: the cascade is {levels[-1]} itself, "
             "not compared or served as an artefact of its own"
