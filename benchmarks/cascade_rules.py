@@ -27,7 +27,7 @@ def level_tables(run: Path, copies: int, threads: int):
     """Every level's top probability and agreement with the reference on the validation texts + copies and on the
     test texts, the test routes, the gold test routes and the levels' costs (ms)."""
     from llm_router.eval.cascade import level_outputs, probe_texts
-    from llm_router.persistence import load_folder_data
+    from llm_router.persistence import load_folder_data, read_router_info
     from llm_router.runtime.predictor import Predictor
 
     report = json.loads((run / "cascade" / "cascade.json").read_text())
@@ -38,7 +38,7 @@ def level_tables(run: Path, copies: int, threads: int):
     data = load_folder_data(run / levels[-1])
     chosen_on = [*data.val["text"].astype(str), *probe_texts(data, copies)]
     test = list(data.test["text"].astype(str))
-    routes = list(Predictor.load(run / levels[-1], threads=threads).routes)
+    routes = list(read_router_info(run / levels[-1])[1].routes)  # (the loop below loads each model once)
     tops, routed = {}, {}
     for name, path in [*((n, run / n) for n in levels), ("reference", reference)]:
         predictor = Predictor.load(path, threads=threads)
