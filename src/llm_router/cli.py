@@ -551,7 +551,7 @@ def bench(
     def say(msg: str) -> None:
         err_console.print(f"[dim]{rich_escape(msg)}[/]", highlight=False)
 
-    if mode not in BENCH_MODE_ONLY:
+    if mode not in ("http", "inprocess"):
         raise RouterError(f"--mode must be http or inprocess, got {mode!r}")
     _refuse_options_of_the_other_mode(ctx, mode)
     if mode == "inprocess":
@@ -600,29 +600,26 @@ def bench(
     write_json(json_path, result)
 
 
-#: `router bench` options that only one --mode reads (the rest, e.g. --model, --data, --split, --json, both do)
-BENCH_MODE_ONLY = {
-    "inprocess": ("thread_counts", "batch_sizes"),
-    "http": (
-        "url", "rps", "duration", "warmup", "arrival", "connections", "find_max", "slo_ms", "start_rps",
-        "step_duration", "threads", "max_batch", "infer_batch_size", "max_wait_ms", "max_queue", "timeout_ms",
-        "admission", "no_batching", "workers", "inference_workers", "brownout_ms", "engine", "replicas",
-        "api_key_env",
-    ),
-}  # fmt: skip
+#: `router bench` options that both modes read; of the others, these two are in-process only, the rest HTTP only
+BENCH_SHARED = {"model", "mode", "data", "text_col", "split", "device", "json_path"}
+BENCH_INPROCESS_ONLY = {"thread_counts", "batch_sizes"}
 
 
 def _refuse_options_of_the_other_mode(ctx: typer.Context, mode: str) -> None:
     """An option given on the command line that the chosen --mode does not read would be ignored silently."""
-    for other, names in BENCH_MODE_ONLY.items():
-        if other == mode:
-            continue
-        # (by name: typer may carry its own copy of click, whose ParameterSource is another enum)
-        given = [n for n in names if getattr(ctx.get_parameter_source(n), "name", None) == "COMMANDLINE"]
-        if given:
-            flags = ", ".join("--" + n.replace("_", "-") for n in given)
-            verb = "applies" if len(given) == 1 else "apply"
-            raise RouterError(f"{flags} {verb} to --mode {other} only; this run is --mode {mode}")
+    # (the source by name: typer may carry its own copy of click, whose ParameterSource is another enum)
+    given = [
+        p.name
+        for p in ctx.command.params
+        if p.name not in BENCH_SHARED
+        and getattr(ctx.get_parameter_source(p.name), "name", None) == "COMMANDLINE"
+    ]
+    other = "http" if mode == "inprocess" else "inprocess"
+    foreign = [n for n in given if (n in BENCH_INPROCESS_ONLY) == (other == "inprocess")]
+    if foreign:
+        flags = ", ".join("--" + n.replace("_", "-") for n in foreign)
+        verb = "applies" if len(foreign) == 1 else "apply"
+        raise RouterError(f"{flags} {verb} to --mode {other} only; this run is --mode {mode}")
 
 
 # ----------------------------------------------------------------------------------------------- distill
