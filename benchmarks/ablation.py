@@ -68,7 +68,7 @@ PLAIN = {**COURSE, "epochs": 8, "warmup_ratio": 0.1, "weight_decay": 0.01, "clas
 class Row:
     key: str
     name: str
-    kind: str  # majority | tfidf | frozen | cv
+    kind: str  # majority | tfidf | frozen | tfidf_frozen | cv
     data: str = "seed"  # seed | routerbench | demo
     config: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides (kind cv)
     dedup: bool = True
@@ -223,6 +223,22 @@ def rows() -> list[Row]:
             for data in ("seed", "demo")
             for k in (4, 6, 8)
         ),
+        # issue 14, item 4: two views of the text in one linear model (TF-IDF n-grams beside frozen embeddings)
+        *(
+            Row(
+                f"{prefix}_tfidf_frozen_{short.split('-')[0].lower()}",
+                f"{title}: TF-IDF char 1-4-grams and frozen {short} embeddings, one logistic regression",
+                "tfidf_frozen",
+                data=data,
+                config={"model": model},
+            )
+            for data, prefix, title, short, model in (
+                ("routerbench", "rb", "RouterBench", "MiniLM", "sentence-transformers/all-MiniLM-L6-v2"),
+                ("routerbench", "rb", "RouterBench", "e5-small", "intfloat/multilingual-e5-small"),
+                ("seed", "seed", "seed file", "e5-small", "intfloat/multilingual-e5-small"),
+                ("demo", "demo", "demo set", "e5-small", "intfloat/multilingual-e5-small"),
+            )
+        ),
         Row("demo_tfidf", "demo set: TF-IDF char 1-4-grams + logistic regression", "tfidf", data="demo"),
         Row(
             "demo_frozen", "demo set: frozen e5-small embeddings + logistic regression", "frozen", data="demo"
@@ -312,6 +328,39 @@ def run_frozen(df, folds, seed, model="intfloat/multilingual-e5-small"):
     return sklearn_cv(
         df, folds, seed, embed, lambda: LogisticRegression(C=10, max_iter=3000, class_weight="balanced")
     )
+
+
+def run_tfidf_frozen(df, folds, seed, model="intfloat/multilingual-e5-small", weight=1.0):
+    """TF-IDF (fitted on each training fold) and the frozen encoder's L2-normalised embedding (times ``weight``)
+    side by side as the features of one logistic regression: the `tfidf` and `frozen` rows' settings."""
+    from scipy.sparse import csr_matrix, hstack
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    from llm_router.data import dedup
+    from llm_router.train.baselines import frozen_embedder
+
+    texts = dedup(df)[0]["text"].tolist()  # the order sklearn_cv's folds index
+    embeddings = frozen_embedder(model, batch_size=64)(texts) * weight
+
+    class TwoViews(BaseEstimator, ClassifierMixin):
+        def features(self, rows):
+            rows = np.asarray(rows).ravel()
+            tfidf = self.vectorizer.transform([texts[i] for i in rows])
+            return hstack([tfidf, csr_matrix(embeddings[rows])]).tocsr()
+
+        def fit(self, rows, y):
+            self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True)
+            self.vectorizer.fit([texts[i] for i in np.asarray(rows).ravel()])
+            self.classifier = LogisticRegression(C=10, max_iter=3000, class_weight="balanced")
+            self.classifier.fit(self.features(rows), y)
+            return self
+
+        def predict(self, rows):
+            return self.classifier.predict(self.features(rows))
+
+    return sklearn_cv(df, folds, seed, lambda all_texts: np.arange(len(all_texts)), TwoViews)
 
 
 def run_cv(df, row: Row, folds: int, seed: int, record: dict, save, threads: int | None = None) -> dict:
@@ -446,7 +495,12 @@ def main(argv: list[str] | None = None) -> int:
             record = results.setdefault(row.key, {"partial": True})
             result = run_cv(df, row, folds, args.seed, record, save, threads=args.threads)
         else:
-            runner = {"majority": run_majority, "tfidf": run_tfidf, "frozen": run_frozen}[row.kind]
+            runner = {
+                "majority": run_majority,
+                "tfidf": run_tfidf,
+                "frozen": run_frozen,
+                "tfidf_frozen": run_tfidf_frozen,
+            }[row.kind]
             result = runner(df, folds, args.seed, **row.config)
             result["seconds"] = round(time.perf_counter() - start, 1)
             result["cpu_seconds"] = round(time.process_time() - cpu_start, 1)

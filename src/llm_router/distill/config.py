@@ -99,8 +99,8 @@ class DistillConfig:
     time_budget_s: float | None = option(
         1200.0,
         "Seconds from the start of distillation (teacher pass included) by which training ends: after each epoch, "
-        "fewer epochs when the rest would overrun at the measured pace, the learning rate decaying to zero over "
-        "them; 0 = none (reproducible runs).",
+        "fewer epochs when the rest would overrun at the measured pace (more again, up to --epochs, when the pace "
+        "recovers), the learning rate decaying to zero over them; 0 = none (reproducible runs).",
         "--time-budget",
     )
     max_length: int | None = option(None, "Token truncation (default: the teacher's).")

@@ -1,0 +1,205 @@
+"""The teacher against itself: its recipe retrained with other seeds on the same split.
+
+Issue 13 asks for a student that routes as its teacher does on >= 97% of the test texts. How often do two teachers
+that differ only in their random seed (head initialisation, data order, dropout) route a test text the same way?
+That is the reference a student's agreement can be read against: a student cannot be expected to copy the
+decisions that the teacher's own recipe does not reproduce. For each seed this script refits the teacher folder's
+recorded configuration (``train_config.json``: every ``auto`` field as decided, the time budget's cut included,
+so the budget itself is switched off) on the folder's own train / val / test rows (``split.json``), then scores
+each refit on the test split: macro F1, and agreement with the original teacher and with every other refit
+(Wilson 95% intervals). Seed 42, the original's, checks that the refit reproduces it. ``--run`` adds the
+agreement of that pipeline run's other artefacts (``compare.json``) for comparison::
+
+    HF_HUB_OFFLINE=1 python benchmarks/teacher_seeds.py --teacher runs/demo/teacher --name demo --seeds 42,43,44,45
+    python benchmarks/teacher_seeds.py --table          # the markdown tables, from docs/results/teacher_seeds.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import platform
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results" / "teacher_seeds.json"
+
+
+def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path | None = None) -> dict:
+    """Refit ``teacher``'s recorded configuration with each seed on its split (of ``data_path``, default the file
+    ``router.json`` names); test routes and scores of each."""
+    from llm_router.data import load_dataset, split_dataset
+    from llm_router.errors import RouterError
+    from llm_router.eval.metrics import classification_report
+    from llm_router.persistence import read_router_json
+    from llm_router.persistence.split import read_split
+    from llm_router.runtime import Predictor
+    from llm_router.train.config import TrainConfig
+    from llm_router.train.fit import fit
+    from llm_router.train.targets import prepare_targets
+
+    router, recorded_split = read_router_json(teacher), read_split(teacher)
+    recorded = TrainConfig.from_json(teacher / "train_config.json")
+    config = dataclasses.replace(recorded, time_budget_s=0.0, threads=threads or recorded.threads)
+    data = router["data"]
+    path = data_path or data["path"]
+    if not Path(path).exists():
+        raise RouterError(f"{path}: no such data file (pass --data with the file {teacher} was trained on)")
+    df = load_dataset(path, data["text_col"], data["label_col"])
+    df, targets = prepare_targets(df, config)
+    # the split exactly as `router train` made it (same rows in the same order: the order feeds the batches)
+    split = split_dataset(
+        df,
+        test_size=recorded_split["test_size"],
+        val_size=recorded_split["val_size"],
+        seed=recorded_split["seed"],
+        group_col=recorded_split.get("group_col"),
+    )
+    if any(sorted(split.hashes()[part]) != sorted(recorded_split[part]) for part in ("train", "val", "test")):
+        raise RouterError(f"{path}: splitting it again does not give {teacher}/split.json")
+    test_texts = split.test["text"].tolist()
+    gold = split.test["label"].tolist()
+    original = Predictor.load(teacher, threads=threads).predict(test_texts).routes
+    routes = {"original": original}
+    runs = {}
+    for seed in seeds:
+        t0 = time.perf_counter()
+        fitted = fit(
+            split.train,
+            split.val,
+            dataclasses.replace(config, seed=seed),
+            targets,
+            exclude_texts=split.val["text"].tolist() + test_texts,
+            progress=None,
+        )
+        pred, _ = fitted.predict_routes(test_texts)
+        report = classification_report(gold, pred, targets.routes, seed=0)
+        routes[str(seed)] = pred
+        runs[str(seed)] = {
+            "macro_f1": report["macro_f1"],
+            "macro_f1_ci95": report["macro_f1_ci95"],
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        print(f"seed {seed}: test macro F1 {report['macro_f1']:.3f}, agreement with the original "
+              f"{_agree(pred, original):.3f} ({runs[str(seed)]['seconds']:.0f} s)", flush=True)  # fmt: skip
+    original_report = classification_report(gold, original, targets.routes, seed=0)
+    return {
+        "teacher": str(teacher),
+        "model": recorded.model,
+        "n_test": len(test_texts),
+        "original_macro_f1": original_report["macro_f1"],
+        "runs": runs,
+        "routes": routes,
+    }
+
+
+def _agree(a: list[str], b: list[str]) -> float:
+    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+
+
+def pairwise(block: dict) -> dict:
+    """Agreement of every pair of teachers (the original and each refit) on the test texts, with Wilson intervals;
+    and, over the pairs of two *different* seeds, the mean and range (the reference for a student)."""
+    from llm_router.eval.metrics import wilson_interval
+
+    routes = block["routes"]
+    n = block["n_test"]
+    pairs = {}
+    for a, b in itertools.combinations(routes, 2):
+        same = sum(x == y for x, y in zip(routes[a], routes[b], strict=True))
+        pairs[f"{a}~{b}"] = {"agreement": same / n, "ci95": list(wilson_interval(same, n))}
+    different = [v["agreement"] for k, v in pairs.items() if not _same_seed(k)]
+    summary = {}
+    if different:
+        summary = {"mean": sum(different) / len(different), "min": min(different), "max": max(different),
+                   "pairs": len(different)}  # fmt: skip
+    return {"pairs": pairs, "different_seeds": summary}
+
+
+def _same_seed(pair: str) -> bool:
+    """``original~42`` compares the original with its own seed's refit (a reproduction check, not two seeds)."""
+    a, b = pair.split("~")
+    return {a, b} == {"original", "42"}
+
+
+def run_artefacts(run: Path) -> dict:
+    """Agreement with the teacher of every artefact of a pipeline run's ``compare.json``."""
+    rows = json.loads((run / "compare.json").read_text())
+    return {r["model"]: r.get("agreement") for r in rows if r["model"] not in ("teacher",)}
+
+
+def table(results: dict) -> str:
+    lines = [
+        "| data | teacher | test texts | refit seeds | refit macro F1 (original) | refit 42 ~ original | two different "
+        "seeds agree: mean (range, pairs) | the run's artefacts agree with the teacher |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, block in results.items():
+        if name == "meta":
+            continue
+        f1s = [r["macro_f1"] for r in block["runs"].values()]
+        stats = pairwise(block)
+        diff = stats["different_seeds"]
+        repro = stats["pairs"].get("original~42", {}).get("agreement")
+        artefacts = ", ".join(
+            f"{k} {v:.3f}" for k, v in (block.get("artefacts") or {}).items() if v is not None
+        )
+        lines.append(
+            f"| {name} | {Path(block['model']).name} | {block['n_test']} | {','.join(block['runs'])} | "
+            f"{min(f1s):.3f}-{max(f1s):.3f} ({block['original_macro_f1']:.3f}) | "
+            f"{'-' if repro is None else f'{repro:.3f}'} | "
+            f"{diff['mean']:.3f} ({diff['min']:.3f}-{diff['max']:.3f}, {diff['pairs']}) | {artefacts or '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--teacher", type=Path, help="A `router train` folder (kind hf) with its split.json.")
+    parser.add_argument(
+        "--name", help="Name of this block in the results file (e.g. demo, seed, routerbench)."
+    )
+    parser.add_argument("--seeds", default="42,43,44", help="Seeds to refit with (42: the original's).")
+    parser.add_argument(
+        "--run", type=Path, help="The teacher's pipeline run: its artefacts' agreement, for context."
+    )
+    parser.add_argument(
+        "--data", type=Path, help="The teacher's data file (default: the one router.json names)."
+    )
+    parser.add_argument("--threads", type=int, help="Torch threads (default: the recorded configuration's).")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--table", action="store_true", help="Print the markdown table and stop.")
+    args = parser.parse_args()
+    results = json.loads(args.results.read_text()) if args.results.exists() else {}
+    if not args.table:
+        if not (args.teacher and args.name):
+            parser.error("--teacher and --name are needed (or --table)")
+        block = refit(args.teacher, [int(s) for s in args.seeds.split(",")], args.threads, args.data)
+        if args.run:
+            block["artefacts"] = run_artefacts(args.run)
+        block["pairwise"] = pairwise(block)
+        block["date"] = str(date.today())
+        results[args.name] = block
+        results["meta"] = {"machine": f"{platform.processor() or platform.machine()}, {_cores()} cores"}
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.results.with_suffix(".tmp")
+        tmp.write_text(json.dumps(results, indent=1))
+        tmp.replace(args.results)
+    print(table(results))
+    return 0
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    from scale_common import run
+
+    run(main)
