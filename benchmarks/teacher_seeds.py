@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import itertools
 import json
-import platform
 import time
 from datetime import date
 from pathlib import Path
@@ -92,6 +91,7 @@ def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path 
         "model": recorded.model,
         "n_test": len(test_texts),
         "original_macro_f1": original_report["macro_f1"],
+        "original_seed": recorded.seed,
         "runs": runs,
         "routes": routes,
     }
@@ -103,7 +103,8 @@ def _agree(a: list[str], b: list[str]) -> float:
 
 def pairwise(block: dict) -> dict:
     """Agreement of every pair of teachers (the original and each refit) on the test texts, with Wilson intervals;
-    and, over the pairs of two *different* seeds, the mean and range (the reference for a student)."""
+    and, over the pairs of two *different* seeds, the mean and range (the reference for a student). The original
+    counts as its own seed only when that seed was not refitted (its refit is the same model: one member, not two)."""
     from llm_router.eval.metrics import wilson_interval
 
     routes = block["routes"]
@@ -112,18 +113,21 @@ def pairwise(block: dict) -> dict:
     for a, b in itertools.combinations(routes, 2):
         same = sum(x == y for x, y in zip(routes[a], routes[b], strict=True))
         pairs[f"{a}~{b}"] = {"agreement": same / n, "ci95": list(wilson_interval(same, n))}
-    different = [v["agreement"] for k, v in pairs.items() if not _same_seed(k)]
+    original_seed = str(block.get("original_seed", 42))
+    members = [k for k in routes if k != "original"]
+    if original_seed not in members:
+        members.append("original")
+    different = [pairs.get(f"{a}~{b}", pairs.get(f"{b}~{a}")) for a, b in itertools.combinations(members, 2)]
     summary = {}
     if different:
-        summary = {"mean": sum(different) / len(different), "min": min(different), "max": max(different),
-                   "pairs": len(different)}  # fmt: skip
+        values = [d["agreement"] for d in different]
+        summary = {
+            "mean": sum(values) / len(values),
+            "min": min(values),
+            "max": max(values),
+            "pairs": len(values),
+        }
     return {"pairs": pairs, "different_seeds": summary}
-
-
-def _same_seed(pair: str) -> bool:
-    """``original~42`` compares the original with its own seed's refit (a reproduction check, not two seeds)."""
-    a, b = pair.split("~")
-    return {a, b} == {"original", "42"}
 
 
 def run_artefacts(run: Path) -> dict:
@@ -133,10 +137,13 @@ def run_artefacts(run: Path) -> dict:
 
 
 def table(results: dict) -> str:
+    """Markdown, one line per data set. "another seed ~ the original": each refit with a seed other than the
+    original's against the original teacher, the comparison a student's agreement (also with the original) gets."""
     lines = [
-        "| data | teacher | test texts | refit seeds | refit macro F1 (original) | refit 42 ~ original | two different "
-        "seeds agree: mean (range, pairs) | the run's artefacts agree with the teacher |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| data | teacher | test texts | seeds refitted | macro F1 of the refits (original) | refit of the original's "
+        "seed ~ original | another seed ~ the original: mean (range) | any two seeds: mean (range, pairs) | the "
+        "run's artefacts ~ the original |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, block in results.items():
         if name == "meta":
@@ -144,14 +151,21 @@ def table(results: dict) -> str:
         f1s = [r["macro_f1"] for r in block["runs"].values()]
         stats = pairwise(block)
         diff = stats["different_seeds"]
-        repro = stats["pairs"].get("original~42", {}).get("agreement")
+        seed = str(block.get("original_seed", 42))
+        repro = stats["pairs"].get(f"original~{seed}", {}).get("agreement")
+        others = [
+            v["agreement"]
+            for k, v in stats["pairs"].items()
+            if k.startswith("original~") and k != f"original~{seed}"
+        ]
         artefacts = ", ".join(
             f"{k} {v:.3f}" for k, v in (block.get("artefacts") or {}).items() if v is not None
         )
         lines.append(
-            f"| {name} | {Path(block['model']).name} | {block['n_test']} | {','.join(block['runs'])} | "
+            f"| {name} | {Path(block['model']).name} | {block['n_test']} | {', '.join(block['runs'])} | "
             f"{min(f1s):.3f}-{max(f1s):.3f} ({block['original_macro_f1']:.3f}) | "
             f"{'-' if repro is None else f'{repro:.3f}'} | "
+            f"{sum(others) / len(others):.3f} ({min(others):.3f}-{max(others):.3f}) | "
             f"{diff['mean']:.3f} ({diff['min']:.3f}-{diff['max']:.3f}, {diff['pairs']}) | {artefacts or '-'} |"
         )
     return "\n".join(lines)
@@ -174,6 +188,8 @@ def main() -> int:
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--table", action="store_true", help="Print the markdown table and stop.")
     args = parser.parse_args()
+    from llm_router.eval.environment import describe_machine
+
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     if not args.table:
         if not (args.teacher and args.name):
@@ -184,19 +200,13 @@ def main() -> int:
         block["pairwise"] = pairwise(block)
         block["date"] = str(date.today())
         results[args.name] = block
-        results["meta"] = {"machine": f"{platform.processor() or platform.machine()}, {_cores()} cores"}
+        results["meta"] = {"machine": describe_machine()}
         args.results.parent.mkdir(parents=True, exist_ok=True)
         tmp = args.results.with_suffix(".tmp")
         tmp.write_text(json.dumps(results, indent=1))
         tmp.replace(args.results)
     print(table(results))
     return 0
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":
