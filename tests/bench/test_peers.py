@@ -3,17 +3,16 @@ no download). Skips cleanly where the optional `peers` extra (semantic-router) i
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmark_scripts import load_benchmark
+
 pytestmark = pytest.mark.timeout(180)
-ROOT = Path(__file__).resolve().parents[2]
 
 ROUTES = {
     "Claude": ["write a poem about {x}", "draft a letter to my {x}", "translate {x} into french"],
@@ -35,14 +34,6 @@ FILLERS = [
     "lima",
     "dates",
 ]
-
-
-def peers_module():
-    spec = importlib.util.spec_from_file_location("peers_bench", ROOT / "benchmarks" / "peers.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["peers_bench"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    return module
 
 
 def synthetic():
@@ -75,7 +66,7 @@ class HashEmbedder:
 
 def test_run_peers_scores_and_times_the_peer_beside_ours():
     pytest.importorskip("semantic_router")
-    peers = peers_module()
+    peers = load_benchmark("peers")
     train, test = synthetic()
     tr_x, tr_y = [t for t, _ in train], [r for _, r in train]
     te_x, te_y = [t for t, _ in test], [r for _, r in test]
@@ -119,7 +110,7 @@ def test_main_with_an_ours_folder_uses_its_split_and_writes_json(tiny_classifier
     pytest.importorskip("semantic_router")
     from llm_router.persistence import load_folder_data
 
-    peers = peers_module()
+    peers = load_benchmark("peers")
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):  # main() sets them
         monkeypatch.setenv(var, "1" if var != "TOKENIZERS_PARALLELISM" else "false")
     monkeypatch.setattr(peers, "E5Embedder", HashEmbedder)
@@ -144,7 +135,7 @@ def test_main_with_an_ours_folder_uses_its_split_and_writes_json(tiny_classifier
 
 def test_without_semantic_router_the_peer_row_says_why(tmp_path, monkeypatch, capsys):
     """No skip: this is what CI without the extra sees. Ours is still measured."""
-    peers = peers_module()
+    peers = load_benchmark("peers")
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TOKENIZERS_PARALLELISM"):  # main() sets them
         monkeypatch.setenv(var, "1" if var != "TOKENIZERS_PARALLELISM" else "false")
     monkeypatch.setitem(sys.modules, "semantic_router", None)  # import fails as if not installed

@@ -1,25 +1,13 @@
 """benchmarks/route_offsets.py: the per-route offsets it fits on validation."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 from scipy.special import log_softmax
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def offsets_module():
-    spec = importlib.util.spec_from_file_location(
-        "route_offsets_bench", ROOT / "benchmarks" / "route_offsets.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmark_scripts import load_benchmark
 
 
 def test_an_offset_recovers_a_minority_route_the_model_ranks_second():
-    mod = offsets_module()
+    mod = load_benchmark("route_offsets")
     # route 2 is always the model's second choice, but the gold route of the last four rows
     logits = np.array([[2.0, 0.0, 1.0]] * 8 + [[2.0, 0.0, 1.5]] * 4)
     gold = np.array([0] * 8 + [2] * 4)
@@ -32,7 +20,7 @@ def test_an_offset_recovers_a_minority_route_the_model_ranks_second():
 
 
 def test_a_model_already_right_keeps_zero_offsets():
-    mod = offsets_module()
+    mod = load_benchmark("route_offsets")
     logits = np.eye(3)[[0, 1, 2, 0, 1, 2]] * 3.0
     gold = np.array([0, 1, 2, 0, 1, 2])
     offsets = mod.fit_offsets(log_softmax(logits, axis=1), gold, np.round(np.arange(-1.0, 1.01, 0.5), 6))

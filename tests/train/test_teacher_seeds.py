@@ -4,26 +4,15 @@ Here, not in tests/bench, because it needs this package's tiny encoder fixture."
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
+from benchmark_scripts import load_benchmark
 from llm_router.data import load_dataset
 from llm_router.errors import RouterError
 from llm_router.train.config import TrainConfig
 from llm_router.train.fit import train
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def seeds_module():
-    spec = importlib.util.spec_from_file_location(
-        "teacher_seeds_bench", ROOT / "benchmarks" / "teacher_seeds.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _teacher(tiny_bert_dir, toy_df, tmp_path) -> Path:
@@ -38,7 +27,7 @@ def _teacher(tiny_bert_dir, toy_df, tmp_path) -> Path:
 
 
 def test_the_refit_with_the_original_seed_reproduces_the_teacher(tiny_bert_dir, toy_df, tmp_path):
-    mod = seeds_module()
+    mod = load_benchmark("teacher_seeds")
     teacher = _teacher(tiny_bert_dir, toy_df, tmp_path)
     block = mod.refit(teacher, [42, 43], threads=1)
     assert set(block["runs"]) == {"42", "43"}
@@ -53,7 +42,7 @@ def test_the_refit_with_the_original_seed_reproduces_the_teacher(tiny_bert_dir, 
 
 
 def test_a_changed_data_file_is_refused(tiny_bert_dir, toy_df, tmp_path):
-    mod = seeds_module()
+    mod = load_benchmark("teacher_seeds")
     teacher = _teacher(tiny_bert_dir, toy_df, tmp_path)
     csv = tmp_path / "toy.csv"
     csv.write_text(csv.read_text().replace("\n", "\nan extra row,Claude\n", 1))
