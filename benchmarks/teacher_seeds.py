@@ -28,29 +28,22 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results" / "teacher_seeds.json"
 
 
-def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path | None = None) -> dict:
-    """Refit ``teacher``'s recorded configuration with each seed on its split (of ``data_path``, default the file
-    ``router.json`` names); test routes and scores of each."""
+def teacher_split(teacher: Path, config, data_path: Path | None = None):
+    """``(split, targets)``: the teacher's data (``data_path``, default the file ``router.json`` names) split
+    exactly as `router train` split it - the same rows in the same order (the order feeds the batches) - checked
+    against its ``split.json``."""
     from llm_router.data import load_dataset, split_dataset
     from llm_router.errors import RouterError
-    from llm_router.eval.metrics import classification_report
     from llm_router.persistence import read_router_json
     from llm_router.persistence.split import read_split
-    from llm_router.runtime import Predictor
-    from llm_router.train.config import TrainConfig
-    from llm_router.train.fit import fit
     from llm_router.train.targets import prepare_targets
 
     router, recorded_split = read_router_json(teacher), read_split(teacher)
-    recorded = TrainConfig.from_json(teacher / "train_config.json")
-    config = dataclasses.replace(recorded, time_budget_s=0.0, threads=threads or recorded.threads)
     data = router["data"]
     path = data_path or data["path"]
     if not Path(path).exists():
         raise RouterError(f"{path}: no such data file (pass --data with the file {teacher} was trained on)")
-    df = load_dataset(path, data["text_col"], data["label_col"])
-    df, targets = prepare_targets(df, config)
-    # the split exactly as `router train` made it (same rows in the same order: the order feeds the batches)
+    df, targets = prepare_targets(load_dataset(path, data["text_col"], data["label_col"]), config)
     split = split_dataset(
         df,
         test_size=recorded_split["test_size"],
@@ -60,6 +53,48 @@ def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path 
     )
     if any(sorted(split.hashes()[part]) != sorted(recorded_split[part]) for part in ("train", "val", "test")):
         raise RouterError(f"{path}: splitting it again does not give {teacher}/split.json")
+    return split, targets
+
+
+def stability(block: dict, teacher: Path, folders: list[Path], data_path: Path | None = None) -> dict:
+    """Where the artefacts of ``folders`` disagree with the original teacher: on the test texts every teacher of
+    ``block`` (the original and its refits) routes alike ("stable") or on the others ("seed-dependent")."""
+    from llm_router.runtime import Predictor
+    from llm_router.train.config import TrainConfig
+
+    split, _ = teacher_split(teacher, TrainConfig.from_json(teacher / "train_config.json"), data_path)
+    texts = split.test["text"].tolist()
+    routes = block["routes"]
+    stable = [len({r[i] for r in routes.values()}) == 1 for i in range(len(texts))]
+    original = routes["original"]
+    out = {"stable": sum(stable), "seed_dependent": len(texts) - sum(stable), "artefacts": {}}
+    for folder in folders:
+        pred = Predictor.load(folder, threads=1).predict(texts).routes
+        same = [p == o for p, o in zip(pred, original, strict=True)]
+        on = {
+            kind: [s for s, st in zip(same, stable, strict=True) if st == want]
+            for kind, want in (("stable", True), ("seed_dependent", False))
+        }
+        out["artefacts"][Path(folder).name] = {
+            "agreement_stable": sum(on["stable"]) / max(1, len(on["stable"])),
+            "agreement_seed_dependent": sum(on["seed_dependent"]) / max(1, len(on["seed_dependent"])),
+            "disagreements": len(same) - sum(same),
+            "disagreements_on_seed_dependent": len(on["seed_dependent"]) - sum(on["seed_dependent"]),
+        }
+    return out
+
+
+def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path | None = None) -> dict:
+    """Refit ``teacher``'s recorded configuration with each seed on its split (of ``data_path``, default the file
+    ``router.json`` names); test routes and scores of each."""
+    from llm_router.eval.metrics import classification_report
+    from llm_router.runtime import Predictor
+    from llm_router.train.config import TrainConfig
+    from llm_router.train.fit import fit
+
+    recorded = TrainConfig.from_json(teacher / "train_config.json")
+    config = dataclasses.replace(recorded, time_budget_s=0.0, threads=threads or recorded.threads)
+    split, targets = teacher_split(teacher, config, data_path)
     test_texts = split.test["text"].tolist()
     gold = split.test["label"].tolist()
     original = Predictor.load(teacher, threads=threads).predict(test_texts).routes
@@ -171,6 +206,25 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def stability_table(results: dict) -> str:
+    """Markdown: per data set and artefact, its agreement with the original teacher on the stable and on the
+    seed-dependent test texts, and how many of its disagreements fall on the seed-dependent ones."""
+    lines = [
+        "| data | test texts: stable / seed-dependent | artefact | agreement on stable texts | on seed-dependent "
+        "texts | its disagreements on seed-dependent texts |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, block in results.items():
+        info = block.get("stability") if name != "meta" else None
+        for artefact, row in (info or {}).get("artefacts", {}).items():
+            lines.append(
+                f"| {name} | {info['stable']} / {info['seed_dependent']} | {artefact} | "
+                f"{row['agreement_stable']:.3f} | {row['agreement_seed_dependent']:.3f} | "
+                f"{row['disagreements_on_seed_dependent']} of {row['disagreements']} |"
+            )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--teacher", type=Path, help="A `router train` folder (kind hf) with its split.json.")
@@ -186,12 +240,23 @@ def main() -> int:
     )
     parser.add_argument("--threads", type=int, help="Torch threads (default: the recorded configuration's).")
     parser.add_argument("--results", type=Path, default=RESULTS)
-    parser.add_argument("--table", action="store_true", help="Print the markdown table and stop.")
+    parser.add_argument("--table", action="store_true", help="Print the markdown tables and stop.")
+    parser.add_argument(
+        "--stability",
+        help="Comma-separated model folders: where each disagrees with the original teacher, on the test texts "
+        "that every teacher of the --name block routes alike or on the seed-dependent ones (no refit).",
+    )
     args = parser.parse_args()
     from llm_router.eval.environment import describe_machine
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
-    if not args.table:
+    if args.stability:
+        if not (args.teacher and args.name in results):
+            parser.error("--stability needs --teacher and the --name of a block already in the results")
+        folders = [Path(f) for f in args.stability.split(",") if f.strip()]
+        results[args.name]["stability"] = stability(results[args.name], args.teacher, folders, args.data)
+        _save(results, args.results)
+    elif not args.table:
         if not (args.teacher and args.name):
             parser.error("--teacher and --name are needed (or --table)")
         block = refit(args.teacher, [int(s) for s in args.seeds.split(",")], args.threads, args.data)
@@ -201,12 +266,18 @@ def main() -> int:
         block["date"] = str(date.today())
         results[args.name] = block
         results["meta"] = {"machine": describe_machine()}
-        args.results.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.results.with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1))
-        tmp.replace(args.results)
+        _save(results, args.results)
     print(table(results))
+    print()
+    print(stability_table(results))
     return 0
+
+
+def _save(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=1))
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

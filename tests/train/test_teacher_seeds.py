@@ -39,6 +39,13 @@ def test_the_refit_with_the_original_seed_reproduces_the_teacher(tiny_bert_dir, 
     assert stats["different_seeds"]["mean"] == stats["pairs"]["42~43"]["agreement"]
     lo, hi = stats["pairs"]["42~43"]["ci95"]
     assert lo <= stats["pairs"]["42~43"]["agreement"] <= hi
+    # the teacher folder itself, read back through the Predictor, agrees with the original on every test text
+    info = mod.stability(block, teacher, [teacher])
+    assert info["stable"] + info["seed_dependent"] == block["n_test"]
+    row = info["artefacts"][teacher.name]
+    assert row["disagreements"] == 0 and row["agreement_stable"] == 1.0
+    refits = zip(block["routes"]["42"], block["routes"]["43"], strict=True)
+    assert info["seed_dependent"] == sum(a != b for a, b in refits)
 
 
 def test_a_changed_data_file_is_refused(tiny_bert_dir, toy_df, tmp_path):
