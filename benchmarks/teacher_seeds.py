@@ -12,6 +12,13 @@ agreement of that pipeline run's other artefacts (``compare.json``) for comparis
 
     HF_HUB_OFFLINE=1 python benchmarks/teacher_seeds.py --teacher runs/demo/teacher --name demo --seeds 42,43,44,45
     python benchmarks/teacher_seeds.py --table          # the markdown tables, from docs/results/teacher_seeds.json
+
+``--stability A,B`` (no refit) then splits that block's test texts into those every teacher routes alike and the
+seed-dependent rest, and scores the model folders A, B on each: how many of an artefact's disagreements with the
+original are texts on which the teacher's own recipe does not agree with itself::
+
+    HF_HUB_OFFLINE=1 python benchmarks/teacher_seeds.py --teacher runs/demo/teacher --name demo \
+        --stability runs/demo/student-int8,runs/demo/cascade
 """
 
 from __future__ import annotations
