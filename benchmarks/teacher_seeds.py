@@ -102,6 +102,11 @@ def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path 
     recorded = TrainConfig.from_json(teacher / "train_config.json")
     config = dataclasses.replace(recorded, time_budget_s=0.0, threads=threads or recorded.threads)
     split, targets = teacher_split(teacher, config, data_path)
+    replanned = [c for c in recorded.extra.get("recipe", []) if "re-planned" in str(c.get("reason"))]
+    if replanned:
+        print(f"note: {teacher}'s epochs were re-planned under its time budget ({replanned[-1]['reason']}); a refit "
+              f"trains its {recorded.epochs} epochs on one schedule, so it differs from the original beyond the "
+              "seed: compare the refits with each other", flush=True)  # fmt: skip
     test_texts = split.test["text"].tolist()
     gold = split.test["label"].tolist()
     original = Predictor.load(teacher, threads=threads).predict(test_texts).routes
@@ -134,6 +139,7 @@ def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path 
         "n_test": len(test_texts),
         "original_macro_f1": original_report["macro_f1"],
         "original_seed": recorded.seed,
+        "original_schedule_replanned": bool(replanned),
         "runs": runs,
         "routes": routes,
     }
