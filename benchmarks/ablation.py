@@ -301,33 +301,34 @@ def run_majority(df, folds, seed, **_):
     )
 
 
-def run_tfidf(df, folds, seed, **_):
+def tfidf_vectorizer():
+    """The baseline rows' TF-IDF: character 1-4-grams within word boundaries, sublinear term frequencies."""
     from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=1)
+
+
+def row_logistic(max_iter: int):
+    """The baseline rows' logistic regression (C 10, balanced class weights)."""
     from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=10, max_iter=max_iter, class_weight="balanced")
+
+
+def run_tfidf(df, folds, seed, **_):
     from sklearn.pipeline import make_pipeline
 
     return sklearn_cv(
-        df,
-        folds,
-        seed,
-        lambda texts: texts,
-        lambda: make_pipeline(
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True, min_df=1),
-            LogisticRegression(C=10, max_iter=2000, class_weight="balanced"),
-        ),
+        df, folds, seed, lambda texts: texts, lambda: make_pipeline(tfidf_vectorizer(), row_logistic(2000))
     )
 
 
 def run_frozen(df, folds, seed, model="intfloat/multilingual-e5-small"):
-    from sklearn.linear_model import LogisticRegression
-
     from llm_router.train.baselines import frozen_embedder
 
     embed = frozen_embedder(model, batch_size=64)
 
-    return sklearn_cv(
-        df, folds, seed, embed, lambda: LogisticRegression(C=10, max_iter=3000, class_weight="balanced")
-    )
+    return sklearn_cv(df, folds, seed, embed, lambda: row_logistic(3000))
 
 
 def run_tfidf_frozen(df, folds, seed, model="intfloat/multilingual-e5-small", weight=1.0):
@@ -335,32 +336,32 @@ def run_tfidf_frozen(df, folds, seed, model="intfloat/multilingual-e5-small", we
     side by side as the features of one logistic regression: the `tfidf` and `frozen` rows' settings."""
     from scipy.sparse import csr_matrix, hstack
     from sklearn.base import BaseEstimator, ClassifierMixin
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
 
-    from llm_router.data import dedup
     from llm_router.train.baselines import frozen_embedder
 
-    texts = dedup(df)[0]["text"].tolist()  # the order sklearn_cv's folds index
-    embeddings = frozen_embedder(model, batch_size=64)(texts) * weight
+    views: dict[str, Any] = {}
+
+    def row_numbers(texts: list[str]) -> np.ndarray:
+        """The folds index rows; the texts (deduplicated by sklearn_cv) and their embeddings are kept here."""
+        views["texts"] = texts
+        views["embeddings"] = frozen_embedder(model, batch_size=64)(texts) * weight
+        return np.arange(len(texts))
 
     class TwoViews(BaseEstimator, ClassifierMixin):
         def features(self, rows):
             rows = np.asarray(rows).ravel()
-            tfidf = self.vectorizer.transform([texts[i] for i in rows])
-            return hstack([tfidf, csr_matrix(embeddings[rows])]).tocsr()
+            tfidf = self.vectorizer.transform([views["texts"][i] for i in rows])
+            return hstack([tfidf, csr_matrix(views["embeddings"][rows])]).tocsr()
 
         def fit(self, rows, y):
-            self.vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True)
-            self.vectorizer.fit([texts[i] for i in np.asarray(rows).ravel()])
-            self.classifier = LogisticRegression(C=10, max_iter=3000, class_weight="balanced")
-            self.classifier.fit(self.features(rows), y)
+            self.vectorizer = tfidf_vectorizer().fit([views["texts"][i] for i in np.asarray(rows).ravel()])
+            self.classifier = row_logistic(3000).fit(self.features(rows), y)
             return self
 
         def predict(self, rows):
             return self.classifier.predict(self.features(rows))
 
-    return sklearn_cv(df, folds, seed, lambda all_texts: np.arange(len(all_texts)), TwoViews)
+    return sklearn_cv(df, folds, seed, row_numbers, TwoViews)
 
 
 def run_cv(df, row: Row, folds: int, seed: int, record: dict, save, threads: int | None = None) -> dict:

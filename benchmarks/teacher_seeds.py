@@ -94,7 +94,7 @@ def stability(block: dict, teacher: Path, folders: list[Path], data_path: Path |
 def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path | None = None) -> dict:
     """Refit ``teacher``'s recorded configuration with each seed on its split (of ``data_path``, default the file
     ``router.json`` names); test routes and scores of each."""
-    from llm_router.eval.metrics import classification_report
+    from llm_router.eval.metrics import agreement, classification_report
     from llm_router.runtime import Predictor
     from llm_router.train.config import TrainConfig
     from llm_router.train.fit import fit
@@ -131,7 +131,7 @@ def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path 
             "seconds": round(time.perf_counter() - t0, 1),
         }
         print(f"seed {seed}: test macro F1 {report['macro_f1']:.3f}, agreement with the original "
-              f"{_agree(pred, original):.3f} ({runs[str(seed)]['seconds']:.0f} s)", flush=True)  # fmt: skip
+              f"{agreement(pred, original)['value']:.3f} ({runs[str(seed)]['seconds']:.0f} s)", flush=True)  # fmt: skip
     original_report = classification_report(gold, original, targets.routes, seed=0)
     return {
         "teacher": str(teacher),
@@ -145,22 +145,17 @@ def refit(teacher: Path, seeds: list[int], threads: int | None, data_path: Path 
     }
 
 
-def _agree(a: list[str], b: list[str]) -> float:
-    return sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
-
-
 def pairwise(block: dict) -> dict:
     """Agreement of every pair of teachers (the original and each refit) on the test texts, with Wilson intervals;
     and, over the pairs of two *different* seeds, the mean and range (the reference for a student). The original
     counts as its own seed only when that seed was not refitted (its refit is the same model: one member, not two)."""
-    from llm_router.eval.metrics import wilson_interval
+    from llm_router.eval.metrics import agreement
 
     routes = block["routes"]
-    n = block["n_test"]
     pairs = {}
     for a, b in itertools.combinations(routes, 2):
-        same = sum(x == y for x, y in zip(routes[a], routes[b], strict=True))
-        pairs[f"{a}~{b}"] = {"agreement": same / n, "ci95": list(wilson_interval(same, n))}
+        share = agreement(routes[a], routes[b])
+        pairs[f"{a}~{b}"] = {"agreement": share["value"], "ci95": share["ci95"]}
     original_seed = str(block.get("original_seed", 42))
     members = [k for k in routes if k != "original"]
     if original_seed not in members:
@@ -261,6 +256,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     from llm_router.eval.environment import describe_machine
+    from llm_router.utils.files import atomic_write_json
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     if args.stability:
@@ -268,7 +264,7 @@ def main() -> int:
             parser.error("--stability needs --teacher and the --name of a block already in the results")
         folders = [Path(f) for f in args.stability.split(",") if f.strip()]
         results[args.name]["stability"] = stability(results[args.name], args.teacher, folders, args.data)
-        _save(results, args.results)
+        atomic_write_json(args.results, results)
     elif not args.table:
         if not (args.teacher and args.name):
             parser.error("--teacher and --name are needed (or --table)")
@@ -279,18 +275,11 @@ def main() -> int:
         block["date"] = str(date.today())
         results[args.name] = block
         results["meta"] = {"machine": describe_machine()}
-        _save(results, args.results)
+        atomic_write_json(args.results, results)
     print(table(results))
     print()
     print(stability_table(results))
     return 0
-
-
-def _save(results: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(results, indent=1))
-    tmp.replace(path)
 
 
 if __name__ == "__main__":
