@@ -25,6 +25,7 @@ class EpochBudget:
     planned: int
     epoch_seconds: list[float] = field(default_factory=list)
     clock: Callable[[], float] = time.perf_counter
+    first_plan: int = field(init=False)  # ``planned`` as given: the most epochs a later re-plan gives back
 
     def __post_init__(self) -> None:
         self.first_plan = self.planned
