@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SEED_DATA = SHARED / "seed" / "labeled_data.csv"
 ROUTERBENCH = SHARED / "routerbench" / "routerbench_3class.csv"
+# RouterBench's routes, cheapest first: its label is the cheapest route whose answer was right (score_<route> 1)
+RB_ROUTES = ("gemini-mini", "Claude", "gpt-o1")
 
 # The course recipe, as far as it translates: 3 epochs, HF Trainer-like defaults (lr 5e-5, no warm-up, no weight
 # decay, no class weights), every parameter trained. Its model (ModernBERT-korean-large) is not available offline;
@@ -68,7 +70,7 @@ PLAIN = {**COURSE, "epochs": 8, "warmup_ratio": 0.1, "weight_decay": 0.01, "clas
 class Row:
     key: str
     name: str
-    kind: str  # majority | tfidf | frozen | tfidf_frozen | cv
+    kind: str  # majority | tfidf | frozen | tfidf_frozen | outcomes | cv
     data: str = "seed"  # seed | routerbench | demo
     config: dict[str, Any] = field(default_factory=dict)  # TrainConfig overrides (kind cv)
     dedup: bool = True
@@ -239,6 +241,21 @@ def rows() -> list[Row]:
                 ("demo", "demo", "demo set", "e5-small", "intfloat/multilingual-e5-small"),
             )
         ),
+        # issue 14: RouterBench's outcome columns (score_<route>) as three targets instead of the one label
+        Row(
+            "rb_tfidf_outcomes",
+            "RouterBench: TF-IDF char 1-4-grams, one logistic regression per route's outcome (score_<route>)",
+            "outcomes",
+            data="routerbench",
+            config={"features": "tfidf"},
+        ),
+        Row(
+            "rb_frozen_e5_outcomes",
+            "RouterBench: frozen e5-small embeddings, one logistic regression per route's outcome",
+            "outcomes",
+            data="routerbench",
+            config={"features": "intfloat/multilingual-e5-small"},
+        ),
         Row("demo_tfidf", "demo set: TF-IDF char 1-4-grams + logistic regression", "tfidf", data="demo"),
         Row(
             "demo_frozen", "demo set: frozen e5-small embeddings + logistic regression", "frozen", data="demo"
@@ -256,7 +273,7 @@ def load(data: str):
         from llm_router.data.load import demo_data_path
 
         return load_dataset(demo_data_path(), "text", "label")
-    return load_dataset(ROUTERBENCH, "query", "label")
+    return load_dataset(ROUTERBENCH, "query", "label", extra_cols=tuple(f"score_{r}" for r in RB_ROUTES))
 
 
 # ---------------------------------------------------------------------------------------------- baselines
@@ -362,6 +379,57 @@ def run_tfidf_frozen(df, folds, seed, model="intfloat/multilingual-e5-small", we
             return self.classifier.predict(self.features(rows))
 
     return sklearn_cv(df, folds, seed, row_numbers, TwoViews)
+
+
+def run_outcomes(df, folds, seed, features="tfidf"):
+    """RouterBench's label is the cheapest route that answered right; its rows also say which of the others did
+    (``score_<route>``), which the label hides whenever the cheapest was right. One logistic regression per route
+    learns P(route right | text) from every training row; the label's probabilities follow from the rule -
+    P(cheapest) = p1, P(middle) = (1 - p1) p2, P(dearest) = (1 - p1)(1 - p2) p3, normalised, as if the outcomes were
+    independent given the text - and are divided by the training label shares (the balanced rows' weighting)
+    before the argmax. ``features``: ``tfidf`` (the `tfidf` row's) or a frozen encoder (the `frozen` rows')."""
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    from llm_router.data import dedup
+    from llm_router.train.baselines import frozen_embedder
+
+    # sklearn_cv deduplicates the same way, so row i of its texts is row i of these outcomes
+    outcomes = dedup(df)[0][[f"score_{r}" for r in RB_ROUTES]].astype(float).to_numpy().astype(int)
+    views: dict[str, Any] = {}
+
+    def row_numbers(texts: list[str]) -> np.ndarray:
+        views["texts"] = texts
+        if features != "tfidf":
+            views["embeddings"] = frozen_embedder(features, batch_size=64)(texts)
+        return np.arange(len(texts))
+
+    class PerRouteOutcomes(BaseEstimator, ClassifierMixin):
+        def features(self, rows):
+            if features == "tfidf":
+                return self.vectorizer.transform([views["texts"][i] for i in rows])
+            return views["embeddings"][rows]
+
+        def fit(self, rows, y):
+            rows = np.asarray(rows).ravel()
+            if features == "tfidf":
+                self.vectorizer = tfidf_vectorizer().fit([views["texts"][i] for i in rows])
+            x = self.features(rows)
+            self.models = [
+                row_logistic(3000).set_params(class_weight=None).fit(x, outcomes[rows, k])
+                for k in range(len(RB_ROUTES))
+            ]
+            self.labels = sorted(set(y))
+            self.shares = np.array([np.mean(np.asarray(y) == label) for label in self.labels])
+            return self
+
+        def predict(self, rows):
+            p1, p2, p3 = (m.predict_proba(self.features(np.asarray(rows).ravel()))[:, 1] for m in self.models)
+            by_route = dict(zip(RB_ROUTES, (p1, (1 - p1) * p2, (1 - p1) * (1 - p2) * p3), strict=True))
+            probs = np.stack([by_route[label] for label in self.labels], axis=1)
+            probs /= probs.sum(axis=1, keepdims=True)
+            return np.asarray(self.labels)[(probs / self.shares).argmax(axis=1)]
+
+    return sklearn_cv(df, folds, seed, row_numbers, PerRouteOutcomes)
 
 
 def run_cv(df, row: Row, folds: int, seed: int, record: dict, save, threads: int | None = None) -> dict:
@@ -501,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
                 "tfidf": run_tfidf,
                 "frozen": run_frozen,
                 "tfidf_frozen": run_tfidf_frozen,
+                "outcomes": run_outcomes,
             }[row.kind]
             result = runner(df, folds, args.seed, **row.config)
             result["seconds"] = round(time.perf_counter() - start, 1)

@@ -302,7 +302,7 @@ def compare_models(
 
     rows = []
     first_routes: list[str] | None = None
-    from llm_router.eval.metrics import wilson_interval
+    from llm_router.eval.metrics import agreement
     from llm_router.utils.progress import Bar, make_progress
 
     with make_progress(progress, transient=True) as prog:
@@ -315,7 +315,7 @@ def compare_models(
             shares = _level_shares(predictor, pred)  # a cascade: share of the test texts each level answered
             report = classification_report(gold, pred.routes, routes, n_boot=0)
             first_routes = first_routes or list(pred.routes)
-            n_agree = sum(a == b for a, b in zip(pred.routes, first_routes, strict=True))
+            agrees = agreement(list(pred.routes), first_routes)
             times = measure_latency(predictor, latency_texts, config.n_latency, config.warmup)
             throughput = measure_throughput(predictor, texts, config.batch_size, config.min_throughput_texts)
             files = served_files(folder, info)
@@ -337,8 +337,8 @@ def compare_models(
                     "mean_ms": float(np.mean(times)),
                     "level_shares": shares,
                     "weighted_f1": report["weighted_f1"],
-                    "agreement": n_agree / len(texts),
-                    "agreement_ci95": list(wilson_interval(n_agree, len(texts))),
+                    "agreement": agrees["value"],
+                    "agreement_ci95": agrees["ci95"],
                     "n_test": len(texts),
                     "threads": config.threads,
                     "load_1m": _load_average(),  # busy neighbours inflate latency: judge timings by it
