@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -492,13 +491,9 @@ def table(results: dict, selected: list[Row]) -> str:
 def machine() -> str:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{os.cpu_count()} CPU cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads, no GPU"
+    from llm_router.eval.environment import cpu_name
+
+    return f"{os.cpu_count()} CPU cores, {cpu_name()}, torch {torch.__version__}, {torch.get_num_threads()} threads, no GPU"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -387,9 +386,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --teacher {args.teacher} is not a model folder", file=sys.stderr)
         return 2
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from llm_router.eval.environment import cpu_name
+
     meta = {
         "teacher": str(args.teacher),
-        "cpu": _cpu_name(),
+        "cpu": f"{cpu_name()}, {os.cpu_count()} cores",
         "date": str(date.today()),
         "command": "python benchmarks/distill_ablation.py "
         + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -422,16 +423,6 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(run), flush=True)
     print(table(results, args.name))
     return 0
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip() + f", {os.cpu_count()} cores"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -63,17 +63,6 @@ def load_average() -> float | None:
         return None
 
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:  # pragma: no cover
-        pass
-    return platform.processor() or platform.machine()
-
-
 def set_threads(threads: int) -> None:
     import torch
 
@@ -650,6 +639,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     import torch
 
+    from llm_router.eval.environment import cpu_name
+
     out = {
         "data": str(data_name),
         "split": split.how,
@@ -658,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
         "wall_seconds": round(time.time() - started, 1),
         "environment": {
-            "cpu": cpu_model(),
+            "cpu": cpu_name(),
             "cores": os.cpu_count(),
             "threads": args.threads,
             "torch_threads": torch.get_num_threads(),

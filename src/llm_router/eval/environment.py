@@ -1,4 +1,5 @@
-"""What machine produced a number: CPU, cores, RAM, GPU, OS, library versions, thread settings."""
+"""What machine produced a number: CPU (with the instruction set its kernels run on), cores, RAM, GPU, OS,
+library versions, thread settings."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import sys
 from importlib import metadata
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what ``platform`` knows."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
@@ -17,6 +19,45 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+# What ONNX Runtime's kernels (MLAS) dispatch on for INT8 and float matrix products, widest first. Two CPUs of one
+# model name can differ here ("AMD EPYC" is AVX2-only on one VM and AVX-512 VNNI on another): INT8 timings and
+# even INT8 routes differ between them, so a number names the level it ran on.
+ISA_LEVELS = (
+    ("amx_int8", "AMX"),
+    ("avx512_vnni", "AVX-512 VNNI"),
+    ("avx_vnni", "AVX-VNNI"),
+    ("avx512f", "AVX-512"),
+    ("avx2", "AVX2"),
+)
+
+
+def cpu_flags() -> set[str]:
+    """The first CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_isa(flags: set[str] | None = None) -> str | None:
+    """The widest of :data:`ISA_LEVELS` in ``flags`` (default: this CPU's): ``"AVX-512 VNNI"``, ``"AVX2"``, ...;
+    ``"below AVX2"`` when it has none of them, None when the flags are unknown (no /proc/cpuinfo)."""
+    flags = cpu_flags() if flags is None else flags
+    if not flags:
+        return None
+    return next((label for flag, label in ISA_LEVELS if flag in flags), "below AVX2")
+
+
+def cpu_name() -> str:
+    """The CPU's model name with its instruction-set level: ``"AMD EPYC (AVX-512 VNNI)"``."""
+    isa = cpu_isa()
+    return f"{cpu_model()} ({isa})" if isa else cpu_model()
 
 
 def _version(pkg: str) -> str | None:
@@ -29,7 +70,8 @@ def _version(pkg: str) -> str | None:
 def collect_environment() -> dict:
     """A JSON-ready description of this machine and software stack."""
     env: dict = {
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
+        "cpu_isa": cpu_isa(),
         "cores": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "python": sys.version.split()[0],
@@ -76,7 +118,8 @@ def collect_environment() -> dict:
 
 
 def describe_machine(env: dict | None = None) -> str:
-    """One line for beside a number: 'Intel Xeon ... , 2 cores, 23.4 GiB RAM, no GPU'."""
+    """One line for beside a number: 'AMD EPYC (AVX-512 VNNI), 2 cores, 23.5 GiB RAM, no GPU'."""
     env = env or collect_environment()
     gpu = env.get("gpu") or "no GPU"
-    return f"{env['cpu']}, {env['cores']} cores, {env.get('ram_gb')} GiB RAM, {gpu}"
+    cpu = f"{env['cpu']} ({env['cpu_isa']})" if env.get("cpu_isa") else env["cpu"]
+    return f"{cpu}, {env['cores']} cores, {env.get('ram_gb')} GiB RAM, {gpu}"
