@@ -6,7 +6,8 @@ threads, the runtime's own session options) on inputs of fixed token counts, fit
 tokens`` by least squares, and reads the token counts of a data split's texts through the folder's own tokenizer
 (its prefix and ``max_length`` included), so the fit says what a text of the split costs and what it would take
 to bring its p99 under a bound. Each folder's real texts are timed too (one at a time, in a shuffled order), as
-a check of the fit::
+a check of the fit; ``--profile-tokens N`` adds ONNX Runtime's own profile at N tokens (microseconds per call
+and node count per operator type)::
 
     python benchmarks/token_cost.py runs/demo/teacher-int8 runs/demo/student-int8 --split test \\
         --json docs/results/token_cost_demo.json
@@ -17,9 +18,11 @@ The data file is the one the folder's ``router.json`` names (``--data`` override
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -72,7 +75,38 @@ def split_texts(folder: Path, data: str | None, split: str) -> list[str]:
     return rows.texts
 
 
-def measure(folder: Path, texts: list[str], lengths: list[int], threads: int, repeats: int) -> dict:
+def profile_ops(predictor, tokens: int, threads: int, calls: int = 50) -> dict:
+    """ONNX Runtime's own profile of ``calls`` batch-1 calls at ``tokens`` tokens: per operator type, the
+    microseconds per call and the node count, most expensive first."""
+    import onnxruntime as ort
+
+    from llm_router.runtime.onnx_backend import session_options
+
+    options = session_options(threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "profile")
+        session = ort.InferenceSession(
+            str(predictor.path / predictor.onnx_file), options, providers=["CPUExecutionProvider"]
+        )
+        feeds = synthetic_feeds(predictor, tokens)
+        for _ in range(calls):
+            session.run(None, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    micros: dict[str, float] = {}
+    nodes: dict[str, int] = {}
+    for event in events:
+        if event.get("cat") == "Node" and event.get("name", "").endswith("_kernel_time"):
+            op = event.get("args", {}).get("op_name", "?")
+            micros[op] = micros.get(op, 0.0) + event["dur"] / calls
+            nodes[op] = nodes.get(op, 0) + 1
+    order = sorted(micros, key=micros.get, reverse=True)
+    return {op: {"us_per_call": round(micros[op], 1), "nodes": nodes[op] // calls} for op in order}
+
+
+def measure(
+    folder: Path, texts: list[str], lengths: list[int], threads: int, repeats: int, profile_tokens: int = 0
+) -> dict:
     """One folder: the timings at each token count, the fitted line, the split's token counts, and its real texts
     timed one at a time."""
     from llm_router.persistence import read_router_info
@@ -95,6 +129,7 @@ def measure(folder: Path, texts: list[str], lengths: list[int], threads: int, re
         predictor.session.run(None, feeds)
         real.append((time.perf_counter() - start) * 1000)
     predicted = [fixed + per_token * c for c in counts]
+    profile = profile_ops(predictor, profile_tokens, threads) if profile_tokens else None
     return {
         "model": str(folder),
         "onnx_file": predictor.onnx_file,
@@ -110,6 +145,7 @@ def measure(folder: Path, texts: list[str], lengths: list[int], threads: int, re
         "measured_ms": {q: round(float(np.percentile(real, int(q[1:]))), 3) for q in ("p50", "p90", "p99")},
         "n_texts": len(texts),
         "n_timed": len(real),
+        **({"profile_tokens": profile_tokens, "profile": profile} if profile else {}),
     }
 
 
@@ -136,7 +172,7 @@ def print_table(rows: list[dict], machine: str) -> None:
             f"{r['predicted_ms']['p50']:.2f} / {r['predicted_ms']['p99']:.2f}",
             f"{r['measured_ms']['p50']:.2f} / {r['measured_ms']['p99']:.2f}",
         )
-    Console().print(table)
+    Console(width=max(Console().width, 120)).print(table)  # (not cut to 80 columns in a log)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +185,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per token count")
+    parser.add_argument(
+        "--profile-tokens",
+        type=int,
+        default=0,
+        help="also record ONNX Runtime's per-operator profile at this many tokens (0: none)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args(argv)
     from llm_router.errors import RouterError
@@ -162,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for folder in args.folders:
             texts = split_texts(folder, args.data, args.split)
-            rows.append(measure(folder, texts, lengths, args.threads, args.repeats))
+            rows.append(measure(folder, texts, lengths, args.threads, args.repeats, args.profile_tokens))
     except (RouterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

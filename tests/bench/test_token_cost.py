@@ -37,6 +37,21 @@ def test_a_folder_is_timed_at_each_length_and_on_its_split(tiny_onnx_dir, tmp_pa
     assert 1 <= row["tokens"]["p50"] <= row["tokens"]["p99"] <= row["max_length"]
     assert row["measured_ms"]["p50"] > 0 and row["predicted_ms"]["p50"] > 0
     assert result["split"] == "test" and "cores" in result["machine"]
+    assert "profile" not in row  # only with --profile-tokens
+
+
+def test_the_profile_names_the_quantised_matmuls(tiny_onnx_dir):
+    token_cost = load_benchmark("token_cost")
+    from llm_router.persistence import read_router_info
+    from llm_router.runtime.onnx_backend import OnnxPredictor
+
+    source, info = read_router_info(tiny_onnx_dir)
+    profile = token_cost.profile_ops(OnnxPredictor(source, info, threads=1), tokens=4, threads=1, calls=3)
+    assert profile and all(v["us_per_call"] >= 0 and v["nodes"] >= 1 for v in profile.values())
+    times = [v["us_per_call"] for v in profile.values()]
+    assert times == sorted(times, reverse=True)
+    # the served file is dynamic INT8: its MatMuls run as integer kernels
+    assert any("Integer" in op or "Quantize" in op for op in profile)
 
 
 def test_synthetic_inputs_have_the_asked_length(tiny_onnx_dir):
