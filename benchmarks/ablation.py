@@ -403,7 +403,7 @@ def run_outcomes(df, folds, seed, features="tfidf"):
         return np.arange(len(texts))
 
     class PerRouteOutcomes(BaseEstimator, ClassifierMixin):
-        def features(self, rows):
+        def inputs(self, rows):
             if features == "tfidf":
                 return self.vectorizer.transform([views["texts"][i] for i in rows])
             return views["embeddings"][rows]
@@ -412,7 +412,7 @@ def run_outcomes(df, folds, seed, features="tfidf"):
             rows = np.asarray(rows).ravel()
             if features == "tfidf":
                 self.vectorizer = tfidf_vectorizer().fit([views["texts"][i] for i in rows])
-            x = self.features(rows)
+            x = self.inputs(rows)
             self.models = [
                 row_logistic(3000).set_params(class_weight=None).fit(x, outcomes[rows, k])
                 for k in range(len(RB_ROUTES))
@@ -422,7 +422,8 @@ def run_outcomes(df, folds, seed, features="tfidf"):
             return self
 
         def predict(self, rows):
-            p1, p2, p3 = (m.predict_proba(self.features(np.asarray(rows).ravel()))[:, 1] for m in self.models)
+            x = self.inputs(np.asarray(rows).ravel())  # (once: the three models read the same inputs)
+            p1, p2, p3 = (m.predict_proba(x)[:, 1] for m in self.models)
             by_route = dict(zip(RB_ROUTES, (p1, (1 - p1) * p2, (1 - p1) * (1 - p2) * p3), strict=True))
             probs = np.stack([by_route[label] for label in self.labels], axis=1)
             probs /= probs.sum(axis=1, keepdims=True)

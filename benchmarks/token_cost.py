@@ -62,16 +62,14 @@ def fit_line(tokens: list[int], ms: list[float]) -> tuple[float, float]:
     return float(fixed), float(per_token)
 
 
-def split_texts(folder: Path, data: str | None, split: str) -> list[str]:
+def split_texts(source: Path, info, data: str | None, split: str) -> list[str]:
     """The texts of ``split`` of the folder's data (``split.json``), or a one-line error."""
     from llm_router.errors import RouterError
-    from llm_router.persistence import read_router_info
     from llm_router.quantize.core import split_rows
 
-    source, info = read_router_info(folder)
     rows, reason = split_rows(source, info, data, (split,))
     if rows is None:
-        raise RouterError(f"{folder}: {reason}")
+        raise RouterError(f"{source}: {reason}")
     return rows.texts
 
 
@@ -105,14 +103,18 @@ def profile_ops(predictor, tokens: int, threads: int, calls: int = 50) -> dict:
 
 
 def measure(
-    folder: Path, texts: list[str], lengths: list[int], threads: int, repeats: int, profile_tokens: int = 0
+    source: Path,
+    info,
+    texts: list[str],
+    lengths: list[int],
+    threads: int,
+    repeats: int,
+    profile_tokens: int = 0,
 ) -> dict:
-    """One folder: the timings at each token count, the fitted line, the split's token counts, and its real texts
-    timed one at a time."""
-    from llm_router.persistence import read_router_info
+    """One folder (``source`` and its router.json ``info``): the timings at each token count, the fitted line, the
+    split's token counts, and its real texts timed one at a time."""
     from llm_router.runtime.onnx_backend import OnnxPredictor
 
-    source, info = read_router_info(folder)
     predictor = OnnxPredictor(source, info, threads=threads)
     lengths = sorted({min(n, predictor.max_length) for n in lengths})
     at = {n: time_call(predictor.session, synthetic_feeds(predictor, n), repeats, warmup=10) for n in lengths}
@@ -131,7 +133,7 @@ def measure(
     predicted = [fixed + per_token * c for c in counts]
     profile = profile_ops(predictor, profile_tokens, threads) if profile_tokens else None
     return {
-        "model": str(folder),
+        "model": str(source),
         "onnx_file": predictor.onnx_file,
         "quantization": info.raw.get("quantization"),
         "max_length": predictor.max_length,
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from llm_router.errors import RouterError
     from llm_router.eval.environment import describe_machine
+    from llm_router.persistence import read_router_info
     from llm_router.utils.files import atomic_write_json
 
     try:
@@ -203,8 +206,11 @@ def main(argv: list[str] | None = None) -> int:
             raise RouterError(f"--lengths needs token counts of at least 2 (got {args.lengths!r})")
         rows = []
         for folder in args.folders:
-            texts = split_texts(folder, args.data, args.split)
-            rows.append(measure(folder, texts, lengths, args.threads, args.repeats, args.profile_tokens))
+            source, info = read_router_info(folder)
+            texts = split_texts(source, info, args.data, args.split)
+            rows.append(
+                measure(source, info, texts, lengths, args.threads, args.repeats, args.profile_tokens)
+            )
     except (RouterError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

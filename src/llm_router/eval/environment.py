@@ -9,16 +9,21 @@ import sys
 from importlib import metadata
 
 
-def cpu_model() -> str:
-    """The CPU's model name (/proc/cpuinfo), else what ``platform`` knows."""
+def _cpuinfo(field: str) -> str | None:
+    """The first CPU's ``field`` line of /proc/cpuinfo (its value), None where there is none."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
             for line in fh:
-                if line.startswith("model name"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what ``platform`` knows."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine()
 
 
 # What ONNX Runtime's kernels (MLAS) dispatch on for INT8 and float matrix products, widest first. Two CPUs of one
@@ -35,14 +40,7 @@ ISA_LEVELS = (
 
 def cpu_flags() -> set[str]:
     """The first CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    return set((_cpuinfo("flags") or "").split())
 
 
 def cpu_isa(flags: set[str] | None = None) -> str | None:
@@ -54,10 +52,14 @@ def cpu_isa(flags: set[str] | None = None) -> str | None:
     return next((label for flag, label in ISA_LEVELS if flag in flags), "below AVX2")
 
 
+def _with_isa(model: str, isa: str | None) -> str:
+    return f"{model} ({isa})" if isa else model
+
+
 def cpu_name() -> str:
-    """The CPU's model name with its instruction-set level: ``"AMD EPYC (AVX-512 VNNI)"``."""
-    isa = cpu_isa()
-    return f"{cpu_model()} ({isa})" if isa else cpu_model()
+    """This CPU's model name with its instruction-set level: ``"AMD EPYC (AVX-512 VNNI)"`` (the name alone when
+    the level is unknown)."""
+    return _with_isa(cpu_model(), cpu_isa())
 
 
 def _version(pkg: str) -> str | None:
@@ -121,5 +123,5 @@ def describe_machine(env: dict | None = None) -> str:
     """One line for beside a number: 'AMD EPYC (AVX-512 VNNI), 2 cores, 23.5 GiB RAM, no GPU'."""
     env = env or collect_environment()
     gpu = env.get("gpu") or "no GPU"
-    cpu = f"{env['cpu']} ({env['cpu_isa']})" if env.get("cpu_isa") else env["cpu"]
+    cpu = _with_isa(env["cpu"], env.get("cpu_isa"))
     return f"{cpu}, {env['cores']} cores, {env.get('ram_gb')} GiB RAM, {gpu}"
