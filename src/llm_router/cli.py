@@ -16,7 +16,7 @@ from rich.markup import escape as rich_escape
 from typer.core import TyperGroup
 
 from llm_router.cli_options import dataclass_options, with_options
-from llm_router.distill.config import DistillConfig
+from llm_router.distill.config import DistillConfig, ExitsConfig
 from llm_router.errors import RouterError
 from llm_router.quantize.config import QuantizeConfig
 
@@ -811,6 +811,45 @@ def cascade(
     )
     report = build_cascade(config)
     console.print(cascade_summary(report), highlight=False)
+    if report.get("note"):
+        console.print(f"[yellow]note:[/] {report['note']}", highlight=False)
+    console.print(f"wrote {out}")
+    write_json(json_path, report)
+
+
+@app.command()
+@with_options(dataclass_options(ExitsConfig))
+def exits(
+    model: Annotated[
+        Path,
+        typer.Option(
+            "--model", help="The teacher's ONNX folder (`router quantize` output, e.g. teacher-int8)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Early-exit folder to write (atomically).")],
+    layers: Annotated[
+        str | None,
+        typer.Option(
+            "--exits",
+            help="Comma-separated layers after which an exit head may answer (default: 1/6, 1/3, 1/2 and 2/3 "
+            "of the depth: 2,4,6,8 of 12).",
+        ),
+    ] = None,
+    options: dict | None = None,
+    json_path: JsonOpt = None,
+) -> None:
+    """Build an early-exit model: the teacher's ONNX file cut after a few layers, a linear exit head after each
+    cut. A text continues from where it stopped until a head is sure of it (thresholds chosen on the validation
+    texts and copies for --target-agreement with the float teacher), so escalation recomputes nothing."""
+    from llm_router.distill.exits import build_early_exit, exits_summary
+
+    try:
+        cuts = [int(x) for x in layers.split(",") if x.strip()] if layers else None
+    except ValueError:
+        raise RouterError(f"--exits {layers!r}: expected comma-separated layer numbers, e.g. 2,4,6") from None
+    given = {name: value for name, value in options.items() if value is not None}
+    report = build_early_exit(ExitsConfig(model=str(model), out=str(out), exits=cuts, **given))
+    console.print(exits_summary(report), highlight=False)
     if report.get("note"):
         console.print(f"[yellow]note:[/] {report['note']}", highlight=False)
     console.print(f"wrote {out}")

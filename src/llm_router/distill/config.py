@@ -1,4 +1,5 @@
-"""`router distill` options (:class:`DistillConfig`) and what a run returns (:class:`DistillResult`)."""
+"""`router distill` options (:class:`DistillConfig`) and what a run returns (:class:`DistillResult`); `router exits`
+options (:class:`ExitsConfig`)."""
 
 from __future__ import annotations
 
@@ -190,3 +191,45 @@ class DistillResult:
     @property
     def f1_drop(self) -> float:
         return float(self.teacher_metrics["macro_f1"] - self.metrics["macro_f1"])
+
+
+@dataclass
+class ExitsConfig:
+    """Every option of `router exits`."""
+
+    model: str  # an ONNX folder of the teacher (`router quantize` output), or one .onnx file in it
+    out: str
+    # layers after which an exit head may answer (1-based: 2 = after the second layer); None: default_exits
+    exits: list[int] | None = None
+    reference: str | None = option(
+        None,
+        "Measure agreement against this model (folder or .onnx file); default: the folder's float model.onnx "
+        "when it serves an INT8 file, else the served file.",
+    )
+    target_agreement: float = option(
+        0.99, "Share of validation texts and their copies routed as the reference routes them."
+    )
+    max_cost_ms: float | None = option(
+        None,
+        "Expected batch-1 ms per text the thresholds may cost; beyond the target, the highest agreement within it.",
+    )
+    copies: int = option(8, "Augmented copies of each training text the exit heads also learn from.")
+    probe_copies: int = option(
+        8, "Augmented copies of each validation text the thresholds are chosen on (as `router cascade`)."
+    )
+    threads: int = option(1, "ONNX Runtime threads (here and when served).")
+    latency_calls: int = option(30, "Batch-1 calls timed per segment.")
+    grid: int = option(60, "At most this many candidate thresholds per exit.")
+    seed: int = option(0, "Seed of the augmented copies.")
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_agreement <= 1.0:
+            raise RouterError(f"--target-agreement must be in (0, 1] (got {self.target_agreement})")
+        if self.exits is not None and (not self.exits or any(k < 1 for k in self.exits)):
+            raise RouterError(f"--exits must be layer numbers >= 1 (got {self.exits})")
+        if self.max_cost_ms is not None and self.max_cost_ms <= 0:
+            raise RouterError(f"max cost must be > 0 ms (got {self.max_cost_ms})")
+        if self.copies < 0 or self.probe_copies < 0:
+            raise RouterError("copies must be >= 0")
+        if self.threads < 1 or self.latency_calls < 1:
+            raise RouterError("threads and latency calls must be >= 1")

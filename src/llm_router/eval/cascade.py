@@ -139,12 +139,18 @@ def _candidates(top: np.ndarray, grid: int) -> list[float | None]:
 
 
 def score_combinations(
-    top_probs: list[np.ndarray], agrees: list[np.ndarray], costs: list[float], grid: int = 60
+    top_probs: list[np.ndarray],
+    agrees: list[np.ndarray],
+    costs: list[float],
+    grid: int = 60,
+    always_paid: bool = False,
 ) -> list[tuple[list[float | None], float, float]]:
     """``(thresholds, agreement, expected cost)`` of every combination of candidate thresholds (at most ``grid``
     per level, fewer when the levels would make more than ``MAX_COMBINATIONS``; the last threshold is always None),
     routed as :func:`llm_router.runtime.cascade.cascade_route` routes. ``top_probs[i]`` / ``agrees[i]``: level i's
-    top route probability per row and whether its route equals the reference's; ``costs[i]``: its cost per text."""
+    top route probability per row and whether its route equals the reference's; ``costs[i]``: its cost per text.
+    ``always_paid``: a skipped level still costs a text that passes it (the segments of an early-exit model,
+    where only the exit head is skipped); else a skipped level costs nothing (a cascade of separate models)."""
     k = len(top_probs)
     n = len(top_probs[0])
     per_level = max(2, int(MAX_COMBINATIONS ** (1.0 / max(k - 1, 1))))
@@ -160,6 +166,8 @@ def score_combinations(
         spent = np.zeros(n, dtype=np.float64)  # the summed cost of the levels each row passes through
         for i, threshold in enumerate(combo):
             if threshold is None:
+                if always_paid:
+                    spent[pending] += cost[i]
                 continue
             spent[pending] += cost[i]
             take = pending & (top_probs[i] >= threshold)
@@ -201,6 +209,7 @@ def choose_thresholds(
     target: float,
     grid: int = 60,
     max_cost: float | None = None,
+    always_paid: bool = False,
 ) -> dict[str, Any]:
     """The cheapest thresholds reaching ``target`` agreement with the reference, within ``max_cost``.
 
@@ -214,7 +223,7 @@ def choose_thresholds(
     from llm_router.runtime.cascade import cascade_route
 
     thresholds, agreement, expected = pick_combination(
-        score_combinations(top_probs, agrees, costs, grid), target, max_cost
+        score_combinations(top_probs, agrees, costs, grid, always_paid), target, max_cost
     )
     answered = cascade_route(top_probs, thresholds)
     shares = (np.bincount(answered, minlength=len(top_probs)) / max(len(top_probs[0]), 1)).tolist()

@@ -22,7 +22,8 @@ KINDS = (
     "static",
     "linear",
     "cascade",
-)  # linear: runtime/linear_backend.py, cascade: runtime/cascade.py
+    "early-exit",
+)  # linear: runtime/linear_backend.py, cascade: runtime/cascade.py, early-exit: runtime/early_exit.py
 DEFAULT_MAX_LENGTH = 128
 
 

@@ -103,7 +103,49 @@ def cascade_route(top_probs: Sequence[np.ndarray], thresholds: Sequence[float | 
     return answered
 
 
-class CascadePredictor(Predictor):
+class LevelCounter:
+    """What a model that answers each text at one of several levels (a cascade, an early-exit model) counts and
+    reports: ``level_names``, texts answered per level and texts routed degraded (brownout), since load or
+    :meth:`reset_counts`; the server's ``/metrics`` and `router bench` read :meth:`level_counts`."""
+
+    level_names: list[str]
+
+    def _start_counts(self, names: Sequence[str]) -> None:
+        self.level_names = list(names)
+        self.answered = np.zeros(len(self.level_names), dtype=np.int64)  # texts answered per level
+        self.degraded = 0  # texts routed by predict_degraded
+        self._count_lock = threading.Lock()
+
+    def _counted(self, probs: np.ndarray, levels: np.ndarray, degraded: int = 0) -> CascadePrediction:
+        """Count the texts each level answered and return their prediction (route probabilities ``probs``,
+        labels = routes)."""
+        with self._count_lock:
+            self.answered += np.bincount(levels, minlength=len(self.level_names))
+            self.degraded += degraded
+        routes = [self.routes[k] for k in probs.argmax(axis=1)]
+        return CascadePrediction(
+            routes=routes, route_probs=probs, labels=list(routes), label_probs=probs, levels=levels
+        )
+
+    def reset_counts(self) -> None:
+        with self._count_lock:
+            self.answered[:] = 0
+            self.degraded = 0
+
+    def level_shares(self) -> dict[str, float]:
+        """Share of the texts each level answered since load (or :meth:`reset_counts`), by level name."""
+        counts, _degraded = self.level_counts()
+        total = sum(counts.values())
+        return {name: (c / total if total else 0.0) for name, c in counts.items()}
+
+    def level_counts(self) -> tuple[dict[str, int], int]:
+        """Texts each level answered and texts routed degraded, since load (or :meth:`reset_counts`)."""
+        with self._count_lock:
+            counts, degraded = self.answered.tolist(), self.degraded
+        return dict(zip(self.level_names, counts, strict=True)), degraded
+
+
+class CascadePredictor(LevelCounter, Predictor):
     """Runs the levels of a cascade folder in order (see the module docstring)."""
 
     kind = CASCADE_KIND
@@ -149,10 +191,7 @@ class CascadePredictor(Predictor):
         # route column order of each level -> the cascade's route order
         self._columns = [[p.routes.index(r) for r in self.routes] for p in loaded]
         self._thresholds = [self.levels_spec[i].threshold for i in active]
-        self.level_names = [self.levels_spec[i].name for i in active]
-        self.answered = np.zeros(len(loaded), dtype=np.int64)  # texts answered per level since load / reset
-        self.degraded = 0  # texts routed by predict_degraded since load / reset
-        self._count_lock = threading.Lock()
+        self._start_counts([self.levels_spec[i].name for i in active])
 
     @property
     def name(self) -> str:
@@ -182,15 +221,7 @@ class CascadePredictor(Predictor):
             probs[pending[take]] = level_probs[take]
             levels[pending[take]] = i
             pending = pending[~take]
-        with self._count_lock:
-            self.answered += np.bincount(levels, minlength=len(self.level_predictors))
-            if drop:
-                self.degraded += n
-        idx = probs.argmax(axis=1)
-        routes = [self.routes[k] for k in idx]
-        return CascadePrediction(
-            routes=routes, route_probs=probs, labels=list(routes), label_probs=probs, levels=levels
-        )
+        return self._counted(probs, levels, degraded=n if drop else 0)
 
     def _logits(self, texts: Sequence[str]) -> np.ndarray:
         """Log-probabilities of the answering level (softmax gives them back): keeps the base-class contract."""
@@ -227,24 +258,6 @@ class CascadePredictor(Predictor):
         for predictor in self.level_predictors:
             predictor.warmup(n)
         self.reset_counts()
-
-    # ------------------------------------------------------------------------------------------- shares
-    def reset_counts(self) -> None:
-        with self._count_lock:
-            self.answered[:] = 0
-            self.degraded = 0
-
-    def level_shares(self) -> dict[str, float]:
-        """Share of the texts each level answered since load (or :meth:`reset_counts`), by level name."""
-        counts, _degraded = self.level_counts()
-        total = sum(counts.values())
-        return {name: (c / total if total else 0.0) for name, c in counts.items()}
-
-    def level_counts(self) -> tuple[dict[str, int], int]:
-        """Texts each level answered and texts routed degraded, since load (or :meth:`reset_counts`)."""
-        with self._count_lock:
-            counts, degraded = self.answered.tolist(), self.degraded
-        return dict(zip(self.level_names, counts, strict=True)), degraded
 
 
 def level_shares_of(levels: np.ndarray, names: Sequence[str]) -> dict[str, float]:

@@ -220,6 +220,10 @@ def _backend_for(kind: str) -> type[Predictor]:
         from llm_router.runtime.cascade import CascadePredictor
 
         return CascadePredictor
+    if kind == "early-exit":
+        from llm_router.runtime.early_exit import EarlyExitPredictor
+
+        return EarlyExitPredictor
     if kind == "linear":
         from llm_router.runtime.linear_backend import LinearPredictor
 
