@@ -44,13 +44,25 @@ def test_every_stage_ran_and_every_artefact_exists(tiny_run):
         "student": "done",
         "static": "done",
         "quantize": "done",
+        "exits": "done",
         "cascade": "done",
         "compare": "done",
         "bench": "done",
         "report": "done",
     }
-    for name in ("teacher", "tfidf", "student", "static", "student-int8", "teacher-int8", "cascade"):
+    for name in (
+        "teacher",
+        "tfidf",
+        "student",
+        "static",
+        "student-int8",
+        "teacher-int8",
+        "early-exit",
+        "cascade",
+    ):
         assert (out / name / "router.json").exists(), name
+    kept = bool(read(out / "early-exit" / "exits.json")["exits"])
+    assert ("early-exit" in [r["model"] for r in read(out / "compare.json")]) == kept
     baselines = read(out / "baselines.json")
     assert set(baselines["baselines"]) == {"tfidf", "frozen"} and baselines["verdict"]
     assert "tfidf" in [r["model"] for r in read(out / "compare.json")]
@@ -195,3 +207,20 @@ def test_a_cascade_that_skips_every_cheap_level_is_not_a_candidate_of_its_own(tm
     monkeypatch.setattr(cascade_module, "cascade_summary", lambda report: "static skipped")
     assert stage_cascade(cfg, tmp_path).endswith("the cascade is teacher-int8 itself, not compared or served as an "
                                                  "artefact of its own")  # fmt: skip
+
+
+def test_an_early_exit_model_without_exits_is_not_a_candidate_of_its_own(tmp_path):
+    """No exit kept: the early-exit folder is the INT8 teacher in segments, so compare sees teacher-int8 alone."""
+    from llm_router.pipeline import _artefacts
+
+    for name in ("teacher", "teacher-int8", "early-exit"):
+        (tmp_path / name).mkdir()
+    cfg = PipelineConfig(data="x.csv", out=str(tmp_path))
+    report = tmp_path / "early-exit" / "exits.json"
+    report.write_text(json.dumps({"exits": [2]}))
+    assert "early-exit" in _artefacts(cfg, tmp_path)
+    report.write_text(json.dumps({"exits": []}))
+    assert "early-exit" not in _artefacts(cfg, tmp_path) and "teacher-int8" in _artefacts(cfg, tmp_path)
+    cfg.early_exit = False
+    report.write_text(json.dumps({"exits": [2]}))
+    assert "early-exit" not in _artefacts(cfg, tmp_path)

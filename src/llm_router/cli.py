@@ -1365,8 +1365,19 @@ def pipeline(
         ),
     ] = True,
     cascade_target: Annotated[
-        float, typer.Option("--cascade-target", help="The cascade's agreement with the teacher (validation).")
+        float,
+        typer.Option(
+            "--cascade-target",
+            help="The cascade's and the early-exit model's agreement with the teacher (validation).",
+        ),
     ] = 0.99,
+    early_exit: Annotated[
+        bool,
+        typer.Option(
+            "--early-exit/--no-early-exit",
+            help="Build an early-exit model: exit heads on the INT8 teacher's own layers (`router exits`).",
+        ),
+    ] = True,
     serve_p99_ms: Annotated[
         float | None,
         typer.Option(
@@ -1407,6 +1418,7 @@ def pipeline(
         static_student=static,
         cascade=cascade,
         cascade_target=cascade_target,
+        early_exit=early_exit,
         serve_p99_ms=serve_p99_ms,
         baselines=baselines,
     )

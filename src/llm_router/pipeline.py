@@ -1,8 +1,9 @@
 """`router pipeline`: the main job, end to end, with resumable stages.
 
 analyse -> leak-free split + teacher training -> distillation -> quantisation (behind the accuracy gate) ->
-confidence cascade -> evaluation of every artefact on the same test split (and the choice of the served artefact:
-best on validation under the latency SLO) -> benchmarks (in-process and HTTP at a fixed rate) -> report.
+early-exit model (exit heads on the INT8 teacher's own layers) -> confidence cascade -> evaluation of every artefact
+on the same test split (and the choice of the served artefact: best on validation under the latency SLO) ->
+benchmarks (in-process and HTTP at a fixed rate) -> report.
 
 Each stage writes its artefacts atomically into the run folder and records what it did in ``pipeline.json``
 (config hash, seconds, one-line result). Re-running skips a stage whose artefacts exist with the same config;
@@ -81,8 +82,11 @@ class PipelineConfig:
         # agreement is measured against the teacher's float ONNX export, not its INT8 copy
     )
     # its target agreement with the float teacher on the validation texts + copies (optimistic: 99% there was
-    # 96.7% on the demo test split, 97% was 94-95%)
+    # 96.7% on the demo test split, 97% was 94-95%); the early-exit model's too
     cascade_target: float = 0.99
+    # an early-exit model (`router exits`): the INT8 teacher's file cut after a few layers, an exit head after each
+    # cut, thresholds for cascade_target within the cascade's cost bound; compared and a candidate to serve
+    early_exit: bool = True
     # serve the best-on-validation artefact whose batch-1 p99 (compare) is within this; None: `slo_ms`, the
     # requirement the HTTP benchmark checks (the aim of 5 ms is reported beside it, not used to pick)
     serve_p99_ms: float | None = None
@@ -109,6 +113,7 @@ STAGES = (
     "student",
     "static",
     "quantize",
+    "exits",
     "cascade",
     "compare",
     "bench",
@@ -265,7 +270,7 @@ class PipelineRunner:
 # Artefact folders inside the run folder; the names are what the report and `router compare` call them.
 TEACHER, STUDENT, STATIC, TFIDF = "teacher", "student", "static", "tfidf"
 TEACHER_INT8, STUDENT_INT8, STUDENT_INT8_STATIC = "teacher-int8", "student-int8", "student-int8-static"
-CASCADE = "cascade"
+CASCADE, EARLY_EXIT = "cascade", "early-exit"
 #: the served artefact must reach this many times the benchmark rate in texts/s (compare's throughput on one thread,
 #: times the server's parallelism): below its traffic a model queues without bound whatever its batch-1 latency.
 #: The cascade's cost bound is the same rule per text: 1000 x parallelism / (SERVE_HEADROOM x rate) ms
@@ -436,6 +441,8 @@ def _artefacts(cfg: PipelineConfig, out: Path) -> list[str]:
         names.append(STATIC)
     if cfg.baselines:
         names.append(TFIDF)
+    if cfg.early_exit and _early_exit_keeps_an_exit(out):
+        names.append(EARLY_EXIT)
     if cfg.cascade and not _cascade_is_its_last_level(out):
         names.append(CASCADE)
     return [n for n in names if (out / n).exists()]
@@ -468,6 +475,37 @@ def _float_teacher_file(out: Path) -> Path | None:
     return None if info.onnx_file == FLOAT_FILE else folder / FLOAT_FILE
 
 
+def _cost_bound_ms(cfg: PipelineConfig) -> float | None:
+    """The expected ms per text that the benchmark rate allows on the server's inference threads (the cascade's and
+    the early-exit model's bound): 1000 x parallelism / (2 x rate)."""
+    return 1000.0 * serve_parallelism() / (SERVE_HEADROOM * cfg.bench_rps) if cfg.bench_rps > 0 else None
+
+
+def stage_exits(cfg: PipelineConfig, out: Path) -> str:
+    from llm_router.distill.config import ExitsConfig
+    from llm_router.distill.exits import build_early_exit, exits_summary
+
+    if not (out / TEACHER_INT8).exists():
+        return f"skipped: no {TEACHER_INT8} folder to cut"
+    report = build_early_exit(
+        ExitsConfig(
+            model=str(out / TEACHER_INT8),
+            out=str(out / EARLY_EXIT),
+            target_agreement=cfg.cascade_target,
+            max_cost_ms=_cost_bound_ms(cfg),
+            threads=cfg.threads,
+        )
+    )
+    if not report["exits"]:
+        return f"{exits_summary(report)}; no exit kept: it is {TEACHER_INT8} itself, not compared or served"
+    return exits_summary(report)
+
+
+def _early_exit_keeps_an_exit(out: Path) -> bool:
+    report = out / EARLY_EXIT / "exits.json"
+    return report.exists() and bool(read_json(report)["exits"])
+
+
 def stage_cascade(cfg: PipelineConfig, out: Path) -> str:
     from llm_router.eval.cascade import CascadeConfig, build_cascade, cascade_summary
 
@@ -483,9 +521,7 @@ def stage_cascade(cfg: PipelineConfig, out: Path) -> str:
             out=str(out / CASCADE),
             target_agreement=cfg.cascade_target,
             threads=cfg.threads,
-            max_cost_ms=1000.0 * serve_parallelism() / (SERVE_HEADROOM * cfg.bench_rps)
-            if cfg.bench_rps > 0
-            else None,
+            max_cost_ms=_cost_bound_ms(cfg),
             rate=cfg.bench_rps if cfg.bench_rps > 0 else None,
             max_p99_ms=cfg.slo_ms if cfg.bench_rps > 0 else None,
             inference_workers=serve_threads(),
@@ -691,6 +727,13 @@ def build_stages() -> list[Stage]:
                 "teacher_float_ffn",
                 "teacher_int8_scheme",
             ),
+        ),
+        Stage(
+            "exits",
+            stage_exits,
+            (EARLY_EXIT,),
+            ("early_exit", "cascade_target", "threads", "bench_rps"),
+            enabled=lambda c: c.early_exit,
         ),
         Stage(
             "cascade",

@@ -90,18 +90,40 @@ def split_segments(model, outputs: dict[int, str], cuts: list[int], out_dir: Pat
     import onnx
     from onnx.utils import Extractor
 
+    _declare_hidden_states(model, [outputs[c] for c in cuts])
     extractor = Extractor(model)
     graph_inputs = [i.name for i in model.graph.input]
     names, start = [], None
     for i, cut in enumerate([*cuts, None]):
         inputs = graph_inputs if start is None else [outputs[start], "attention_mask"]
-        segment = extractor.extract_model(inputs, [outputs[cut]] if cut else [model.graph.output[0].name])
+        try:
+            segment = extractor.extract_model(inputs, [outputs[cut]] if cut else [model.graph.output[0].name])
+        except (ValueError, KeyError) as exc:
+            raise RouterError(
+                f"cannot cut the graph after layer {start or 0}: {' '.join(str(exc).split())[:200]}"
+            ) from None
         _shape_from_mask(segment)
         name = f"segment_{i}.onnx"
         onnx.save(segment, str(out_dir / name))
         names.append(name)
         start = cut
     return names
+
+
+def _declare_hidden_states(model, names: list[str]) -> None:
+    """Give the cut tensors a type where the graph has none (shape inference stops at contrib ops such as the
+    blockwise INT8 file's MatMulNBits): ``float[batch, sequence, hidden]``."""
+    from onnx import TensorProto, helper
+
+    known = {v.name for v in model.graph.value_info}
+    hidden = _hidden_size(model)
+    for name in names:
+        if name not in known:
+            model.graph.value_info.append(
+                helper.make_tensor_value_info(
+                    name, TensorProto.FLOAT, ["batch_size", "sequence_length", hidden]
+                )
+            )
 
 
 def _shape_from_mask(segment) -> None:
