@@ -156,7 +156,9 @@ def test_bad_sources_and_folders_are_refused(tmp_path, tiny_classifier_dir, tiny
     shutil.copytree(out, broken)
     raw = json.loads((broken / "router.json").read_text())
     raw["exits"] = [{"threshold": 0.5}] * (len(raw["segments"]) - 1)  # no layer
-    raw["segments"] = raw["segments"] if raw["exits"] else [*raw["segments"], "extra.onnx"]  # else: a bad count
+    raw["segments"] = (
+        raw["segments"] if raw["exits"] else [*raw["segments"], "extra.onnx"]
+    )  # else: a bad count
     (broken / "router.json").write_text(json.dumps(raw))
     with pytest.raises(RouterError):
         Predictor.load(broken)
@@ -171,3 +173,17 @@ def test_cli_exits_bad_layers_is_one_line(tmp_path, tiny_onnx_dir):
     )
     assert result.exit_code == 2
     assert "--exits" in result.output and "Traceback" not in result.output
+
+
+def test_head_texts_keep_the_training_texts_and_sample_copies_to_the_cap(tiny_onnx_dir):
+    from llm_router.distill.exits import head_texts
+
+    data = load_folder_data(tiny_onnx_dir)
+    train = list(data.train["text"])
+    everything = head_texts(data, copies=4, seed=0)
+    assert everything[: len(train)] == train and len(everything) > len(train)
+    assert not set(everything) & (set(data.val["text"]) | set(data.test["text"]))
+    capped = head_texts(data, copies=4, seed=0, max_texts=len(train) + 5)
+    assert capped[: len(train)] == train and len(capped) == len(train) + 5
+    assert set(capped) <= set(everything)
+    assert head_texts(data, copies=4, seed=0, max_texts=1) == train  # never fewer than the training texts

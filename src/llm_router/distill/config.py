@@ -214,6 +214,9 @@ class ExitsConfig:
         "Expected batch-1 ms per text the thresholds may cost; beyond the target, the highest agreement within it.",
     )
     copies: int = option(8, "Augmented copies of each training text the exit heads also learn from.")
+    max_head_texts: int = option(
+        6000, "At most N texts the heads learn from (the training texts kept, their copies sampled to fit)."
+    )
     probe_copies: int = option(
         8, "Augmented copies of each validation text the thresholds are chosen on (as `router cascade`)."
     )
@@ -229,7 +232,7 @@ class ExitsConfig:
             raise RouterError(f"--exits must be layer numbers >= 1 (got {self.exits})")
         if self.max_cost_ms is not None and self.max_cost_ms <= 0:
             raise RouterError(f"max cost must be > 0 ms (got {self.max_cost_ms})")
-        if self.copies < 0 or self.probe_copies < 0:
-            raise RouterError("copies must be >= 0")
+        if self.copies < 0 or self.probe_copies < 0 or self.max_head_texts < 1:
+            raise RouterError("copies must be >= 0 and max head texts >= 1")
         if self.threads < 1 or self.latency_calls < 1:
             raise RouterError("threads and latency calls must be >= 1")

@@ -141,8 +141,9 @@ def _shape_from_mask(segment) -> None:
 
 
 # ------------------------------------------------------------------------------------------- the heads
-def head_texts(data, copies: int, seed: int) -> list[str]:
-    """The training texts and up to ``copies`` augmented variants of each (never a validation or test text)."""
+def head_texts(data, copies: int, seed: int, max_texts: int | None = None) -> list[str]:
+    """The training texts and up to ``copies`` augmented variants of each (never a validation or test text); with
+    ``max_texts``, the variants are sampled (seeded) so that the total stays within it (the training texts stay)."""
     from llm_router.data.augment import AugmentStep, augment_dataframe
 
     texts = list(data.train["text"])
@@ -159,7 +160,12 @@ def head_texts(data, copies: int, seed: int) -> list[str]:
         scope="all",
         exclude_texts=list(data.val["text"]) + list(data.test["text"]),
     )
-    return texts + list(out.loc[out["augmented"] != "", "text"])
+    variants = list(out.loc[out["augmented"] != "", "text"])
+    room = len(variants) if max_texts is None else max(0, max_texts - len(texts))
+    if room < len(variants):
+        keep = np.random.default_rng(seed).choice(len(variants), size=room, replace=False)
+        variants = [variants[i] for i in sorted(keep)]
+    return texts + variants
 
 
 def segment_features(predictor: EarlyExitPredictor, texts: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -316,7 +322,7 @@ def build_early_exit(config: ExitsConfig, console=None) -> dict[str, Any]:
         _write_folder(scratch, folder, info, model, outputs, cuts, blank, [None] * len(cuts), quantization)
         candidates = EarlyExitPredictor(scratch, read_router_info(scratch)[1], threads=config.threads)
 
-        train_texts = head_texts(data, config.copies, config.seed)
+        train_texts = head_texts(data, config.copies, config.seed, config.max_head_texts)
         val_texts = list(data.val["text"]) + probe_texts(data, config.probe_copies, config.seed)
         train_features, train_final = segment_features(candidates, train_texts)
         val_features, val_final = segment_features(candidates, val_texts)
