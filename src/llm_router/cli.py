@@ -48,6 +48,12 @@ class RouterGroup(TyperGroup):
         except RouterError as exc:
             print_error(rich_escape(str(exc)))
             raise typer.Exit(exc.exit_code) from None
+        except (
+            OSError
+        ) as exc:  # a path that cannot be read or written (a folder, a file where a folder goes, ...)
+            where = f": {exc.filename}" if exc.filename else ""
+            print_error(rich_escape(f"{exc.strerror or exc}{where}"))
+            raise typer.Exit(2) from None
 
 
 app = typer.Typer(

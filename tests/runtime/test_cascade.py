@@ -563,8 +563,8 @@ def test_a_level_can_be_the_float_file_of_an_int8_folder(levels_root):
         assert (
             served.level_predictors[served.level_names.index("student-int8")].onnx_file == "model_int8.onnx"
         )
-    # --out may be the run folder that holds the levels, never a level itself
-    with pytest.raises(RouterError, match="must not be one of the levels"):
+    # --out is never a level itself (nor a folder above one: check_replaceable)
+    with pytest.raises(RouterError, match="would replace the input"):
         build_cascade(CascadeConfig(levels=levels, out=str(int8), latency_calls=2, probe_copies=0))
 
 

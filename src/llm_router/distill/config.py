@@ -230,8 +230,10 @@ class ExitsConfig:
             raise RouterError(f"--target-agreement must be in (0, 1] (got {self.target_agreement})")
         if self.exits is not None and (not self.exits or any(k < 1 for k in self.exits)):
             raise RouterError(f"--exits must be layer numbers >= 1 (got {self.exits})")
-        if self.max_cost_ms is not None and self.max_cost_ms <= 0:
-            raise RouterError(f"max cost must be > 0 ms (got {self.max_cost_ms})")
+        if self.max_cost_ms is not None and not (0 < self.max_cost_ms < float("inf")):
+            raise RouterError(f"max cost must be a number > 0 ms (got {self.max_cost_ms})")
+        if self.grid < 2:
+            raise RouterError(f"grid must be >= 2 (got {self.grid})")
         if self.copies < 0 or self.probe_copies < 0 or self.max_head_texts < 1:
             raise RouterError("copies must be >= 0 and max head texts >= 1")
         if self.threads < 1 or self.latency_calls < 1:

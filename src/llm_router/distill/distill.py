@@ -71,9 +71,11 @@ def distill(
 ) -> DistillResult:
     """Distil the teacher in ``teacher_dir`` into the student ``config.student`` written to ``out_dir``."""
     from llm_router.distill.student import parse_student_spec
+    from llm_router.utils.files import check_replaceable
 
     started = time.perf_counter()
     config = config or DistillConfig()
+    check_replaceable(out_dir, keep=[teacher_dir])  # before the teacher's pass and the epochs, not after them
     spec = parse_student_spec(config.student)
     if config.threads:
         set_threads(config.threads)

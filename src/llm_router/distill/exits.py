@@ -53,6 +53,7 @@ from llm_router.runtime.early_exit import (
     write_heads,
 )
 from llm_router.utils import atomic_output_dir, atomic_write_json
+from llm_router.utils.files import check_replaceable
 
 LAYER_OUTPUT = re.compile(r"/encoder/layer\.(\d+)/output/LayerNorm/")
 HEAD_C_GRID = (0.1, 1.0, 10.0)
@@ -232,9 +233,14 @@ def _source(config: ExitsConfig):
         raise RouterError(
             f"{folder}: an early-exit model cuts an ONNX folder (`router quantize`), not kind {info.kind!r}"
         )
-    if (folder / "split.json").exists() is False:
+    if not (folder / "split.json").exists():
         raise RouterError(f"{folder}: no split.json (the validation texts choose the thresholds)")
-    model = onnx.load(str(folder / info.onnx_file))
+    try:
+        model = onnx.load(str(folder / info.onnx_file))
+    except Exception as exc:  # protobuf's DecodeError and friends: not an ONNX file
+        raise RouterError(
+            f"{folder / info.onnx_file}: not an ONNX model ({' '.join(str(exc).split())[:120]})"
+        ) from None
     outputs = layer_outputs(model)
     if not outputs:
         raise RouterError(
@@ -303,6 +309,7 @@ def build_early_exit(config: ExitsConfig, console=None) -> dict[str, Any]:
     from llm_router.runtime import Predictor
 
     started = time.perf_counter()
+    check_replaceable(config.out, keep=[config.model, config.reference])
     folder, info, model, outputs, cuts = _source(config)
     data = load_folder_data(folder)
     if data.val.empty:

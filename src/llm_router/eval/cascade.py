@@ -62,6 +62,7 @@ import numpy as np
 from llm_router.errors import RouterError
 from llm_router.eval.metrics import wilson_interval
 from llm_router.utils import atomic_output_dir, atomic_write_json
+from llm_router.utils.files import check_replaceable
 
 MAX_COMBINATIONS = 200_000
 # augmented copies of each validation text that agreement is measured on (cascade, served choice)
@@ -115,17 +116,17 @@ class CascadeConfig:
             raise RouterError(f"grid must be >= 2 (got {self.grid})")
         if self.threads < 1:
             raise RouterError(f"threads must be >= 1 (got {self.threads})")
-        if self.max_cost_ms is not None and self.max_cost_ms <= 0:
-            raise RouterError(f"max cost must be > 0 ms (got {self.max_cost_ms})")
+        if self.max_cost_ms is not None and not 0 < self.max_cost_ms < float("inf"):
+            raise RouterError(f"max cost must be a number > 0 ms (got {self.max_cost_ms})")
         if self.probe_copies < 0:
             raise RouterError(f"probe copies must be >= 0 (got {self.probe_copies})")
         if self.inference_workers < 1:
             raise RouterError(f"inference workers must be >= 1 (got {self.inference_workers})")
         if self.measure_rounds < 1:
             raise RouterError(f"measure rounds must be >= 1 (got {self.measure_rounds})")
-        if self.rate is not None and self.rate <= 0:
-            raise RouterError(f"rate must be > 0 requests/s (got {self.rate})")
-        if self.max_p99_ms is not None and (self.max_p99_ms <= 0 or self.rate is None):
+        if self.rate is not None and not 0 < self.rate < float("inf"):
+            raise RouterError(f"rate must be a number > 0 requests/s (got {self.rate})")
+        if self.max_p99_ms is not None and (not 0 < self.max_p99_ms < float("inf") or self.rate is None):
             raise RouterError(
                 f"max p99 must be > 0 ms and needs a rate (got {self.max_p99_ms}, rate {self.rate})"
             )
@@ -391,6 +392,7 @@ def build_cascade(config: CascadeConfig, console=None) -> dict[str, Any]:
     from llm_router.persistence import load_folder_data, read_router_info
     from llm_router.runtime.predictor import Predictor
 
+    check_replaceable(config.out, keep=[*config.levels, config.reference])
     folders = []  # (the level as given: a folder or an .onnx file inside one, resolved; its router info)
     for level in config.levels:
         folder, info = read_router_info(level)

@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 
 from llm_router.errors import RouterError
+from llm_router.utils.files import check_replaceable
+
+COSTEVAL_FILE = "costquality.json"
 
 ORACLE_NOTE = (
     "every query has a route scoring the maximum, so the oracle's quality is the maximum by construction "
@@ -113,6 +116,8 @@ def run_costeval(cfg: CostEvalConfig, progress=None) -> dict[str, Any]:
     data = cfg.data or info.get("path")
     if not data:
         raise RouterError(f"{folder}: router.json names no data file: pass --data")
+    out = Path(cfg.out) if cfg.out else folder / "costeval"
+    check_replaceable(out, marker=COSTEVAL_FILE, keep=[folder, data])
     text_col = cfg.text_col or info.get("text_col") or "text"
     label_col = cfg.label_col or info.get("label_col") or "label"
     table = read_table(data)
@@ -171,9 +176,8 @@ def run_costeval(cfg: CostEvalConfig, progress=None) -> dict[str, Any]:
     max_score = float(scores.max())
     if np.all(scores.max(axis=1) >= max_score):
         result["oracle_note"] = ORACLE_NOTE
-    out = Path(cfg.out) if cfg.out else folder / "costeval"
-    with atomic_output_dir(out) as tmp:
-        atomic_write_json(tmp / "costquality.json", result)
+    with atomic_output_dir(out, marker=COSTEVAL_FILE) as tmp:
+        atomic_write_json(tmp / COSTEVAL_FILE, result)
         cost_quality_png(
             result, tmp / "costquality.png", title=f"{folder.name} on {Path(data).name} ({len(ev)} q)"
         )

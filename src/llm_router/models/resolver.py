@@ -250,7 +250,7 @@ def materialise(name: str, source: OfflineSource, *, force: bool = False) -> Pat
         started = time.perf_counter()
         console = Console(stderr=True)
         with (
-            atomic_output_dir(folder) as tmp,
+            atomic_output_dir(folder, marker="config.json") as tmp,
             Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -68,9 +68,14 @@ def read_router_json(folder: str | Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise RouterError(f"{path}: not valid JSON ({exc.msg})") from None
+    except (IsADirectoryError, UnicodeDecodeError) as exc:
+        raise RouterError(f"{path}: not a readable JSON file ({exc})") from None
+    if not isinstance(raw, dict):
+        raise RouterError(f"{path}: expected a JSON object, got {type(raw).__name__}")
+    return raw
 
 
 @dataclass
@@ -140,6 +145,8 @@ def read_router_info(path: str | Path) -> tuple[Path, RouterInfo]:
     if kind not in KINDS:
         raise RouterError(f"{path / 'router.json'}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
     labels = raw.get("labels") or _labels_from_config(path)
+    if labels and not isinstance(labels, list):
+        raise RouterError(f"{path / 'router.json'}: 'labels' must be a list, got {labels!r}")
     if not labels:
         raise RouterError(
             f"{path}: cannot tell the model's labels (no router.json labels, no config.json id2label)"

@@ -41,6 +41,7 @@ from llm_router.quantize.exporters import (
     optimize_onnx,
 )
 from llm_router.utils import atomic_output_dir, atomic_write_json
+from llm_router.utils.files import check_replaceable
 
 GATE_EXIT_CODE = 3
 FLOAT_FILE = "model.onnx"
@@ -244,6 +245,7 @@ def quantize_model(config: QuantizeConfig, console=None) -> QuantizeResult:
     folder (float model only) when the quantised model fails the gate and ``config.force`` is off."""
     started = time.perf_counter()
     source, info, out = _check_source(config)
+    check_replaceable(out, keep=[source])
     gated = config.int8 or config.fp16
     notes: list[str] = []
     val = _gate_rows(config, source, info, notes) if gated else None

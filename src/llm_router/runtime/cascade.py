@@ -172,6 +172,8 @@ class CascadePredictor(LevelCounter, Predictor):
                 if not folder.exists():
                     raise RouterError(f"{self.path}: cascade level {lv.name!r} not found at {folder}")
                 kind = read_router_info(folder)[1].kind
+                if kind == CASCADE_KIND:  # checked before loading it: a cascade listing itself would recurse
+                    raise RouterError(f"{self.path}: level {lv.name!r} is itself a cascade (not supported)")
                 device = "cpu" if kind == "static" else self.device  # a lookup and a mean: CPU only
                 predictor = Predictor.load(folder, device=device, threads=self.threads)
                 if predictor.kind == CASCADE_KIND:

@@ -67,6 +67,9 @@ class Policy:
             raise RouterError("the threshold rule needs a fallback route (--fallback)")
         if self.rule == "cost" and not self.costs:
             raise RouterError("the cost rule needs route costs (--cost ROUTE=COST, or --outcomes FILE)")
+        for route, value in (self.costs or {}).items():  # NaN would route everything to one route, silently
+            if not math.isfinite(float(value)) or float(value) < 0:
+                raise RouterError(f"cost of {route!r} must be a non-negative number (got {value})")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -131,8 +131,10 @@ def train(
     from llm_router.data import split_dataset
     from llm_router.eval.metrics import classification_report
     from llm_router.utils import atomic_output_dir
+    from llm_router.utils.files import check_replaceable
 
     config = config or TrainConfig()
+    check_replaceable(out_dir)  # before the epochs, not after them
     start = time.perf_counter()
     df, targets = prepare_targets(df, config)
     config = resolved_config(config, targets)

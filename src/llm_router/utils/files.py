@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,48 @@ def cache_dir() -> Path:
     return base / "llm-router"
 
 
+def check_replaceable(
+    final: str | os.PathLike[str],
+    marker: str = "router.json",
+    keep: Iterable[str | os.PathLike[str] | None] = (),
+) -> None:
+    """Refuse (one-line :class:`~llm_router.errors.RouterError`) an output folder whose replacement would lose
+    something: a path that is a file, a non-empty folder without ``marker`` (not an artefact this command wrote:
+    an unrelated folder, or a run folder holding the inputs), or the folder of an input in ``keep`` or one above
+    it (``--out`` = ``--model``)."""
+    from llm_router.errors import RouterError
+
+    final = Path(final).expanduser()
+    if final.exists() and not final.is_dir():
+        raise RouterError(f"{final}: exists and is not a folder (choose another output path)")
+    resolved = final.resolve()
+    for path in keep:
+        if path is None:
+            continue
+        given = Path(path).expanduser().resolve()
+        if given == resolved or resolved in given.parents:
+            raise RouterError(
+                f"{final}: writing it would replace the input {path} (choose another output folder)"
+            )
+    if final.is_dir() and any(final.iterdir()) and not (final / marker).exists():
+        raise RouterError(
+            f"{final}: exists and holds no {marker}, so it is not a folder this command wrote; remove it or choose "
+            "another output folder"
+        )
+
+
 @contextlib.contextmanager
-def atomic_output_dir(final: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_output_dir(
+    final: str | os.PathLike[str],
+    marker: str = "router.json",
+    keep: Iterable[str | os.PathLike[str] | None] = (),
+) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``final``; on success it replaces ``final`` (an existing folder is
     moved aside first and removed only after the rename), on any exception it is deleted and ``final`` is
-    left exactly as it was."""
+    left exactly as it was. An existing ``final`` is replaced only when :func:`check_replaceable` allows it
+    (``marker``: the file that says this command wrote it; ``keep``: the inputs it must not replace)."""
     final = Path(final)
+    check_replaceable(final, marker, keep)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     umask = os.umask(0)

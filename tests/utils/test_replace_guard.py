@@ -1,0 +1,89 @@
+"""Bad output paths and corrupted folders lose nothing and get one line: `check_replaceable` (an output that is a
+file, an unrelated folder, or the input itself), unreadable router.json, a cascade that lists itself, a NaN cost,
+and an OSError under any command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from llm_router.cli import app
+from llm_router.errors import RouterError
+from llm_router.persistence import read_router_info
+from llm_router.utils import atomic_output_dir
+from llm_router.utils.files import check_replaceable
+
+
+def test_an_output_that_is_a_file_or_an_unrelated_folder_is_refused_and_kept(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(RouterError, match="not a folder"):
+        check_replaceable(afile)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    with pytest.raises(RouterError, match="holds no router.json"), atomic_output_dir(victim) as tmp:
+        (tmp / "router.json").write_text("{}")
+    assert (victim / "keep.txt").read_text() == "mine" and afile.read_text() == "x"
+    assert not list(tmp_path.glob(".victim*"))  # refused before any temporary folder
+
+
+def test_the_inputs_folder_or_one_above_it_is_refused(tmp_path):
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    (model / "router.json").write_text("{}")
+    with pytest.raises(RouterError, match="replace the input"):
+        check_replaceable(model, keep=[model])
+    with pytest.raises(RouterError, match="replace the input"):
+        check_replaceable(tmp_path / "run", marker="router.json", keep=[model / "router.json"])
+
+
+def test_an_artefact_folder_or_an_empty_one_may_be_replaced(tmp_path):
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    (previous / "router.json").write_text("{}")
+    (tmp_path / "empty").mkdir()
+    for out in (previous, tmp_path / "empty", tmp_path / "new"):
+        with atomic_output_dir(out) as tmp:
+            (tmp / "router.json").write_text('{"new": true}')
+        assert json.loads((out / "router.json").read_text()) == {"new": True}
+
+
+@pytest.mark.parametrize("content", ["[]", '"x"', '{"labels": 5}'])
+def test_a_router_json_of_the_wrong_shape_is_one_error(tmp_path, content):
+    (tmp_path / "router.json").write_text(content)
+    with pytest.raises(RouterError, match="router.json"):
+        read_router_info(tmp_path)
+
+
+def test_a_cascade_that_lists_itself_is_refused_without_recursing(tmp_path):
+    from llm_router.runtime import Predictor
+
+    folder = tmp_path / "casc"
+    folder.mkdir()
+    raw = {"kind": "cascade", "labels": ["a", "b"], "routes": ["a", "b"]}
+    raw["levels"] = [
+        {"name": "self", "path": "../casc", "threshold": 0.5},
+        {"name": "end", "path": "../casc"},
+    ]
+    (folder / "router.json").write_text(json.dumps(raw))
+    with pytest.raises(RouterError, match="itself a cascade"):
+        Predictor.load(folder)
+
+
+def test_a_cost_that_is_not_a_number_is_refused():
+    from llm_router.runtime.policy import Policy
+
+    for bad in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(RouterError, match="non-negative number"):
+            Policy(rule="cost", costs={"a": bad, "b": 1.0})
+
+
+def test_an_unwritable_json_path_is_one_line_not_a_traceback(tmp_path):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\nhello there,a\nwrite code,b\n")
+    result = CliRunner().invoke(app, ["analyze", "--data", str(data), "--json", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and "error" in result.output
