@@ -158,6 +158,78 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:  # (size, mtime: a
     return digest.hexdigest()[:16]
 
 
+def config_problem(cfg: PipelineConfig) -> str | None:
+    """What is wrong with the run's numbers and the student's spec (None: nothing), found before hours of training
+    rather than at the stage that reads them."""
+    import math
+
+    from llm_router.distill.student import parse_student_spec
+
+    def number(value) -> bool:
+        return isinstance(value, int | float) and math.isfinite(value)
+
+    checks = [
+        (
+            "--rps",
+            cfg.bench_rps,
+            number(cfg.bench_rps) and cfg.bench_rps > 0,
+            "a number > 0",
+        ),
+        (
+            "--duration",
+            cfg.bench_duration,
+            number(cfg.bench_duration) and cfg.bench_duration > 0,
+            "a number > 0",
+        ),
+        ("--slo-ms", cfg.slo_ms, number(cfg.slo_ms) and cfg.slo_ms > 0, "a number > 0"),
+        (
+            "--cascade-target",
+            cfg.cascade_target,
+            number(cfg.cascade_target) and 0 < cfg.cascade_target <= 1,
+            "in (0, 1]",
+        ),
+        ("--threads", cfg.threads, cfg.threads >= 1, ">= 1"),
+        ("--sample", cfg.sample, cfg.sample is None or cfg.sample >= 1, ">= 1"),
+        (
+            "--student-epochs",
+            cfg.student_epochs,
+            cfg.student_epochs is None or cfg.student_epochs >= 1,
+            ">= 1",
+        ),
+        (
+            "--teacher-epochs",
+            cfg.teacher_epochs,
+            cfg.teacher_epochs is None or cfg.teacher_epochs >= 1,
+            ">= 1",
+        ),
+        (
+            "--time-budget",
+            cfg.teacher_time_budget_s,
+            cfg.teacher_time_budget_s is None
+            or (number(cfg.teacher_time_budget_s) and cfg.teacher_time_budget_s >= 0),
+            ">= 0 s (0: no budget)",
+        ),
+        (
+            "--serve-p99-ms",
+            cfg.serve_p99_ms,
+            cfg.serve_p99_ms is None or (number(cfg.serve_p99_ms) and cfg.serve_p99_ms > 0),
+            "a number > 0",
+        ),
+        ("--student-float-layers", cfg.student_float_layers, cfg.student_float_layers >= 0, ">= 0"),
+        ("--teacher-float-layers", cfg.teacher_float_layers, cfg.teacher_float_layers >= 0, ">= 0"),
+    ]
+    for flag, value, ok, expected in checks:
+        if not ok:
+            return f"{flag} {value!r}: must be {expected}"
+    if cfg.route_map == "auto" and not cfg.train_label_col:
+        return "--route-map auto needs --train-label-col (the finer label it maps to routes)"
+    try:
+        parse_student_spec(cfg.student)
+    except RouterError as exc:
+        return str(exc)
+    return None
+
+
 class PipelineRunner:
     """Runs stages in order, skipping those already done with the same config."""
 
@@ -194,6 +266,8 @@ class PipelineRunner:
             raise RouterError(
                 f"--teacher-int8-scheme {self.cfg.teacher_int8_scheme!r} (choose from {', '.join(INT8_SCHEMES)})"
             )
+        if problem := config_problem(self.cfg):
+            raise RouterError(problem)
         self.out.mkdir(parents=True, exist_ok=True)
         state = self._load_state()
         state["config"] = asdict(self.cfg)

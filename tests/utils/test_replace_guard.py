@@ -87,3 +87,45 @@ def test_an_unwritable_json_path_is_one_line_not_a_traceback(tmp_path):
     result = CliRunner().invoke(app, ["analyze", "--data", str(data), "--json", str(tmp_path)])
     assert result.exit_code == 2
     assert "Traceback" not in result.output and "error" in result.output
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("bench_rps", float("nan")),
+        ("bench_rps", 0.0),
+        ("bench_duration", -1.0),
+        ("cascade_target", 2.0),
+        ("threads", 0),
+        ("sample", 0),
+        ("student_epochs", 0),
+        ("student", "layers:0"),
+        ("route_map", "auto"),
+    ],
+)
+def test_the_pipeline_refuses_bad_numbers_before_any_stage(tmp_path, field, value):
+    from llm_router.pipeline import PipelineConfig, run_pipeline
+
+    cfg = PipelineConfig(out=str(tmp_path / "run"), **{field: value})
+    with pytest.raises(RouterError):
+        run_pipeline(cfg, until="analyze")
+    assert not (tmp_path / "run" / "analysis.json").exists()
+
+
+def test_a_json_file_that_is_not_json_is_one_error_and_still_a_value_error(tmp_path):
+    from llm_router.utils import read_json
+
+    bad = tmp_path / "x.json"
+    bad.write_text("{not json")
+    with pytest.raises(RouterError, match="not valid JSON"):
+        read_json(bad)
+    with pytest.raises(ValueError):
+        read_json(bad)
+
+
+def test_bench_refuses_nan(tmp_path):
+    from llm_router.bench.http import HttpBenchConfig
+
+    for field in ("duration_s", "warmup_s", "slo_ms", "start_rps"):
+        with pytest.raises(RouterError, match="must be numbers"):
+            HttpBenchConfig(model="fake:1", **{field: float("nan")})

@@ -7,6 +7,7 @@ result records under ``environment``.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -284,6 +285,15 @@ class HttpBenchConfig:
             check_loopback_url(self.url)
         if self.arrival not in ("uniform", "poisson"):
             raise RouterError(f"--arrival must be uniform or poisson, got {self.arrival!r}")
+        finite = all(
+            math.isfinite(v)
+            for v in (self.rps, self.duration_s, self.warmup_s, self.step_duration_s, self.start_rps)
+            + (self.step_factor, self.slo_ms)
+        )
+        if not finite:  # NaN passes every comparison below
+            raise RouterError(
+                "--rps, --duration, --warmup, --step-duration, --start-rps, --step-factor and --slo-ms must be numbers"
+            )
         if self.rps <= 0 or self.duration_s <= 0 or self.warmup_s < 0 or self.step_duration_s <= 0:
             raise RouterError("--rps, --duration and --step-duration must be positive, --warmup non-negative")
         if self.start_rps <= 0:

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from llm_router.errors import RouterError
+
 
 def cache_dir() -> Path:
     """Where converted models and other derived files live: ``$LLM_ROUTER_CACHE``, else
@@ -33,8 +35,6 @@ def check_replaceable(
     something: a path that is a file, a non-empty folder without ``marker`` (not an artefact this command wrote:
     an unrelated folder, or a run folder holding the inputs), or the folder of an input in ``keep`` or one above
     it (``--out`` = ``--model``)."""
-    from llm_router.errors import RouterError
-
     final = Path(final).expanduser()
     if final.exists() and not final.is_dir():
         raise RouterError(f"{final}: exists and is not a folder (choose another output path)")
@@ -127,6 +127,15 @@ def atomic_write_json(path: str | os.PathLike[str], data: Any) -> Path:
     )
 
 
+class InvalidJsonFile(RouterError, ValueError):
+    """A file that should hold JSON does not: a one-line error under a command, and still a ``ValueError`` for the
+    callers that treat an unreadable file as a missing one (a stale cache, a run's state)."""
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON in ``path``; a file that is not valid JSON (or not UTF-8) raises :class:`InvalidJsonFile`."""
     with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        try:
+            return json.load(fh)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidJsonFile(f"{path}: not valid JSON ({exc})") from None
