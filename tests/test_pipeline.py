@@ -224,3 +224,19 @@ def test_an_early_exit_model_without_exits_is_not_a_candidate_of_its_own(tmp_pat
     cfg.early_exit = False
     report.write_text(json.dumps({"exits": [2]}))
     assert "early-exit" not in _artefacts(cfg, tmp_path)
+
+
+def test_the_exits_stage_skips_a_teacher_file_it_cannot_cut(tmp_path, monkeypatch):
+    """The gate refused INT8 and teacher-int8 serves the fused float graph: no early exit, the run goes on."""
+    import llm_router.distill.exits as exits_module
+    from llm_router.pipeline import stage_exits
+
+    def refuse(config):
+        raise exits_module.NotCuttable("no encoder layer outputs to cut at")
+
+    monkeypatch.setattr(exits_module, "build_early_exit", refuse)
+    (tmp_path / "teacher-int8").mkdir()
+    (tmp_path / "early-exit").mkdir()  # a stale one from an earlier run goes
+    cfg = PipelineConfig(data="x.csv", out=str(tmp_path))
+    assert stage_exits(cfg, tmp_path).startswith("skipped: no encoder layer outputs")
+    assert not (tmp_path / "early-exit").exists()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -557,19 +558,23 @@ def _cost_bound_ms(cfg: PipelineConfig) -> float | None:
 
 def stage_exits(cfg: PipelineConfig, out: Path) -> str:
     from llm_router.distill.config import ExitsConfig
-    from llm_router.distill.exits import build_early_exit, exits_summary
+    from llm_router.distill.exits import NotCuttable, build_early_exit, exits_summary
 
     if not (out / TEACHER_INT8).exists():
         return f"skipped: no {TEACHER_INT8} folder to cut"
-    report = build_early_exit(
-        ExitsConfig(
-            model=str(out / TEACHER_INT8),
-            out=str(out / EARLY_EXIT),
-            target_agreement=cfg.cascade_target,
-            max_cost_ms=_cost_bound_ms(cfg),
-            threads=cfg.threads,
+    try:
+        report = build_early_exit(
+            ExitsConfig(
+                model=str(out / TEACHER_INT8),
+                out=str(out / EARLY_EXIT),
+                target_agreement=cfg.cascade_target,
+                max_cost_ms=_cost_bound_ms(cfg),
+                threads=cfg.threads,
+            )
         )
-    )
+    except NotCuttable as exc:  # e.g. the gate refused INT8 and the folder serves the fused float graph
+        shutil.rmtree(out / EARLY_EXIT, ignore_errors=True)  # no stale model from an earlier run
+        return f"skipped: {exc}"
     if not report["exits"]:
         return f"{exits_summary(report)}; no exit kept: it is {TEACHER_INT8} itself, not compared or served"
     return exits_summary(report)

@@ -187,3 +187,27 @@ def test_head_texts_keep_the_training_texts_and_sample_copies_to_the_cap(tiny_on
     assert capped[: len(train)] == train and len(capped) == len(train) + 5
     assert set(capped) <= set(everything)
     assert head_texts(data, copies=4, seed=0, max_texts=1) == train  # never fewer than the training texts
+
+
+def test_a_float_file_routes_in_padded_batches_as_one_text_at_a_time(
+    tmp_path, tiny_classifier_dir, tiny_onnx_dir
+):
+    """An early exit cut from a float export (not the served INT8 file) is batch-independent: its segments run one
+    padded batch per segment, with the answers of one text at a time. The fused float graph cannot be cut."""
+    from llm_router.distill.exits import NotCuttable
+    from llm_router.quantize.exporters import export_onnx
+
+    with pytest.raises(NotCuttable, match="fused"):
+        build_early_exit(ExitsConfig(model=str(tiny_onnx_dir / "model.onnx"), out=str(tmp_path / "fused")))
+    folder = tmp_path / "onnx"
+    shutil.copytree(tiny_onnx_dir, folder)
+    export_onnx(tiny_classifier_dir, folder / "exported.onnx")
+    out = tmp_path / "float-exits"
+    build_early_exit(ExitsConfig(model=str(folder / "exported.onnx"), out=str(out), exits=[1], copies=0))
+    assert json.loads((out / "router.json").read_text())["quantization"] == "float"
+    predictor = Predictor.load(out, threads=1)
+    assert not predictor.per_text
+    texts = _test_texts(out)
+    batch = predictor.predict(texts)
+    alone = np.vstack([predictor.predict_one(t).route_probs for t in texts])
+    np.testing.assert_allclose(batch.route_probs, alone, atol=1e-4)

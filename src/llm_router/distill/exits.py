@@ -43,6 +43,7 @@ from llm_router.errors import RouterError
 from llm_router.eval.cascade import choose_thresholds, probe_texts
 from llm_router.eval.metrics import wilson_interval
 from llm_router.persistence import read_router_info, write_router_json
+from llm_router.quantize.core import CARRIED_FILES
 from llm_router.runtime.early_exit import (
     EARLY_EXIT_KIND,
     FINAL_NAME,
@@ -57,15 +58,10 @@ from llm_router.utils.files import check_replaceable
 
 LAYER_OUTPUT = re.compile(r"/encoder/layer\.(\d+)/output/LayerNorm/")
 HEAD_C_GRID = (0.1, 1.0, 10.0)
-SUPPORT_FILES = (
-    "config.json",
-    "split.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "sentencepiece.bpe.model",
-)
+
+
+class NotCuttable(RouterError):
+    """The ONNX file has no layer boundaries this module can find (the pipeline then skips its early exit)."""
 
 
 # ------------------------------------------------------------------------------------------- the graph
@@ -243,8 +239,10 @@ def _source(config: ExitsConfig):
         ) from None
     outputs = layer_outputs(model)
     if not outputs:
-        raise RouterError(
-            f"{folder / info.onnx_file}: no encoder layer outputs found (BERT-shaped encoders only)"
+        raise NotCuttable(
+            f"{folder / info.onnx_file}: no encoder layer outputs to cut at (BERT-shaped encoders, as exported or "
+            "INT8; not a graph whose layers ONNX Runtime's optimizer fused, such as the float model.onnx of `router "
+            "quantize`)"
         )
     n_layers = max(outputs)
     cuts = sorted(set(config.exits or default_exits(n_layers)))
@@ -264,7 +262,7 @@ def _reference(config: ExitsConfig, folder: Path, info) -> str:
 def _write_folder(
     tmp: Path, folder: Path, info, model, outputs, cuts, heads, thresholds, quantization
 ) -> None:
-    for name in SUPPORT_FILES:
+    for name in CARRIED_FILES:  # the tokenizer, config.json and split.json of the source folder
         if (folder / name).exists():
             shutil.copyfile(folder / name, tmp / name)
     segments = split_segments(model, outputs, cuts, tmp)
@@ -303,7 +301,7 @@ def _segment_costs(predictor: EarlyExitPredictor, texts: list[str], calls: int) 
     return (1e3 * totals / len(picked)).tolist()
 
 
-def build_early_exit(config: ExitsConfig, console=None) -> dict[str, Any]:
+def build_early_exit(config: ExitsConfig) -> dict[str, Any]:
     """Run `router exits` (module docstring): write the early-exit folder and return its report."""
     from llm_router.persistence import load_folder_data
     from llm_router.runtime import Predictor
@@ -314,7 +312,8 @@ def build_early_exit(config: ExitsConfig, console=None) -> dict[str, Any]:
     data = load_folder_data(folder)
     if data.val.empty:
         raise RouterError(f"{folder}: the split has no validation texts to choose thresholds on")
-    quantization = info.raw.get("quantization") or "float"
+    served = info.raw.get("onnx_file") == info.onnx_file  # router.json's quantization is its served file's
+    quantization = (info.raw.get("quantization") if served else None) or "float"
     out = Path(config.out)
     with atomic_output_dir(out) as tmp:
         # every candidate cut, no heads fitted yet: zero heads that nobody calls before fit_head replaces them
