@@ -151,16 +151,19 @@ def test_a_bad_float_ffn_fails_before_any_stage_runs(tiny_run):
 
 
 def test_failing_stage_names_itself_and_keeps_earlier_artefacts(tiny_run):
+    """A stage that fails (a 9-layer student of a 2-layer teacher) names itself; a bad option fails before any stage."""
     cfg, out, _state = tiny_run
     from dataclasses import replace
 
-    bad = replace(cfg, student="layers:0")
+    bad = replace(cfg, student="layers:9")
     with pytest.raises(RouterError, match="stage 'student' failed"):
         run_pipeline(bad, force=("student",))
     assert (out / "teacher" / "router.json").exists()
     assert read(out / "pipeline.json")["stages"]["student"]["status"] == "failed"
     with pytest.raises(RouterError, match="unknown stage"):
         run_pipeline(cfg, force=("nope",))
+    with pytest.raises(RouterError, match="need at least one layer"):  # before any stage: nothing rewritten
+        run_pipeline(replace(cfg, student="layers:0"), force=("student",))
 
 
 def test_the_cascade_stage_counts_the_servers_inference_threads(tmp_path, monkeypatch):

@@ -129,3 +129,43 @@ def test_bench_refuses_nan(tmp_path):
     for field in ("duration_s", "warmup_s", "slo_ms", "start_rps"):
         with pytest.raises(RouterError, match="must be numbers"):
             HttpBenchConfig(model="fake:1", **{field: float("nan")})
+
+
+def test_more_bad_options_are_one_line_errors():
+    from llm_router.distill.config import DistillConfig
+    from llm_router.eval.compare import CompareConfig
+    from llm_router.serve.config import ServeConfig
+    from llm_router.train.config import TrainConfig
+
+    for bad in ({"static_pca_dims": 0}, {"max_length": 0}, {"threads": 0}, {"warmup_ratio": 2.0}):
+        with pytest.raises(RouterError):
+            DistillConfig(**bad)
+    with pytest.raises(RouterError):
+        CompareConfig(n_latency=0)
+    with pytest.raises(RouterError, match="log_level"):
+        ServeConfig(log_level="banana")
+    with pytest.raises(RouterError, match="wrong type"):
+        TrainConfig.from_dict({"epochs": "abc"})
+
+
+def test_a_damaged_linear_model_is_one_error(tmp_path):
+    from llm_router.runtime.linear_backend import LinearPredictor
+
+    folder = tmp_path / "tfidf"
+    folder.mkdir()
+    (folder / "router.json").write_text(json.dumps({"kind": "linear", "labels": ["a", "b"]}))
+    (folder / "tfidf.json").write_text(json.dumps({"vocabulary": {"x": 0}, "ngram_range": [1, 1]}))
+    (folder / "idf.npy").write_bytes(b"garbage")
+    (folder / "head.npz").write_bytes(b"garbage")
+    with pytest.raises(RouterError, match="damaged"):
+        LinearPredictor.load(folder)
+
+
+def test_cv_repeats_below_one_is_refused():
+    import pandas as pd
+
+    from llm_router.data import kfold_splits
+
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": ["a", "b"] * 10})
+    with pytest.raises(RouterError, match="--repeats"):
+        kfold_splits(df, folds=2, repeats=0)

@@ -126,6 +126,8 @@ def kfold_splits(
     Deduplicate ``df`` first (:func:`dedup`), or duplicates leak across folds."""
     if folds < 2:
         raise RouterError(f"--folds must be at least 2 (got {folds})")
+    if repeats < 1:
+        raise RouterError(f"--repeats must be at least 1 (got {repeats})")
     smallest = int(df["label"].value_counts().min())
     if smallest < folds:
         raise RouterError(f"the smallest class has {smallest} rows: too few for {folds}-fold stratified CV")

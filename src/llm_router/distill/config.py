@@ -148,6 +148,14 @@ class DistillConfig:
             _bad_option(f"select_on {self.select_on!r} ({', '.join(SELECT_ON)})")
         if self.static_pooling not in ("mean", "first", "pooler"):
             _bad_option(f"static pooling {self.static_pooling!r} (mean, first or pooler)")
+        if not 0 <= self.warmup_ratio < 1:
+            _bad_option(f"warm-up share must be in [0, 1) (got {self.warmup_ratio})")
+        if self.max_length is not None and self.max_length < 1:
+            _bad_option(f"max length must be >= 1 token (got {self.max_length})")
+        if self.threads is not None and self.threads < 1:
+            _bad_option(f"threads must be >= 1 (got {self.threads})")
+        if self.static_pca_dims is not None and self.static_pca_dims < 1:
+            _bad_option(f"static PCA dimensions must be >= 1 (got {self.static_pca_dims})")
         if self.augment.strip().lower() == "none":
             self.augment = ""
         if self.augment:

@@ -70,6 +70,13 @@ class CompareConfig:
     min_throughput_texts: int = 256  # the test texts are repeated up to this many for the throughput run
     data: str | None = None  # override the data file named in router.json
 
+    def __post_init__(self) -> None:
+        if self.threads < 1 or self.n_latency < 1 or self.batch_size < 1 or self.warmup < 0:
+            raise RouterError(
+                f"threads, latency calls and batch size must be >= 1, warm-up >= 0 (got {self.threads}, "
+                f"{self.n_latency}, {self.batch_size}, {self.warmup})"
+            )
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from llm_router.errors import RouterError
 from llm_router.utils.files import check_replaceable
@@ -124,6 +125,11 @@ def run_costeval(cfg: CostEvalConfig, progress=None) -> dict[str, Any]:
     if text_col not in table.columns:
         raise RouterError(f"{data}: no text column {text_col!r} (columns: {', '.join(table.columns)})")
     score_cols, cost_cols = outcome_columns(table.columns, routes)
+    for column in score_cols + cost_cols:  # read as text: a value that is not a number is named here
+        values = pd.to_numeric(table[column], errors="coerce")
+        if (values.isna() & table[column].notna()).any():
+            raise RouterError(f"{data}: outcome column {column} holds values that are not numbers")
+        table[column] = values
     table = table[table[text_col].map(lambda t: isinstance(t, str) and bool(t.strip()))]
     ev, fit, rows_note = _rows(cfg, table, folder, text_col)
     if len(ev) == 0:

@@ -33,14 +33,22 @@ class LinearPredictor(Predictor):
                 raise RouterError(f"{self.path}: no {name} in this linear (TF-IDF) model folder")
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        params = json.loads((self.path / "tfidf.json").read_text(encoding="utf-8"))
-        vocabulary = params.pop("vocabulary")
-        params["ngram_range"] = tuple(params["ngram_range"])
-        self.vectorizer = TfidfVectorizer(vocabulary=vocabulary, dtype=np.float32, **params)
-        self.vectorizer.idf_ = np.load(self.path / "idf.npy")
-        with np.load(self.path / "head.npz") as head:
-            self.coef_t = np.ascontiguousarray(head["coef"].T, dtype=np.float32)
-            self.intercept = np.asarray(head["intercept"], dtype=np.float32)
+        try:
+            params = json.loads((self.path / "tfidf.json").read_text(encoding="utf-8"))
+            vocabulary = params.pop("vocabulary")
+            params["ngram_range"] = tuple(params["ngram_range"])
+            self.vectorizer = TfidfVectorizer(vocabulary=vocabulary, dtype=np.float32, **params)
+            idf = np.load(self.path / "idf.npy", allow_pickle=False)
+            with np.load(self.path / "head.npz", allow_pickle=False) as head:
+                self.coef_t = np.ascontiguousarray(head["coef"].T, dtype=np.float32)
+                self.intercept = np.asarray(head["intercept"], dtype=np.float32)
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:  # a damaged file
+            raise RouterError(
+                f"{self.path}: a damaged linear model file ({' '.join(str(exc).split())[:200]})"
+            ) from None
+        if idf.ndim != 1 or len(idf) != len(vocabulary):
+            raise RouterError(f"{self.path}: idf {idf.shape} does not fit {len(vocabulary)} features")
+        self.vectorizer.idf_ = idf
         if self.coef_t.shape != (len(vocabulary), len(self.labels)) or len(self.vectorizer.idf_) != len(
             vocabulary
         ):

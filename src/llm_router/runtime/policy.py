@@ -183,8 +183,11 @@ def fit_outcome_model(
     """``(quality, costs)`` for a cost policy from outcome rows: ``scores`` / ``costs`` are [n, n_routes];
     ``quality[l][r]`` is the mean score of route ``r`` on rows labelled ``l`` (labels missing from the rows keep
     the identity row); costs are the per-route means. ``labels=None``: no quality matrix."""
-    scores = np.asarray(scores, dtype=np.float64)
-    costs = np.asarray(costs, dtype=np.float64)
+    try:
+        scores = np.asarray(scores, dtype=np.float64)
+        costs = np.asarray(costs, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise RouterError("outcome columns (score_<route>, cost_<route>) must hold numbers") from None
     if len(scores) == 0:
         raise RouterError("no outcome rows to fit route costs / quality on")
     if np.isnan(scores).any() or np.isnan(costs).any():

@@ -41,9 +41,12 @@ class StaticPredictor(Predictor):
         # A tokenizer saved with padding on would put pad tokens into the mean (and make a text's embedding
         # depend on its batch); model2vec's own distilled tokenizers have it off.
         self.model.tokenizer.no_padding()
-        with np.load(head_file) as head:
-            self.coef_t = np.ascontiguousarray(head["coef"].T, dtype=np.float32)
-            self.intercept = np.asarray(head["intercept"], dtype=np.float32)
+        try:
+            with np.load(head_file, allow_pickle=False) as head:
+                self.coef_t = np.ascontiguousarray(head["coef"].T, dtype=np.float32)
+                self.intercept = np.asarray(head["intercept"], dtype=np.float32)
+        except (ValueError, KeyError, OSError) as exc:  # a damaged file
+            raise RouterError(f"{head_file}: not a head file ({' '.join(str(exc).split())[:200]})") from None
         if self.coef_t.shape != (self.model.dim, len(self.labels)) or self.intercept.shape != (
             len(self.labels),
         ):

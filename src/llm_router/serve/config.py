@@ -91,6 +91,7 @@ class ServeConfig:
             "drain_timeout_s": self.drain_timeout_s >= 0,
             "keep_alive_s": self.keep_alive_s > 0,
             "workers": self.workers >= 1,
+            "log_level": self.log_level in ("critical", "error", "warning", "info", "debug", "trace"),
         }
         bad = [name for name, ok in checks.items() if not ok]
         if bad:

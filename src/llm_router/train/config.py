@@ -147,7 +147,10 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise RouterError(f"unknown training option(s) in config: {', '.join(unknown)}")
-        return cls(**data)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError, AttributeError) as exc:  # e.g. "epochs": "abc" meets a comparison
+            raise RouterError(f"a training option in the config has the wrong type ({exc})") from None
 
     @classmethod
     def from_json(cls, path: str | os.PathLike[str]) -> TrainConfig:
@@ -158,6 +161,8 @@ class TrainConfig:
             raise RouterError(f"{path}: no such config file") from None
         except json.JSONDecodeError as exc:
             raise RouterError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        except UnicodeDecodeError:
+            raise RouterError(f"{path}: not a UTF-8 text file") from None
         if isinstance(data, dict) and isinstance(data.get("config"), dict):  # a `router tune` result file
             data = data["config"]
         if not isinstance(data, dict):
