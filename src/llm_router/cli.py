@@ -87,6 +87,12 @@ def write_json(json_path: Path | None, payload) -> None:
         console.print(f"wrote {json_path}")
 
 
+def check_png(path: Path | None, flag: str) -> None:
+    """A PNG option names a .png file (checked before the work, not when the plot is saved)."""
+    if path is not None and path.suffix.lower() != ".png":
+        raise RouterError(f"{flag} {path}: the plot is a PNG, name it .png")
+
+
 def parse_labels(labels: str | None) -> list[str] | None:
     return [x.strip() for x in labels.split(",") if x.strip()] if labels else None
 
@@ -703,6 +709,7 @@ def compare(
     """Compare models on the same test split and threads: size, latency, throughput, accuracy, macro F1."""
     from llm_router.eval.compare import CompareConfig, compare_models, comparison_table, pareto_png
 
+    check_png(plot, "--plot")
     config = CompareConfig(threads=threads, n_latency=n_latency, data=str(data) if data else None)
     # `A,B` as `router cascade --levels` takes them (a path that exists with a comma in it stays whole)
     models = [part for m in models for part in ([m] if Path(m).exists() else m.split(",")) if part]
@@ -1150,6 +1157,7 @@ def eval_command(
     ECE and Brier score before/after calibration with a reliability diagram."""
     from llm_router.eval import evaluate, print_report
 
+    check_png(png, "--png")
     df = None
     if data is not None:
         from llm_router.data import load_dataset

@@ -169,3 +169,10 @@ def test_cv_repeats_below_one_is_refused():
     df = pd.DataFrame({"text": [f"t{i}" for i in range(20)], "label": ["a", "b"] * 10})
     with pytest.raises(RouterError, match="--repeats"):
         kfold_splits(df, folds=2, repeats=0)
+
+
+def test_a_plot_path_that_is_not_png_is_refused_before_the_work(tmp_path):
+    result = CliRunner().invoke(
+        app, ["eval", "--model", str(tmp_path / "none"), "--png", str(tmp_path / "x.txt")]
+    )
+    assert result.exit_code == 2 and "name it .png" in result.output
