@@ -92,6 +92,12 @@ def test_build_writes_a_folder_every_runtime_tool_loads(exits_dir):
     written = json.loads((out / "exits.json").read_text())
     assert written["thresholds"] == report["thresholds"]
     assert not list(out.parent.glob(".model.tmp-*"))  # written atomically, no scratch left
+    from llm_router.eval.compare import count_parameters, served_files
+
+    folder, info = read_router_info(out)
+    teacher_folder, teacher_info = read_router_info(report["model"])
+    assert count_parameters(folder, info) > count_parameters(teacher_folder, teacher_info)  # + the heads
+    assert {f.name for f in served_files(folder, info)} >= {*info.raw["segments"], "exit_heads.npz"}
 
 
 def test_without_exits_it_routes_as_the_teacher_file(tmp_path, exits_dir, tiny_onnx_dir):

@@ -104,6 +104,10 @@ def served_files(folder: Path, info) -> list[Path]:
             if p.is_file() and p.name.startswith(info.onnx_file) and p != onnx_path
         ]
         files += _external_data_files(onnx_path)
+    elif info.kind == "early-exit":  # its segments (the teacher file cut) and the exit heads
+        segments = [folder / name for name in info.raw.get("segments") or []]
+        files += segments + [folder / str(info.raw.get("heads") or "exit_heads.npz")]
+        files += [f for segment in segments if segment.exists() for f in _external_data_files(segment)]
     elif info.kind == "static":
         files += [p for p in folder.glob("*.safetensors")] + [folder / "head.npz"]
     elif info.kind == "linear":
@@ -137,6 +141,13 @@ def count_parameters(folder: Path, info) -> int:
         return sum(_cascade_levels_call(folder, info, count_parameters))
     if info.kind == "onnx":
         return _onnx_parameters(folder / info.onnx_file)
+    if info.kind == "early-exit":
+        total = sum(_onnx_parameters(folder / name) for name in info.raw.get("segments") or [])
+        heads = folder / str(info.raw.get("heads") or "exit_heads.npz")
+        if heads.exists():
+            with np.load(heads) as arrays:
+                total += sum(int(arrays[k].size) for k in arrays.files)
+        return total
     if info.kind in ("static", "linear"):
         total = 0
         for f in folder.glob("*.safetensors"):
