@@ -1455,12 +1455,9 @@ def report(
     c = res["conclusion"]
     console.print(f"wrote {res['report']}")
     if c:
-        verdict = "[green]meets[/]" if c["meets_slo"] else "[red]misses[/]"
-        console.print(
-            f"{c['strategy']} {verdict} the SLO: p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms at "
-            f"{c['rps']:g} req/s, macro F1 {c['macro_f1']:.3f}",
-            highlight=False,
-        )
+        from llm_router.eval.report import conclusion_line
+
+        console.print(conclusion_line(c), highlight=False, markup=False)
 
 
 # calibrate, policy, costeval: registered on `app` by their own module

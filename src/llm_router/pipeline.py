@@ -766,17 +766,11 @@ def stage_bench(cfg: PipelineConfig, out: Path) -> str:
 
 
 def stage_report(cfg: PipelineConfig, out: Path) -> str:
-    from llm_router.eval.report import build_report
+    from llm_router.eval.report import build_report, conclusion_line
 
     res = build_report(out)
     c = res["conclusion"]
-    if not c:
-        return f"wrote {res['report']}"
-    verdict = "meets" if c["meets_slo"] else "misses"
-    return (
-        f"wrote {res['report']}: {c['strategy']} {verdict} the SLO (p95 {c['p95_ms']} ms, p99 {c['p99_ms']} ms "
-        f"at {c['rps']:g} req/s), macro F1 {c['macro_f1']:.3f}"
-    )
+    return f"wrote {res['report']}: {conclusion_line(c)}" if c else f"wrote {res['report']}"
 
 
 _DATA_KEYS = ("data", "text_col", "label_col", "train_label_col", "route_map", "group_col", "seed", "sample")

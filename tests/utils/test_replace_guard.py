@@ -176,3 +176,19 @@ def test_a_plot_path_that_is_not_png_is_refused_before_the_work(tmp_path):
         app, ["eval", "--model", str(tmp_path / "none"), "--png", str(tmp_path / "x.txt")]
     )
     assert result.exit_code == 2 and "name it .png" in result.output
+
+
+@pytest.mark.parametrize("state", ["[]", '{"stages": 5}', "{not json"])
+def test_router_report_on_a_damaged_run_folder_is_one_error(tmp_path, state):
+    from llm_router.eval.report import build_report
+
+    (tmp_path / "pipeline.json").write_text(state)
+    with pytest.raises(RouterError, match="no readable pipeline.json"):
+        build_report(tmp_path)
+
+
+def test_the_conclusion_line_reads_missing_values_as_n_a():
+    from llm_router.eval.report import conclusion_line
+
+    line = conclusion_line({"strategy": "x", "meets_slo": True, "rps": None, "macro_f1": None})
+    assert "n/a req/s" in line and "macro F1 n/a" in line

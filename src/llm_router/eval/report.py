@@ -19,11 +19,14 @@ from llm_router.eval.environment import describe_machine
 from llm_router.utils import atomic_write_text, read_json
 
 
-def _load(path: Path):
+def _load(path: Path, expected: type = dict):
+    """The JSON in ``path`` when it exists, parses and is of the ``expected`` type (a run folder a user edited or
+    damaged is reported from what is readable), else None."""
     try:
-        return read_json(path) if path.exists() else None
+        value = read_json(path) if path.exists() else None
     except (OSError, ValueError):
         return None
+    return value if isinstance(value, expected) else None
 
 
 def _f(v, digits: int = 3) -> str:
@@ -148,21 +151,19 @@ class _Run:
         from llm_router.errors import RouterError
 
         state = _load(run / "pipeline.json")
-        if state is None:
-            raise RouterError(f"{run}: no pipeline.json - not a `router pipeline` run folder")
-        evals = (
-            {p.stem: read_json(p) for p in sorted((run / "eval").glob("*.json"))}
-            if (run / "eval").exists()
-            else {}
-        )
+        if state is None or not isinstance(state.get("stages", {}), dict):
+            raise RouterError(f"{run}: no readable pipeline.json - not a `router pipeline` run folder")
+        evals = {
+            p.stem: value for p in sorted((run / "eval").glob("*.json")) if (value := _load(p)) is not None
+        }
         return cls(
             path=run,
             state=state,
             cfg=state.get("config", {}),
             env=_load(run / "environment.json") or {},
             analysis=_load(run / "analysis.json") or {},
-            compare=_load(run / "compare.json") or [],
-            bench_summary=_load(run / "bench" / "summary.json") or [],
+            compare=_load(run / "compare.json", list) or [],
+            bench_summary=_load(run / "bench" / "summary.json", list) or [],
             inproc=_load(run / "bench" / "inprocess.json"),
             evals=evals,
             split=_load(run / "teacher" / "split.json") or {},
@@ -183,6 +184,18 @@ class _Run:
             else None
         )
         return f"the {split} split's texts" if split else "all texts of the data set, training texts included"
+
+
+def conclusion_line(c: dict) -> str:
+    """The conclusion in one line (what `router report` and the pipeline's report stage print); a value a damaged
+    run folder lacks reads n/a."""
+    verdict = "meets" if c.get("meets_slo") else "misses"
+    rps = f"{c['rps']:g}" if isinstance(c.get("rps"), int | float) else "n/a"
+    f1 = f"{c['macro_f1']:.3f}" if isinstance(c.get("macro_f1"), int | float) else "n/a"
+    return (
+        f"{c.get('strategy')} {verdict} the SLO (p95 {c.get('p95_ms')} ms, p99 {c.get('p99_ms')} ms at {rps} "
+        f"req/s), macro F1 {f1}"
+    )
 
 
 def build_report(run_dir: str | os.PathLike[str], command: str | None = None) -> dict:
