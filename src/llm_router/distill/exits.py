@@ -40,7 +40,7 @@ import numpy as np
 
 from llm_router.distill.config import ExitsConfig
 from llm_router.errors import RouterError
-from llm_router.eval.cascade import choose_thresholds, probe_texts
+from llm_router.eval.cascade import augmented_variants, choose_thresholds, probe_texts
 from llm_router.eval.metrics import wilson_interval
 from llm_router.persistence import read_router_info, write_router_json
 from llm_router.quantize.core import CARRIED_FILES
@@ -141,23 +141,11 @@ def _shape_from_mask(segment) -> None:
 def head_texts(data, copies: int, seed: int, max_texts: int | None = None) -> list[str]:
     """The training texts and up to ``copies`` augmented variants of each (never a validation or test text); with
     ``max_texts``, the variants are sampled (seeded) so that the total stays within it (the training texts stay)."""
-    from llm_router.data.augment import AugmentStep, augment_dataframe
-
     texts = list(data.train["text"])
     if copies <= 0:
         return texts
-    names = ("typo", "spacing", "swap", "punct")
-    per = [copies // len(names) + (i < copies % len(names)) for i in range(len(names))]
-    steps = [AugmentStep(name, n) for name, n in zip(names, per, strict=True) if n]
-    out = augment_dataframe(
-        data.train[["text", "route"]],
-        steps,
-        seed=seed,
-        label_col="route",
-        scope="all",
-        exclude_texts=list(data.val["text"]) + list(data.test["text"]),
-    )
-    variants = list(out.loc[out["augmented"] != "", "text"])
+    exclude = list(data.val["text"]) + list(data.test["text"])
+    variants = augmented_variants(data.train, copies, seed, exclude)
     room = len(variants) if max_texts is None else max(0, max_texts - len(texts))
     if room < len(variants):
         keep = np.random.default_rng(seed).choice(len(variants), size=room, replace=False)
@@ -177,12 +165,9 @@ def segment_features(predictor: EarlyExitPredictor, texts: list[str]) -> tuple[l
         bar = Bar(progress, "routing texts through the segments", total=len(texts))
         for text in texts:
             encoded = predictor.tokenizer.encode([text])
-            hidden = None
-            for i, session in enumerate(predictor.sessions):
-                out = session.run(None, predictor.feeds(i, encoded, hidden))[0]
+            for i, out in enumerate(predictor.segment_outputs(encoded)):
                 if i < n_cuts:
-                    hidden = out
-                    features[i].append(pooled_features(hidden, encoded["attention_mask"])[0])
+                    features[i].append(pooled_features(out, encoded["attention_mask"])[0])
             final.append(predictor.final_probs(out)[0])
             bar.advance()
     return [np.asarray(f, dtype=np.float32) for f in features], np.asarray(final, dtype=np.float32)
@@ -289,15 +274,16 @@ def _segment_costs(predictor: EarlyExitPredictor, texts: list[str], calls: int) 
     totals = np.zeros(len(predictor.sessions))
     for k, text in enumerate(picked[:3] + picked):  # the first three: warm-up, not counted
         encoded = predictor.tokenizer.encode([text])
-        hidden = None
-        for i, session in enumerate(predictor.sessions):
-            start = time.perf_counter()
-            out = session.run(None, predictor.feeds(i, encoded, hidden))[0]
+        start = time.perf_counter()
+        for i, out in enumerate(
+            predictor.segment_outputs(encoded)
+        ):  # (the next segment runs on the next step)
             if i < len(predictor.heads):
-                hidden = out
-                predictor.heads[i].probs(hidden, encoded["attention_mask"])
+                predictor.heads[i].probs(out, encoded["attention_mask"])
+            now = time.perf_counter()
             if k >= 3:
-                totals[i] += time.perf_counter() - start
+                totals[i] += now - start
+            start = now
     return (1e3 * totals / len(picked)).tolist()
 
 
@@ -332,7 +318,8 @@ def build_early_exit(config: ExitsConfig) -> dict[str, Any]:
         val_texts = list(data.val["text"]) + probe_texts(data, config.probe_copies, config.seed)
         train_features, train_final = segment_features(candidates, train_texts)
         val_features, val_final = segment_features(candidates, val_texts)
-        reference = Predictor.load(_reference(config, folder, info), threads=config.threads)
+        reference_path = _reference(config, folder, info)
+        reference = Predictor.load(reference_path, threads=config.threads)
         columns = [reference.routes.index(r) for r in info.routes]
         val_reference = np.asarray(reference.predict(val_texts).route_probs)[:, columns].argmax(axis=1)
         del reference
@@ -380,7 +367,7 @@ def build_early_exit(config: ExitsConfig) -> dict[str, Any]:
         originals = _agreement_of(levels, choice["thresholds"], val_reference, n_val)
         report = {
             "model": str(folder),
-            "reference": _reference(config, folder, info),
+            "reference": reference_path,
             "candidate_exits": cuts,
             "exits": [cuts[i] for i in kept],
             "thresholds": choice["thresholds"],

@@ -244,18 +244,28 @@ PROBE_AUGMENTERS = ("typo", "spacing", "swap", "punct")
 def probe_texts(data, copies: int, seed: int = 0) -> list[str]:
     """Up to ``copies`` augmented variants of each validation text of ``data`` (a FolderData), spread over the
     offline augmenters; none equals a training, validation or test text."""
-    from llm_router.data.augment import AugmentStep, augment_dataframe
-
     if copies <= 0 or data.val.empty:
         return []
+    return augmented_variants(data.val, copies, seed, list(data.train["text"]) + list(data.test["text"]))
+
+
+def augmented_variants(frame, copies: int, seed: int, exclude_texts: list[str]) -> list[str]:
+    """Up to ``copies`` variants of each text of ``frame`` (columns text, route), spread over
+    :data:`PROBE_AUGMENTERS`; none equals a text of ``frame`` or of ``exclude_texts``."""
+    from llm_router.data.augment import AugmentStep, augment_dataframe
+
     per = [
         copies // len(PROBE_AUGMENTERS) + (i < copies % len(PROBE_AUGMENTERS))
         for i in range(len(PROBE_AUGMENTERS))
     ]
     steps = [AugmentStep(name, n) for name, n in zip(PROBE_AUGMENTERS, per, strict=True) if n]
-    exclude = list(data.train["text"]) + list(data.test["text"])
     out = augment_dataframe(
-        data.val[["text", "route"]], steps, seed=seed, label_col="route", scope="all", exclude_texts=exclude
+        frame[["text", "route"]],
+        steps,
+        seed=seed,
+        label_col="route",
+        scope="all",
+        exclude_texts=exclude_texts,
     )
     return list(out.loc[out["augmented"] != "", "text"])
 

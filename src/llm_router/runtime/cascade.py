@@ -103,12 +103,54 @@ def cascade_route(top_probs: Sequence[np.ndarray], thresholds: Sequence[float | 
     return answered
 
 
-class LevelCounter:
-    """What a model that answers each text at one of several levels (a cascade, an early-exit model) counts and
-    reports: ``level_names``, texts answered per level and texts routed degraded (brownout), since load or
+class LevelledPredictor(Predictor):
+    """A model that answers each text at one of several levels (a cascade, an early-exit model). Subclasses
+    implement :meth:`_run`; this class gives them the Predictor's entry points on top of it (predictions are
+    route probabilities of the level that answered, labels = routes), brownout (:meth:`predict_degraded`) and
+    what they count: ``level_names``, texts answered per level and texts routed degraded, since load or
     :meth:`reset_counts`; the server's ``/metrics`` and `router bench` read :meth:`level_counts`."""
 
     level_names: list[str]
+
+    def _run(self, texts: list[str], batch_size: int, drop: int = 0) -> CascadePrediction:  # pragma: no cover
+        """Route ``texts`` (non-empty); with ``drop``, the ``drop`` most expensive levels are left out and the last
+        level kept answers whatever reaches it."""
+        raise NotImplementedError
+
+    def _logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Log-probabilities of the answering level (softmax gives them back): keeps the base-class contract."""
+        probs = self._run(list(texts), 64).route_probs
+        return np.log(np.clip(probs, 1e-30, None))
+
+    def predict_one(self, text: str) -> CascadePrediction:
+        return self._run([text], 1)
+
+    def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> CascadePrediction:
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if batch_size < 1:
+            raise RouterError(f"batch size must be >= 1 (got {batch_size})")
+        if not texts:
+            empty = np.zeros((0, len(self.routes)), dtype=np.float32)
+            return CascadePrediction([], empty, [], empty, levels=np.zeros(0, dtype=np.int64))
+        return self._run(texts, batch_size)
+
+    def predict_degraded(
+        self, texts: Sequence[str], batch_size: int = 64, drop: int = 1
+    ) -> CascadePrediction:
+        """Like :meth:`predict` without the ``drop`` most expensive levels: the last level kept answers every text
+        that reaches it, whatever its threshold. A server under overload calls this (``ServeConfig.brownout_ms``)
+        to answer sooner at a lower agreement with the teacher; ``drop`` is clipped so that one level remains."""
+        drop = max(0, min(int(drop), len(self.level_names) - 1))
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not texts or not drop:
+            return self.predict(texts, batch_size)
+        return self._run(texts, batch_size, drop)
+
+    def warmup(self, n: int = 3) -> None:
+        super().warmup(n)
+        self.reset_counts()
 
     def _start_counts(self, names: Sequence[str]) -> None:
         self.level_names = list(names)
@@ -145,7 +187,7 @@ class LevelCounter:
         return dict(zip(self.level_names, counts, strict=True)), degraded
 
 
-class CascadePredictor(LevelCounter, Predictor):
+class CascadePredictor(LevelledPredictor):
     """Runs the levels of a cascade folder in order (see the module docstring)."""
 
     kind = CASCADE_KIND
@@ -176,8 +218,6 @@ class CascadePredictor(LevelCounter, Predictor):
                     raise RouterError(f"{self.path}: level {lv.name!r} is itself a cascade (not supported)")
                 device = "cpu" if kind == "static" else self.device  # a lookup and a mean: CPU only
                 predictor = Predictor.load(folder, device=device, threads=self.threads)
-                if predictor.kind == CASCADE_KIND:
-                    raise RouterError(f"{self.path}: level {lv.name!r} is itself a cascade (not supported)")
                 loaded.append(predictor)
         else:
             loaded = list(levels)
@@ -224,37 +264,6 @@ class CascadePredictor(LevelCounter, Predictor):
             levels[pending[take]] = i
             pending = pending[~take]
         return self._counted(probs, levels, degraded=n if drop else 0)
-
-    def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Log-probabilities of the answering level (softmax gives them back): keeps the base-class contract."""
-        probs = self._run(list(texts), 64).route_probs
-        return np.log(np.clip(probs, 1e-30, None))
-
-    def predict_one(self, text: str) -> CascadePrediction:
-        return self._run([text], 1)
-
-    def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> CascadePrediction:
-        if isinstance(texts, str):
-            texts = [texts]
-        texts = list(texts)
-        if batch_size < 1:
-            raise RouterError(f"batch size must be >= 1 (got {batch_size})")
-        if not texts:
-            empty = np.zeros((0, len(self.routes)), dtype=np.float32)
-            return CascadePrediction([], empty, [], empty, levels=np.zeros(0, dtype=np.int64))
-        return self._run(texts, batch_size)
-
-    def predict_degraded(
-        self, texts: Sequence[str], batch_size: int = 64, drop: int = 1
-    ) -> CascadePrediction:
-        """Like :meth:`predict` without the ``drop`` most expensive levels: the last level kept answers every text
-        that reaches it, whatever its threshold. A server under overload calls this (``ServeConfig.brownout_ms``)
-        to answer sooner at a lower agreement with the teacher; ``drop`` is clipped so that one level remains."""
-        drop = max(0, min(int(drop), len(self.level_predictors) - 1))
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts or not drop:
-            return self.predict(texts, batch_size)
-        return self._run(texts, batch_size, drop)
 
     def warmup(self, n: int = 3) -> None:
         for predictor in self.level_predictors:

@@ -26,7 +26,7 @@ blockwise INT8 segments run one text per call (batch-independent answers, as ``O
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,8 @@ import numpy as np
 
 from llm_router.errors import RouterError
 from llm_router.persistence import RouterInfo
-from llm_router.runtime.cascade import CascadePrediction, LevelCounter
+from llm_router.runtime.cascade import CascadePrediction, LevelledPredictor
 from llm_router.runtime.onnx_backend import PER_TEXT_QUANTIZATION, providers_for, session_options
-from llm_router.runtime.predictor import Predictor
 from llm_router.runtime.tokenize import FastTokenizer
 from llm_router.utils.probs import softmax
 
@@ -118,7 +117,7 @@ def parse_exits(raw: dict[str, Any], where: str) -> tuple[list[str], list[int], 
     return segments, layers, thresholds
 
 
-class EarlyExitPredictor(LevelCounter, Predictor):
+class EarlyExitPredictor(LevelledPredictor):
     """Runs the segments of an early-exit folder in turn (see the module docstring)."""
 
     kind = EARLY_EXIT_KIND
@@ -162,26 +161,20 @@ class EarlyExitPredictor(LevelCounter, Predictor):
         return [*self._thresholds, None]
 
     # ------------------------------------------------------------------------------------------- predicting
-    def run_segments(self, texts: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Every exit head's route probabilities and the last segment's route probabilities for ``texts`` (all
-        segments, no thresholds; one padded batch): what `router exits` chooses thresholds on."""
-        features = self.tokenizer.encode(list(texts))
-        mask = features["attention_mask"]
-        hidden = None
-        exit_probs = []
-        for i, session in enumerate(self.sessions):
-            out = session.run(None, self.feeds(i, features, hidden))[0]
-            if i < len(self.heads):
-                hidden = out
-                exit_probs.append(self.heads[i].probs(hidden, mask))
-        return exit_probs, self.final_probs(out)
-
     def feeds(
         self, i: int, features: dict[str, np.ndarray], hidden: np.ndarray | None
     ) -> dict[str, np.ndarray]:
         if i == 0:
             return {name: features[name] for name in self._inputs[0]}
         return {self._inputs[i][0]: hidden, "attention_mask": features["attention_mask"]}
+
+    def segment_outputs(self, features: dict[str, np.ndarray]) -> Iterator[np.ndarray]:
+        """Each segment's output in turn for one tokenised batch (``features``): the hidden states after each cut,
+        then the last segment's logits. A caller that stops early runs no further segment."""
+        hidden = None
+        for i, session in enumerate(self.sessions):
+            hidden = session.run(None, self.feeds(i, features, hidden))[0]
+            yield hidden
 
     def final_probs(self, logits: np.ndarray) -> np.ndarray:
         probs = softmax(np.asarray(logits, dtype=np.float32))
@@ -192,9 +185,7 @@ class EarlyExitPredictor(LevelCounter, Predictor):
         level that answers whatever reaches it (the final segment, or an earlier exit under brownout)."""
         features = self.tokenizer.encode([text])
         mask = features["attention_mask"]
-        hidden = None
-        for i, session in enumerate(self.sessions):
-            out = session.run(None, self.feeds(i, features, hidden))[0]
+        for i, out in enumerate(self.segment_outputs(features)):
             if i == len(self.heads):
                 return self.final_probs(out)[0], i
             hidden = out
@@ -206,7 +197,9 @@ class EarlyExitPredictor(LevelCounter, Predictor):
                 return probs, i
         raise AssertionError("unreachable: the last segment always answers")
 
-    def _run(self, texts: list[str], drop: int = 0) -> CascadePrediction:
+    def _run(self, texts: list[str], batch_size: int = 1, drop: int = 0) -> CascadePrediction:
+        """One text at a time for per-text (INT8) files, or under brownout; else :meth:`_run_batch`
+        (``batch_size`` is not used: the texts go as one padded batch per segment)."""
         if not self.per_text and not drop and len(texts) > 1:
             return self._run_batch(texts)
         last = len(self.sessions) - 1 - drop
@@ -240,34 +233,3 @@ class EarlyExitPredictor(LevelCounter, Predictor):
             if len(pending) == 0:
                 break
         return self._counted(probs, levels)
-
-    def _logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Log-probabilities of the part that answered (softmax gives them back): keeps the base-class contract."""
-        return np.log(np.clip(self._run(list(texts)).route_probs, 1e-30, None))
-
-    def predict_one(self, text: str) -> CascadePrediction:
-        return self._run([text])
-
-    def predict(self, texts: Sequence[str] | str, batch_size: int = 64) -> CascadePrediction:
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if batch_size < 1:
-            raise RouterError(f"batch size must be >= 1 (got {batch_size})")
-        if not texts:
-            empty = np.zeros((0, len(self.routes)), dtype=np.float32)
-            return CascadePrediction([], empty, [], empty, levels=np.zeros(0, dtype=np.int64))
-        return self._run(texts)
-
-    def predict_degraded(
-        self, texts: Sequence[str], batch_size: int = 64, drop: int = 1
-    ) -> CascadePrediction:
-        """Like :meth:`predict` without the ``drop`` last segments: the last exit kept answers every text that
-        reaches it, whatever its threshold (brownout; ``drop`` is clipped so that the first segment remains)."""
-        drop = max(0, min(int(drop), len(self.sessions) - 1))
-        texts = [texts] if isinstance(texts, str) else list(texts)
-        if not texts or not drop:
-            return self.predict(texts, batch_size)
-        return self._run(texts, drop)
-
-    def warmup(self, n: int = 3) -> None:
-        super().warmup(n)
-        self.reset_counts()
